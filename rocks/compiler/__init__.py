@@ -1,0 +1,1 @@
+"""The compiler: rolls of node XML and graph edges to per-host kickstart profiles."""

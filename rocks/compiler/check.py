@@ -1,0 +1,65 @@
+"""Checking kickstart text with pykickstart's parser for the target release.
+
+Building a pykickstart handler costs ~30 ms, so this runs where profiles change (compile time),
+never per request. `%include` of files that %pre writes at install time cannot be checked here:
+includes are not followed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+from rocks.compiler.render import RELEASES, check_release
+from rocks.errors import Diagnostic, Severity, SourceLocation
+from rocks.model.profile import Origin
+
+
+def _location(origins: Sequence[Origin | None], lineno: int | None, label: str
+              ) -> SourceLocation:
+    if lineno and 0 < lineno <= len(origins):
+        origin = origins[lineno - 1]
+        if origin is not None:
+            return SourceLocation(origin.file, origin.line, origin.roll)
+    return SourceLocation(label, lineno or 0)
+
+
+def validate_kickstart(
+    text: str, release: str, origins: Sequence[Origin | None] = (), label: str = "<kickstart>"
+) -> list[Diagnostic]:
+    """Every problem pykickstart finds, located at the node file line that produced it."""
+    from pykickstart.errors import KickstartError, KickstartParseWarning
+    from pykickstart.parser import KickstartParser
+    from pykickstart.version import makeVersion, stringToVersion
+
+    problems: list[tuple[int | None, str, Severity]] = []
+
+    class Collecting(KickstartParser):  # type: ignore[misc]
+        def _tryFunc(self, fn):  # type: ignore[no-untyped-def]  # pykickstart's per-line hook
+            try:
+                fn()
+            except KickstartError as exc:
+                self.errorsCount += 1
+                problems.append((exc.lineno, str(exc.message), Severity.ERROR))
+
+    handler = makeVersion(stringToVersion(RELEASES[check_release(release)]))
+    parser = Collecting(handler, errorsAreFatal=False, followIncludes=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            parser.readKickstartFromString(text)
+        except KickstartError as exc:
+            problems.append((exc.lineno, str(exc.message), Severity.ERROR))
+    for w in caught:
+        if issubclass(w.category, KickstartParseWarning) or "deprecat" in str(w.message):
+            problems.append((None, str(w.message), Severity.WARNING))
+    out: list[Diagnostic] = []
+    for lineno, message, severity in problems:
+        message = " ".join(message.split())
+        out.append(Diagnostic(
+            "kickstart-invalid" if severity is Severity.ERROR else "kickstart-warning",
+            f"pykickstart {RELEASES[release]}: {message}"
+            + (f" (kickstart line {lineno})" if lineno else ""),
+            _location(origins, lineno, label), severity=severity,
+        ))
+    return out

@@ -1,0 +1,290 @@
+"""The merged configuration graph of all rolls plus the site graph, and Rocks' traversal.
+
+Merging: node names are global; `replace-X` stands in for `X`, `extend-X` files are appended
+after it; a node file two rolls define differently is an error (byte-identical copies are one).
+Traversal (ROCKS.md §B.5): the reachable set over edges whose conditions hold, then the order
+constraints with HEAD and TAIL, unordered nodes alphabetically at the TAIL slot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from rocks.compiler.graphfile import HEAD, TAIL, ApplianceDecl, Edge, GraphFile, Order
+from rocks.compiler.nodes import NodeFile, NodeKind, XElem
+from rocks.compiler.rolls import AttributeDecl, RollInfo
+from rocks.errors import Diagnostics, RocksError, SourceLocation
+
+ENGINE_VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class GraphNode:
+    name: str
+    files: tuple[NodeFile, ...]  # base or replace first, then the extend- files
+
+    @property
+    def roll(self) -> str:
+        return self.files[0].roll
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    node: str
+    via: str  # "a -> b" for the edge that first reached it; "" for the root
+
+
+@dataclass
+class ConfigGraph:
+    rolls: tuple[RollInfo, ...]
+    nodes: dict[str, GraphNode]
+    edges: tuple[Edge, ...]
+    orders: tuple[Order, ...]
+    appliances: dict[str, ApplianceDecl]
+    attributes: dict[str, AttributeDecl]
+    digest: str
+    warnings: tuple = ()
+    order_list: tuple[str, ...] = ()
+    adjacency: dict[str, tuple[Edge, ...]] = field(default_factory=dict)
+    _inputs: dict[str, frozenset[str]] = field(default_factory=dict)
+    _has_eval: dict[str, bool] = field(default_factory=dict)
+
+    def traverse(self, root: str, attrs: Mapping[str, str]) -> list[Visit]:
+        """Ordered node list for `root` under `attrs`; raises on unknown nodes."""
+        if root not in self.nodes:
+            raise RocksError.of(
+                "unknown-node", f'root node "{root}" has no node file',
+                hint="an appliance's root must be a node defined by some roll or the site graph",
+            )
+        via: dict[str, str] = {root: ""}
+        stack = [root]
+        while stack:
+            name = stack.pop()
+            # push in reverse name order so children are visited alphabetically
+            for edge in reversed(self.adjacency.get(name, ())):
+                if edge.dst in via:
+                    continue
+                if edge.cond is not None and not edge.cond.evaluate(attrs):
+                    continue
+                if edge.dst not in self.nodes:
+                    raise RocksError.of(
+                        "unknown-node",
+                        f'edge {edge.src} -> {edge.dst}: no node file "{edge.dst}.xml" in any roll',
+                        edge.location,
+                        hint="add the node file, fix the name, or remove the edge",
+                    )
+                via[edge.dst] = f"{edge.src} -> {edge.dst}"
+                stack.append(edge.dst)
+        ordered = set(self.order_list)
+        out: list[Visit] = []
+        for name in self.order_list:
+            if name == TAIL:
+                out.extend(Visit(n, via[n]) for n in sorted(via) if n not in ordered)
+            elif name != HEAD and name in via:
+                out.append(Visit(name, via[name]))
+        return out
+
+    def reachable_all(self, root: str) -> set[str]:
+        """Every node reachable from root if every condition held (for static analysis)."""
+        seen = {root}
+        stack = [root]
+        while stack:
+            for edge in self.adjacency.get(stack.pop(), ()):
+                if edge.dst not in seen:
+                    seen.add(edge.dst)
+                    stack.append(edge.dst)
+        return seen
+
+    def condition_inputs(self, root: str) -> frozenset[str]:
+        """Attribute names any condition reachable from `root` reads: the compile-cache key."""
+        if root not in self._inputs:
+            names: set[str] = set()
+            has_eval = False
+            reach = self.reachable_all(root)
+            for n in reach:
+                for edge in self.adjacency.get(n, ()):
+                    if edge.cond is not None:
+                        names |= edge.cond.names()
+                node = self.nodes.get(n)
+                if node is not None:
+                    for f in node.files:
+                        for el in f.body:
+                            has_eval |= _collect(el, names)
+            self._inputs[root] = frozenset(names)
+            self._has_eval[root] = has_eval
+        return self._inputs[root]
+
+    def has_eval(self, root: str) -> bool:
+        self.condition_inputs(root)
+        return self._has_eval[root]
+
+
+def _collect(el: XElem, names: set[str]) -> bool:
+    has_eval = el.tag == "eval"
+    if el.cond is not None:
+        names |= el.cond.names()
+    for p in el.parts:
+        if isinstance(p, XElem):
+            has_eval |= _collect(p, names)
+    return has_eval
+
+
+def order_nodes(orders: Iterable[Order], diags: Diagnostics) -> tuple[str, ...]:
+    """Rocks' OrderIterator with a stable tie-break (by name); cycles are errors."""
+    succ: dict[str, set[str]] = {HEAD: set(), TAIL: set()}
+    pred: dict[str, set[str]] = {HEAD: set(), TAIL: set()}
+    where: dict[tuple[str, str], SourceLocation] = {}
+    for o in orders:
+        if o.gen not in ("", "kgen"):
+            continue
+        succ.setdefault(o.head, set()).add(o.tail)
+        succ.setdefault(o.tail, set())
+        pred.setdefault(o.tail, set()).add(o.head)
+        pred.setdefault(o.head, set())
+        where.setdefault((o.head, o.tail), o.location)
+
+    def closure(start: str, step: dict[str, set[str]]) -> set[str]:
+        seen: set[str] = set()
+        stack = [start]
+        while stack:
+            for m in step[stack.pop()]:
+                if m not in seen:
+                    seen.add(m)
+                    stack.append(m)
+        return seen
+
+    before_head = closure(HEAD, pred)
+    for n in sorted(succ):
+        if n not in (HEAD, TAIL) and n not in before_head and not pred[n]:
+            succ[HEAD].add(n)
+            pred[n].add(HEAD)
+    after_tail = closure(TAIL, succ)
+    for n in sorted(succ):
+        if n not in (HEAD, TAIL) and n not in after_tail and not succ[n]:
+            succ[n].add(TAIL)
+            pred[TAIL].add(n)
+
+    indeg = {n: len(p) for n, p in pred.items()}
+    heap = [n for n, d in indeg.items() if d == 0]
+    heapq.heapify(heap)
+    out: list[str] = []
+    while heap:
+        n = heapq.heappop(heap)
+        out.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                heapq.heappush(heap, m)
+    if len(out) < len(indeg):
+        left = {n for n, d in indeg.items() if d > 0}
+        cycle = _find_cycle(left, succ)
+        pairs = list(zip(cycle, cycle[1:], strict=False))
+        loc = min((where[p] for p in pairs if p in where), default=None)
+        diags.error(
+            "order-cycle", "order constraints form a cycle: " + " -> ".join(cycle), loc,
+            hint="remove one of the <order> declarations in the cycle",
+        )
+        return tuple(out)
+    return tuple(out)
+
+
+def _find_cycle(nodes: set[str], succ: dict[str, set[str]]) -> list[str]:
+    start = min(nodes)
+    path = [start]
+    seen = {start: 0}
+    cur = start
+    while True:
+        nxt = min(m for m in succ[cur] if m in nodes)
+        if nxt in seen:
+            return [*path[seen[nxt]:], nxt]
+        seen[nxt] = len(path)
+        path.append(nxt)
+        cur = nxt
+
+
+def merge(
+    rolls: Iterable[RollInfo],
+    node_files: Iterable[NodeFile],
+    graph_files: Iterable[GraphFile],
+    diags: Diagnostics,
+) -> ConfigGraph:
+    rolls = tuple(rolls)
+    base: dict[str, NodeFile] = {}
+    replace: dict[str, NodeFile] = {}
+    extend: dict[str, list[NodeFile]] = {}
+    h = hashlib.sha256(f"rocks-engine {ENGINE_VERSION}\n".encode())
+    for nf in node_files:
+        h.update(f"node {nf.roll} {nf.file} {nf.digest}\n".encode())
+        if nf.kind is NodeKind.EXTEND:
+            extend.setdefault(nf.name, []).append(nf)
+            continue
+        table = base if nf.kind is NodeKind.BASE else replace
+        prior = table.get(nf.name)
+        if prior is None:
+            table[nf.name] = nf
+        elif prior.digest != nf.digest:
+            kind = "node" if nf.kind is NodeKind.BASE else "replace-"
+            diags.error(
+                "duplicate-node",
+                f'{kind} file "{nf.path.name}" is defined differently by roll {prior.roll} '
+                f"({prior.file}) and roll {nf.roll} ({nf.file})",
+                SourceLocation(nf.file, 1, nf.roll),
+                hint="a node name is global: rename one, or override it with replace-<name>.xml "
+                "in the site graph",
+            )
+    nodes: dict[str, GraphNode] = {}
+    for name in sorted(set(base) | set(replace)):
+        first = replace.get(name) or base[name]
+        nodes[name] = GraphNode(name, (first, *extend.get(name, [])))
+    for name, exts in sorted(extend.items()):
+        if name not in nodes:
+            for e in exts:
+                diags.error(
+                    "extend-without-base",
+                    f'{e.path.name} extends node "{name}", which no roll defines',
+                    SourceLocation(e.file, 1, e.roll),
+                    hint=f"add {name}.xml, or rename the file if the node name is misspelled",
+                )
+
+    edges: list[Edge] = []
+    orders: list[Order] = []
+    apps: dict[str, ApplianceDecl] = {}
+    for gf in graph_files:
+        h.update(f"graph {gf.roll} {gf.file} {gf.digest}\n".encode())
+        edges.extend(gf.edges)
+        orders.extend(gf.orders)
+        for a in gf.appliances:
+            if a.name in apps and apps[a.name] != a:
+                prev = apps[a.name]
+                if (prev.node, prev.kickstartable, prev.public) != (a.node, a.kickstartable,
+                                                                     a.public):
+                    diags.error(
+                        "duplicate-appliance",
+                        f'appliance "{a.name}" is declared twice (also at {prev.location})',
+                        a.location, hint="declare each appliance once",
+                    )
+                    continue
+            apps[a.name] = a
+    attrs: dict[str, AttributeDecl] = {}
+    for r in rolls:
+        h.update(f"roll {r.name} {r.version} {r.trusted}\n".encode())
+        for ad in r.attributes:
+            h.update(f"attr {ad.name} {ad.appliance} {ad.value} {ad.secret}\n".encode())
+            attrs.setdefault(ad.name, ad)
+    adjacency: dict[str, list[Edge]] = {}
+    seen_edges: set[tuple[str, str, str]] = set()
+    for e in edges:
+        key = (e.src, e.dst, e.cond.source if e.cond is not None else "")
+        if key in seen_edges:
+            continue
+        seen_edges.add(key)
+        adjacency.setdefault(e.src, []).append(e)
+    order_list = order_nodes(orders, diags)
+    return ConfigGraph(
+        rolls=rolls, nodes=nodes, edges=tuple(edges), orders=tuple(orders), appliances=apps,
+        attributes=attrs, digest=h.hexdigest(), order_list=order_list,
+        adjacency={k: tuple(sorted(v, key=lambda e: e.dst)) for k, v in adjacency.items()},
+    )

@@ -1,0 +1,136 @@
+"""Roll directories: metadata (roll.xml), node files and graph files, with Rocks' overlays.
+
+A roll is a directory with `nodes/`, `graphs/default/` and an optional `roll.xml` (Rocks-era roll
+source trees have none: the directory name is the roll name). `include-version/<major>/` overlays
+replace files of the same relative path when compiling for that major release, as Rocks' roll
+build did.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+
+from rocks.compiler import schema
+from rocks.compiler.xmlload import load_xml
+from rocks.errors import Diagnostics, RocksError, SourceLocation
+from rocks.resources import display_path
+
+
+class RollKind(enum.StrEnum):
+    ROLL = "roll"
+    SITE = "site"
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeDecl:
+    name: str
+    value: str
+    location: SourceLocation
+    appliance: str = ""
+    secret: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RollInfo:
+    name: str
+    version: str
+    path: Path
+    kind: RollKind = RollKind.ROLL
+    release: str = ""
+    arch: str = ""
+    os: str = "linux"
+    description: str = ""
+    attributes: tuple[AttributeDecl, ...] = ()
+    trusted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RollSource:
+    info: RollInfo
+    node_files: tuple[tuple[str, Path], ...]  # (file name, path) after overlays, sorted by name
+    graph_files: tuple[Path, ...]
+
+
+def _yes(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"yes", "true", "on", "1", "y"}
+
+
+def _read_roll_xml(path: Path, diags: Diagnostics) -> tuple[str, str, dict[str, str], list[AttributeDecl], str]:
+    file = display_path(path)
+    loaded = load_xml(path, file)
+    for d in schema.validate(loaded.root, schema.Kind.ROLL, file):
+        diags.extend([d])
+    root = loaded.root
+    name = root.get("name", "")
+    info_el = root.find("info")
+    info = dict(info_el.attrib) if info_el is not None else {}
+    desc_el = root.find("description")
+    desc = " ".join((desc_el.text or "").split()) if desc_el is not None else ""
+    attrs = [
+        AttributeDecl(
+            name=el.get("name", ""),
+            value=el.get("value", ""),
+            location=SourceLocation(file, el.sourceline or 0),
+            appliance=el.get("appliance", ""),
+            secret=_yes(el.get("secret")),
+            doc=el.get("doc", ""),
+        )
+        for el in root.iterfind("attribute")
+    ]
+    return name, info.get("version", "0"), info, attrs, desc
+
+
+def load_roll(
+    path: Path, *, kind: RollKind = RollKind.ROLL, version_major: int | None = None,
+    trusted: bool = False, diags: Diagnostics | None = None,
+) -> RollSource:
+    """Describe the roll at `path`; problems with its metadata go to `diags` (or raise)."""
+    own = diags if diags is not None else Diagnostics()
+    path = path.resolve()
+    if not path.is_dir():
+        raise RocksError.of(
+            "roll-missing", f"roll directory not found: {path}",
+            hint="rolls=DIR expects a directory holding nodes/ and graphs/default/",
+        )
+    nodes_dir = path / "nodes"
+    graphs_dir = path / "graphs" / "default"
+    if kind is RollKind.ROLL and not nodes_dir.is_dir() and not graphs_dir.is_dir():
+        raise RocksError.of(
+            "roll-empty", f"{display_path(path)} has neither nodes/ nor graphs/default/",
+            SourceLocation(display_path(path)),
+            hint="a roll directory holds nodes/*.xml and graphs/default/*.xml",
+        )
+    name, version, info, attrs, desc = path.name, "0", {}, [], ""
+    roll_xml = path / "roll.xml"
+    if roll_xml.is_file():
+        name, version, info, attrs, desc = _read_roll_xml(roll_xml, own)
+        name = name or path.name
+    if kind is RollKind.SITE:
+        name = "site"
+
+    nodes: dict[str, Path] = {}
+    graphs: dict[str, Path] = {}
+    layers = [path]
+    if version_major is not None and (path / "include-version" / str(version_major)).is_dir():
+        layers.append(path / "include-version" / str(version_major))
+    for layer in layers:
+        if (layer / "nodes").is_dir():
+            for f in (layer / "nodes").glob("*.xml"):
+                nodes[f.name] = f
+        if (layer / "graphs" / "default").is_dir():
+            for f in (layer / "graphs" / "default").glob("*.xml"):
+                graphs[f.name] = f
+
+    roll = RollInfo(
+        name=name, version=version, path=path, kind=kind, release=info.get("release", ""),
+        arch=info.get("arch", ""), os=info.get("os", "linux"), description=desc,
+        attributes=tuple(attrs), trusted=trusted,
+    )
+    if diags is None:
+        own.raise_if_errors()
+    return RollSource(
+        roll, tuple(sorted(nodes.items())), tuple(graphs[k] for k in sorted(graphs))
+    )

@@ -1,0 +1,235 @@
+"""The compiler's front door: load rolls into a graph, compile once per key, render per host.
+
+A compiled profile is cached under (graph digest, root, release, eval mode, the coerced values of
+the attributes its conditions read). Rendering a host splices its values into the cached,
+already-validated skeleton.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rocks.compiler.check import validate_kickstart
+from rocks.compiler.compile import CompileOptions, EvalMode, compile_profile
+from rocks.compiler.cond import coerce
+from rocks.compiler.evalrun import EvalRunner
+from rocks.compiler.graph import ConfigGraph, merge
+from rocks.compiler.graphfile import GraphFile, load_graph_file
+from rocks.compiler.nodes import NodeFile, load_node
+from rocks.compiler.render import Skeleton, check_release, render_skeleton
+from rocks.compiler.rolls import RollInfo, RollKind, RollSource, load_roll
+from rocks.errors import Diagnostic, Diagnostics, RocksError, Severity, SourceLocation
+from rocks.model.profile import Profile
+from rocks.resources import display_path, rolls_dir, site_graph_dir
+
+VERSION_MAJOR = {"el7": 7, "el9": 9, "el10": 10}
+# What Rocks' own conditions expect to find (ROCKS.md §C.3), per target release.
+RELEASE_ATTRS = {
+    "el7": {"rocks_version_major": "7", "rocks_version": "7.0", "version": "7.0",
+            "rocks_release": "Manzanita"},
+    "el9": {"rocks_version_major": "9", "rocks_version": "9.0", "version": "9.0"},
+    "el10": {"rocks_version_major": "10", "rocks_version": "10.0", "version": "10.0"},
+}
+INTRINSIC = ("hostname", "appliance", "rack", "rank", "os", "arch", "release", "hostaddr", "ksmac",
+             "install_token", "membership")
+
+
+def bundled_roll_dirs() -> list[Path]:
+    base = rolls_dir()
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def load_graph(
+    *,
+    rolls: Sequence[Path] = (),
+    bundled: bool = True,
+    release: str = "el9",
+    trusted: Collection[str] = (),
+    disabled: Collection[str] = (),
+) -> ConfigGraph:
+    """Load and merge rolls (bundled ones, then `rolls`, then the site graph); raise on errors."""
+    check_release(release)
+    major = VERSION_MAJOR[release]
+    diags = Diagnostics()
+    sources: list[RollSource] = []
+    dirs = [*(bundled_roll_dirs() if bundled else []), *rolls]
+    for d in dirs:
+        try:
+            src = load_roll(Path(d), version_major=major, diags=diags)
+        except RocksError as exc:
+            diags.extend(exc.diagnostics)
+            continue
+        if src.info.name in disabled:
+            continue
+        trust = src.info.name in trusted
+        if trust:
+            src = RollSource(_with_trust(src.info), src.node_files, src.graph_files)
+        sources.append(src)
+    if bundled and site_graph_dir().is_dir():
+        site = load_roll(site_graph_dir(), kind=RollKind.SITE, version_major=major, diags=diags)
+        sources.append(RollSource(_with_trust(site.info), site.node_files, site.graph_files))
+    names: dict[str, RollInfo] = {}
+    for s in sources:
+        if s.info.name in names and s.info.kind is RollKind.ROLL:
+            diags.error(
+                "duplicate-roll",
+                f'roll "{s.info.name}" is given twice: {display_path(names[s.info.name].path)} '
+                f"and {display_path(s.info.path)}",
+                hint="give each roll once",
+            )
+        names[s.info.name] = s.info
+    node_files: list[NodeFile] = []
+    graph_files: list[GraphFile] = []
+    for s in sources:
+        for _, path in s.node_files:
+            nf = load_node(path, display_path(path), roll=s.info.name, trusted=s.info.trusted,
+                           diags=diags)
+            if nf is not None:
+                node_files.append(nf)
+        for path in s.graph_files:
+            gf = load_graph_file(path, display_path(path), s.info.name, diags)
+            if gf is not None:
+                graph_files.append(gf)
+    graph = merge([s.info for s in sources], node_files, graph_files, diags)
+    diags.raise_if_errors()
+    graph.warnings = tuple(diags.warnings)
+    return graph
+
+
+def _with_trust(info: RollInfo) -> RollInfo:
+    return RollInfo(info.name, info.version, info.path, info.kind, info.release, info.arch,
+                    info.os, info.description, info.attributes, True)
+
+
+def default_attributes(graph: ConfigGraph, appliance: str, release: str) -> dict[str, str]:
+    """Declared roll defaults (global, then appliance-scoped) plus release facts."""
+    attrs = {"os": "linux", "arch": "x86_64", "release": release, **RELEASE_ATTRS[release]}
+    for roll in graph.rolls:
+        for a in roll.attributes:
+            if not a.appliance:
+                attrs.setdefault(a.name, a.value)
+    for roll in graph.rolls:
+        for a in roll.attributes:
+            if a.appliance == appliance:
+                attrs[a.name] = a.value
+    return attrs
+
+
+def preview_attributes(graph: ConfigGraph, appliance: str, release: str) -> dict[str, str]:
+    """Attributes for compiling an appliance without a host: defaults plus sample intrinsics."""
+    attrs = default_attributes(graph, appliance, release)
+    attrs.update({
+        "hostname": f"{appliance}-0-0", "appliance": appliance, "membership": appliance,
+        "rack": "0", "rank": "0", "hostaddr": "10.1.255.254", "ksmac": "52:54:00:00:00:01",
+        "install_token": "preview",
+    })
+    return attrs
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    profile: Profile
+    skeleton: Skeleton
+    key: str
+    warnings: tuple[Diagnostic, ...]
+    line_slots: frozenset[str]
+    script_slots: frozenset[str]
+
+
+@dataclass
+class Compiler:
+    graph: ConfigGraph
+    release: str = "el9"
+    eval_mode: EvalMode = EvalMode.RUN
+    validate: bool = True
+    provenance: bool = False
+    runner: EvalRunner = field(default_factory=EvalRunner)
+    cache: dict[str, Compiled] = field(default_factory=dict)
+    _checked: set[str] = field(default_factory=set)
+    stats: dict[str, int] = field(default_factory=lambda: {"hits": 0, "misses": 0})
+
+    def key(self, root: str, attrs: Mapping[str, str]) -> str:
+        g = self.graph
+        if self.eval_mode is EvalMode.RUN and g.has_eval(root):
+            items = sorted(attrs.items())  # eval output may read any attribute
+        else:
+            items = [(n, repr(coerce(attrs.get(n)))) for n in sorted(g.condition_inputs(root))]
+        raw = repr((g.digest, root, self.release, self.eval_mode.value, self.provenance, items))
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def compile(self, root: str, attrs: Mapping[str, str]) -> Compiled:
+        key = self.key(root, attrs)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.stats["hits"] += 1
+            return hit
+        self.stats["misses"] += 1
+        diags = Diagnostics()
+        options = CompileOptions(release=self.release, eval_mode=self.eval_mode)
+        profile = compile_profile(self.graph, root, attrs, options, runner=self.runner,
+                                  diags=diags)
+        skeleton = render_skeleton(profile, provenance=self.provenance)
+        for ref in profile.nodes:
+            for nf in self.graph.nodes[ref.name].files:
+                for name, line in nf.references:
+                    if name not in attrs:
+                        diags.warning(
+                            "unknown-entity", f"&{name}; is not an attribute: it becomes empty",
+                            nf.loc(line),
+                            hint=f"declare {name} in a roll.xml or set it (rocks set attr)",
+                        )
+        if self.validate:
+            text = skeleton.splice(attrs)
+            problems = validate_kickstart(text, self.release, skeleton.origins,
+                                          label=f"{root} kickstart")
+            errors = [p for p in problems if p.severity is Severity.ERROR]
+            if errors:
+                raise RocksError(*errors)
+            diags.extend(problems)
+            self._checked.add(hashlib.sha256(text.encode()).hexdigest())
+        line_slots = frozenset(n for n, s in zip(skeleton.names, skeleton.in_script, strict=True)
+                               if not s)
+        script_slots = frozenset(skeleton.names) - line_slots
+        compiled = Compiled(profile, skeleton, key, tuple(diags.items), line_slots, script_slots)
+        self.cache[key] = compiled
+        return compiled
+
+    def render(self, root: str, attrs: Mapping[str, str], host: str = "") -> str:
+        """The kickstart for one host; raises if a value would change the checked structure."""
+        compiled = self.compile(root, attrs)
+        full_check = False
+        for name in compiled.line_slots:
+            value = attrs.get(name, "")
+            if "\n" in value or "\r" in value:
+                raise _unsafe(host, name, "a line break inside a kickstart command line")
+            if any(c in value for c in " \t\"'#\\"):
+                full_check = True
+        for name in compiled.script_slots:
+            value = attrs.get(name, "")
+            if "\n" in value and any(ln.lstrip().startswith("%")
+                                     for ln in value.splitlines()[1:]):
+                raise _unsafe(host, name, "a line starting with % inside a script")
+        text = compiled.skeleton.splice(attrs)
+        if full_check and self.validate:
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            if digest not in self._checked:
+                errors = [p for p in validate_kickstart(text, self.release,
+                                                        compiled.skeleton.origins, host)
+                          if p.severity is Severity.ERROR]
+                if errors:
+                    raise RocksError(*errors)
+                self._checked.add(digest)
+        return text
+
+
+def _unsafe(host: str, name: str, why: str) -> RocksError:
+    return RocksError.of(
+        "unsafe-value", f"attribute {name} of {host or 'this host'} would put {why}",
+        SourceLocation(f"host {host}" if host else "attributes"),
+        hint=f"fix the value of {name}; values are spliced into a checked kickstart",
+    )

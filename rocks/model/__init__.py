@@ -1,0 +1,1 @@
+"""Plain domain data: frozen dataclasses and StrEnums, importing nothing heavy."""

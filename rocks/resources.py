@@ -1,0 +1,46 @@
+"""Finding the data directories rocks ships: rolls/, graph/ and kickstart_templates/.
+
+They live beside the `rocks` package in a source checkout; an installed copy may point elsewhere
+with ROCKS_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+
+@cache
+def data_dir() -> Path:
+    env = os.environ.get("ROCKS_DATA_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent
+
+
+def rolls_dir() -> Path:
+    return data_dir() / "rolls"
+
+
+def site_graph_dir() -> Path:
+    return data_dir() / "graph"
+
+
+def schema_dir() -> Path:
+    return site_graph_dir() / "schemas"
+
+
+def templates_dir() -> Path:
+    return data_dir() / "kickstart_templates"
+
+
+def display_path(path: Path) -> str:
+    """A path as shown in messages: relative to the data dir or the cwd when inside them."""
+    path = path.resolve()
+    for base in (data_dir(), Path.cwd(), data_dir().parent):
+        try:
+            return str(path.relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)

@@ -174,11 +174,29 @@ class _Builder:
 
     def text_of_file(self, el: XElem, nf: NodeFile) -> str:
         content = self.text(el, nf, shell=False)
+        if el.has("include"):
+            # Rocks inlined a file of the frontend here: as trusted as an <eval>.
+            content = self.frontend_file(el, nf)
         return "\n" + file_shell(
             el.get("name").strip(), content, mode=el.get("mode", "create"),
             perms=el.get("perms"), owner=el.get("owner"),
             expanded=el.get("vars") == "expanded", expr=el.get("expr"),
         )
+
+    def frontend_file(self, el: XElem, nf: NodeFile) -> str:
+        if self.options.eval_mode is EvalMode.SKIP:
+            return placeholder(nf.file, el.line) + "\n"
+        if not nf.trusted:
+            self.untrusted.append(nf.loc(el.line))
+            return ""
+        try:
+            with open(el.get("include"), encoding="utf-8") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise RocksError.of(
+                "include-missing", f'<file include="{el.get("include")}">: {exc.strerror}',
+                nf.loc(el.line),
+            ) from None
 
     def var(self, el: XElem) -> str:
         if el.has("val") or el.has("ref"):
@@ -262,6 +280,7 @@ def compile_profile(
 
 def _untrusted(loc: SourceLocation) -> Diagnostic:
     return Diagnostic(
-        "eval-untrusted", f"<eval> in roll {loc.roll}, which is not trusted", loc,
+        "eval-untrusted",
+        f"<eval> (or <file include=>) in roll {loc.roll}, which is not trusted", loc,
         hint="trust the roll (rocks set roll <name> trusted=yes) or compile with eval=skip",
     )

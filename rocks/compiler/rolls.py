@@ -134,3 +134,32 @@ def load_roll(
     return RollSource(
         roll, tuple(sorted(nodes.items())), tuple(graphs[k] for k in sorted(graphs))
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RollSelection:
+    """One entry of a Rocks roll-selection file (`/tmp/rolls.xml` of the Rocks installer)."""
+
+    name: str
+    version: str
+    arch: str
+    url: str
+    location: SourceLocation
+
+
+def load_roll_selection(path: Path) -> list[RollSelection]:
+    file = display_path(path)
+    root = load_xml(path, file).root
+    if root.tag != "rolls":
+        raise RocksError.of(
+            "schema", f"a roll selection file has root <rolls>, not <{root.tag}>",
+            SourceLocation(file, root.sourceline or 0),
+        )
+    out = []
+    for el in root.iterfind("roll"):
+        loc = SourceLocation(file, el.sourceline or 0)
+        if not el.get("name"):
+            raise RocksError.of("schema", "<roll> needs a name", loc)
+        out.append(RollSelection(el.get("name", ""), el.get("version", ""), el.get("arch", ""),
+                                 el.get("url", ""), loc))
+    return out

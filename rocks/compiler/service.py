@@ -53,6 +53,22 @@ def load_graph(
     disabled: Collection[str] = (),
 ) -> ConfigGraph:
     """Load and merge rolls (bundled ones, then `rolls`, then the site graph); raise on errors."""
+    graph, diags = load_graph_report(rolls=rolls, bundled=bundled, release=release,
+                                     trusted=trusted, disabled=disabled)
+    diags.raise_if_errors()
+    graph.warnings = tuple(diags.warnings)
+    return graph
+
+
+def load_graph_report(
+    *,
+    rolls: Sequence[Path] = (),
+    bundled: bool = True,
+    release: str = "el9",
+    trusted: Collection[str] = (),
+    disabled: Collection[str] = (),
+) -> tuple[ConfigGraph, Diagnostics]:
+    """Like load_graph, but return every problem instead of raising (for `check graph`)."""
     check_release(release)
     major = VERSION_MAJOR[release]
     diags = Diagnostics()
@@ -96,9 +112,7 @@ def load_graph(
             if gf is not None:
                 graph_files.append(gf)
     graph = merge([s.info for s in sources], node_files, graph_files, diags)
-    diags.raise_if_errors()
-    graph.warnings = tuple(diags.warnings)
-    return graph
+    return graph, diags
 
 
 def _with_trust(info: RollInfo) -> RollInfo:

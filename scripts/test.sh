@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The test command: the whole suite on SQLite and on a throwaway PostgreSQL (started and stopped
+# here when the machine has PostgreSQL), plus ruff and mypy (they run inside pytest).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+VENV=${ROCKS_VENV:-$here/.venv}
+pg_started=""
+cleanup() { [ -n "$pg_started" ] && bash scripts/pg-throwaway.sh stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+if [ -z "${ROCKS_TEST_POSTGRES_URL:-}" ] && [ -x scripts/pg-throwaway.sh ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if url=$(bash scripts/pg-throwaway.sh start); then
+    export ROCKS_TEST_POSTGRES_URL="$url"
+    pg_started=1
+    echo "test: PostgreSQL at $url"
+  fi
+fi
+set +e
+"$VENV/bin/python" -m pytest "$@"
+rc=$?
+set -e
+[ "$rc" -eq 5 ] && { echo "test: no tests collected" >&2; exit 1; }
+exit "$rc"

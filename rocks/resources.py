@@ -38,9 +38,10 @@ def templates_dir() -> Path:
 def display_path(path: Path) -> str:
     """A path as shown in messages: relative to the data dir or the cwd when inside them."""
     path = path.resolve()
-    for base in (data_dir(), Path.cwd(), data_dir().parent):
+    for base in (data_dir(), Path.cwd()):
         try:
             return str(path.relative_to(base.resolve()))
         except ValueError:
             continue
-    return str(path)
+    rel = os.path.relpath(path, data_dir())
+    return rel if rel.count("..") <= 2 else str(path)

@@ -124,6 +124,13 @@ def bind(command: Command, words: Sequence[str], usage: str) -> dict[str, Any]:
             raise UsageError(f'parameter "{key}" given more than once')
         else:
             given[key] = value
+    extra: dict[str, str] = {}
+    if unknown and command.extra_keywords:
+        for word in words:
+            pair = split_key(word)
+            if pair is not None and pair[0] in unknown:
+                extra[pair[0]] = pair[1]
+        unknown = []
     if unknown:
         _unknown(unknown, params)
 
@@ -138,6 +145,8 @@ def bind(command: Command, words: Sequence[str], usage: str) -> dict[str, Any]:
             given[param.name] = word
 
     args: dict[str, Any] = {}
+    if command.extra_keywords:
+        args[command.extra_keywords] = extra
     missing: list[Param] = []
     index = 0
     for param in slots:

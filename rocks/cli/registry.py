@@ -18,10 +18,23 @@ class Entry(NamedTuple):
 CommandTable = dict[tuple[str, ...], Entry]
 
 # (verb, noun, ...) -> where its `Command` is declared.  Keep sorted by name.
+_GRAPH = "rocks.commands.graph"
+
 COMMANDS: CommandTable = {
+    ("check", "graph"): Entry(_GRAPH, "check_graph", "Check the merged graph: every problem, located"),
+    ("create", "profiles"): Entry(_GRAPH, "create_profiles", "Compile every appliance into dir="),
+    ("list", "appliance"): Entry(_GRAPH, "list_appliance", "List appliances and their root nodes"),
+    ("list", "appliance", "profile"): Entry(
+        _GRAPH, "list_appliance_profile", "Print an appliance's kickstart"
+    ),
+    ("list", "node", "profile"): Entry(
+        _GRAPH, "list_node_profile", "Print the kickstart rooted at any graph node"
+    ),
+    ("list", "node", "xml"): Entry(_GRAPH, "list_node_xml", "Print the traversal as node XML"),
     ("report", "completion"): Entry(
         "rocks.cli.completion", "report_completion", "Print a bash completion script for rocks"
     ),
+    ("report", "graph"): Entry(_GRAPH, "report_graph", "Print the graph in Graphviz DOT"),
 }
 
 

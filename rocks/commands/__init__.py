@@ -192,6 +192,9 @@ class Command:
     examples: tuple[str, ...] = ()
     # Returns Rows: accepts `output-format=table|json|csv`.
     tabular: bool = False
+    # When set, key=value pairs that name no parameter are collected into a dict under this
+    # argument name (e.g. attribute overrides: `list appliance profile compute x11=yes`).
+    extra_keywords: str = ""
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.params]
@@ -212,7 +215,8 @@ class Command:
 
 
 def command(
-    *params: Param, examples: Sequence[str] = (), tabular: bool = False
+    *params: Param, examples: Sequence[str] = (), tabular: bool = False,
+    extra_keywords: str = "",
 ) -> Callable[[RunFn], Command]:
     """Declare the decorated run function as a command; its docstring is the description."""
 
@@ -223,6 +227,7 @@ def command(
             description=inspect.cleandoc(run.__doc__ or ""),
             examples=tuple(examples),
             tabular=tabular,
+            extra_keywords=extra_keywords,
         )
 
     return declare

@@ -13,7 +13,7 @@ from rocks.commands import ServiceFactory
 _DEMO = "rocks.commands._demo"
 
 DEMO_COMMANDS: CommandTable = {
-    **COMMANDS,
+    ("report", "completion"): COMMANDS[("report", "completion")],
     ("demo", "echo"): Entry(_DEMO, "echo", "Print the bound arguments"),
     ("demo", "fail"): Entry(_DEMO, "fail", "Fail on purpose"),
     ("demo", "list", "host"): Entry(_DEMO, "list_host", "List the demo hosts"),

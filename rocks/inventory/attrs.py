@@ -1,0 +1,232 @@
+"""Attributes at global, os, appliance and host scope, and their resolution for a host.
+
+Resolution follows Rocks: intrinsic `hostname rack rank appliance os` first, then global < os <
+appliance < host (each may override the intrinsics), then `hostaddr`/`ksmac` from the host's
+interface on the PXE network (or its first interface by device name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from rocks.errors import RocksError
+from rocks.inventory.lookup import appliance_id, host_id, unknown
+from rocks.inventory.schema import ApplianceRow, AttributeRow, HostRow, InterfaceRow, NetworkRow
+from rocks.model.inventory import SCOPE_PRECEDENCE, Attribute, ResolvedAttributes, Scope
+
+_ATTR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+INTRINSIC = "intrinsic"
+
+
+def check_attr_name(name: str) -> None:
+    if not _ATTR_NAME.fullmatch(name):
+        raise RocksError.of(
+            "bad-attr-name",
+            f"attribute name {name!r} is not valid",
+            hint="use letters, digits, '_', '.' and '-', starting with a letter or '_'",
+        )
+
+
+def _scope(scope: Scope | str) -> Scope:
+    try:
+        return Scope(scope)
+    except ValueError:
+        raise RocksError.of(
+            "bad-scope", f"{scope!r} is not an attribute scope", hint="global, os, appliance, host"
+        ) from None
+
+
+def target_columns(session: Session, scope: Scope | str, target: str) -> dict[str, Any]:
+    """The (os, appliance_id, host_id) columns that identify `target` within `scope`."""
+    scope = _scope(scope)
+    cols: dict[str, Any] = {"os": None, "appliance_id": None, "host_id": None}
+    if scope is Scope.GLOBAL:
+        if target:
+            raise RocksError.of("bad-target", f"global attributes take no target (got {target!r})")
+        cols["os"] = ""  # see AttributeRow: '' marks global in the os column
+    elif not target:
+        raise RocksError.of("bad-target", f"{scope} attributes need a target {scope} name")
+    elif scope is Scope.OS:
+        cols["os"] = target
+    elif scope is Scope.APPLIANCE:
+        cols["appliance_id"] = appliance_id(session, target)
+    else:
+        cols["host_id"] = host_id(session, target)
+    return cols
+
+
+def _where(scope: Scope, cols: dict[str, Any]) -> list[Any]:
+    return [
+        AttributeRow.scope == scope.value,
+        AttributeRow.os.is_(None) if cols["os"] is None else AttributeRow.os == cols["os"],
+        AttributeRow.appliance_id.is_(None)
+        if cols["appliance_id"] is None
+        else AttributeRow.appliance_id == cols["appliance_id"],
+        AttributeRow.host_id.is_(None)
+        if cols["host_id"] is None
+        else AttributeRow.host_id == cols["host_id"],
+    ]
+
+
+def set_attr(
+    session: Session,
+    scope: Scope | str,
+    target: str,
+    name: str,
+    value: str,
+    secret: bool = False,
+) -> Attribute:
+    """Create or replace attribute `name` at (`scope`, `target`)."""
+    scope = _scope(scope)
+    check_attr_name(name)
+    cols = target_columns(session, scope, target)
+    row = session.scalars(
+        select(AttributeRow).where(*_where(scope, cols), AttributeRow.name == name)
+    ).one_or_none()
+    if row is None:
+        row = AttributeRow(name=name, value=value, scope=scope.value, secret=secret, **cols)
+        session.add(row)
+    else:
+        row.value = value
+        row.secret = secret
+    session.flush()
+    return Attribute(name, value, scope, target, secret)
+
+
+def remove_attr(session: Session, scope: Scope | str, target: str, name: str) -> None:
+    scope = _scope(scope)
+    cols = target_columns(session, scope, target)
+    row = session.scalars(
+        select(AttributeRow).where(*_where(scope, cols), AttributeRow.name == name)
+    ).one_or_none()
+    if row is None:
+        where = f"{scope} {target}".strip()
+        raise unknown("attr", name, hint=f"no such attribute at {where}; see `rocks list attr`")
+    session.delete(row)
+    session.flush()
+
+
+def list_attrs(
+    session: Session, scope: Scope | str | None = None, target: str | None = None
+) -> list[Attribute]:
+    """Attributes, optionally of one scope (and one target in it), sorted scope, target, name."""
+    query = (
+        select(AttributeRow, ApplianceRow.name, HostRow.name)
+        .outerjoin(ApplianceRow, AttributeRow.appliance_id == ApplianceRow.id)
+        .outerjoin(HostRow, AttributeRow.host_id == HostRow.id)
+    )
+    if scope is not None:
+        scope = _scope(scope)
+        if target is not None:
+            query = query.where(*_where(scope, target_columns(session, scope, target)))
+        else:
+            query = query.where(AttributeRow.scope == scope.value)
+    out = [
+        Attribute(row.name, row.value, Scope(row.scope), row.os or app or host or "", row.secret)
+        for row, app, host in session.execute(query)
+    ]
+    order = {s: i for i, s in enumerate(SCOPE_PRECEDENCE)}
+    return sorted(out, key=lambda a: (order[a.scope], a.target, a.name))
+
+
+def _interface_attrs(rows: Iterable[tuple[str, str | None, str | None, bool]]) -> dict[str, str]:
+    """hostaddr/ksmac from (device, ip, mac, on_pxe_network) rows sorted by device."""
+    rows = list(rows)
+    chosen = next((r for r in rows if r[3]), rows[0] if rows else None)
+    if chosen is None:
+        return {}
+    out: dict[str, str] = {}
+    if chosen[1]:
+        out["hostaddr"] = chosen[1]
+    if chosen[2]:
+        out["ksmac"] = chosen[2]
+    return out
+
+
+def resolve_attrs_many(
+    session: Session, names: Iterable[str] | None = None
+) -> dict[str, ResolvedAttributes]:
+    """Resolved attributes for many hosts (all when `names` is None) in a fixed few queries."""
+    hq = select(
+        HostRow.id,
+        HostRow.name,
+        HostRow.rack,
+        HostRow.rank,
+        HostRow.os,
+        HostRow.appliance_id,
+        ApplianceRow.name,
+    ).join(ApplianceRow, HostRow.appliance_id == ApplianceRow.id)
+    wanted = None if names is None else list(dict.fromkeys(names))
+    if wanted is not None:
+        hq = hq.where(HostRow.name.in_(wanted))
+    hosts = session.execute(hq.order_by(HostRow.name)).all()
+    if wanted is not None and len(hosts) != len(wanted):
+        found = {h[1] for h in hosts}
+        raise unknown("host", ", ".join(n for n in wanted if n not in found))
+    host_ids = [h[0] for h in hosts]
+    aq = select(AttributeRow)
+    if wanted is not None:
+        aq = aq.where(
+            or_(
+                AttributeRow.scope.in_(("global", "os", "appliance")),
+                AttributeRow.host_id.in_(host_ids),
+            )
+        )
+    # key per scope: global → "", os → os name, appliance → appliance id, host → host id
+    layers: dict[Scope, dict[Any, list[AttributeRow]]] = {s: {} for s in SCOPE_PRECEDENCE}
+    for row in session.scalars(aq.order_by(AttributeRow.name)):
+        slot = {"global": "", "os": row.os, "appliance": row.appliance_id, "host": row.host_id}
+        layers[Scope(row.scope)].setdefault(slot[row.scope], []).append(row)
+    iq = (
+        select(
+            InterfaceRow.host_id,
+            InterfaceRow.device,
+            InterfaceRow.ip,
+            InterfaceRow.mac,
+            NetworkRow.pxe,
+        )
+        .outerjoin(NetworkRow, InterfaceRow.network_id == NetworkRow.id)
+        .order_by(InterfaceRow.host_id, InterfaceRow.device)
+    )
+    if wanted is not None:
+        iq = iq.where(InterfaceRow.host_id.in_(host_ids))
+    ifaces: dict[int, list[tuple[str, str | None, str | None, bool]]] = {}
+    for hid, device, ip, mac, pxe in session.execute(iq):
+        ifaces.setdefault(hid, []).append((device, ip, mac, bool(pxe)))
+
+    out: dict[str, ResolvedAttributes] = {}
+    for hid, name, rack, rank, os_name, aid, app in hosts:
+        values = {
+            "hostname": name,
+            "rack": str(rack),
+            "rank": str(rank),
+            "appliance": app,
+            "os": os_name,
+        }
+        sources: dict[str, Scope | str] = dict.fromkeys(values, INTRINSIC)
+        secret: set[str] = set()
+        keys = {Scope.GLOBAL: "", Scope.OS: os_name, Scope.APPLIANCE: aid, Scope.HOST: hid}
+        for scope in SCOPE_PRECEDENCE:
+            for row in layers[scope].get(keys[scope], ()):
+                values[row.name] = row.value
+                sources[row.name] = scope
+                if row.secret:
+                    secret.add(row.name)
+                else:
+                    secret.discard(row.name)
+        for key, value in _interface_attrs(ifaces.get(hid, ())).items():
+            values[key] = value
+            sources[key] = INTRINSIC
+            secret.discard(key)
+        out[name] = ResolvedAttributes(values, sources, frozenset(secret))
+    return out
+
+
+def resolve_attrs(session: Session, host: str) -> ResolvedAttributes:
+    """One host's attributes with the scope (or "intrinsic") each value came from."""
+    return resolve_attrs_many(session, [host])[host]

@@ -1,0 +1,145 @@
+"""Adding many hosts at once (site restores, discovery of a whole rack, benchmarks).
+
+Everything is validated up front against sets loaded in a few queries; then three Core
+executemany INSERTs (hosts with RETURNING ids, interfaces, attributes) write it all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.orm import Session
+
+from rocks.errors import RocksError
+from rocks.inventory.attrs import check_attr_name
+from rocks.inventory.hosts import check_interface, network_index
+from rocks.inventory.lookup import unknown
+from rocks.inventory.schema import ApplianceRow, AttributeRow, HostRow, InterfaceRow
+from rocks.inventory.validate import check_name
+from rocks.model.inventory import Attribute, BootState, Host, Scope
+
+
+def _dup(code: str, message: str, hint: str = "") -> RocksError:
+    return RocksError.of(code, message, hint=hint or "each value may appear only once")
+
+
+def add_hosts_bulk(session: Session, hosts: Sequence[Host], attrs: Iterable[Attribute] = ()) -> int:
+    """Add `hosts` (with their interfaces) and host-scope `attrs` for them; all or nothing.
+
+    Returns the number of hosts added.
+    """
+    taken_names = set(session.scalars(select(HostRow.name)))
+    # (not dict(result): a Result has .keys(), so dict() would treat it as a mapping)
+    appliances = {n: i for n, i in session.execute(select(ApplianceRow.name, ApplianceRow.id))}
+    networks = network_index(session)
+    taken_macs: dict[str, str] = {}
+    taken_ips: dict[tuple[int, str], str] = {}
+    for mac, ip, network_id, owner in session.execute(
+        select(InterfaceRow.mac, InterfaceRow.ip, InterfaceRow.network_id, HostRow.name).join(
+            HostRow, InterfaceRow.host_id == HostRow.id
+        )
+    ):
+        if mac:
+            taken_macs[mac] = owner
+        if ip and network_id is not None:
+            taken_ips[(network_id, ip)] = owner
+
+    host_rows: list[dict[str, Any]] = []
+    iface_rows: list[tuple[str, dict[str, Any]]] = []
+    for host in hosts:
+        check_name("host", host.name)
+        if host.name in taken_names:
+            raise _dup("duplicate-host", f"host {host.name!r} already exists")
+        if host.name in appliances:
+            raise RocksError.of("bad-host-name", f"host name {host.name!r} is an appliance name")
+        if host.appliance not in appliances:
+            raise unknown("appliance", host.appliance, hint=f"needed by host {host.name}")
+        taken_names.add(host.name)
+        host_rows.append(
+            {
+                "name": host.name,
+                "appliance_id": appliances[host.appliance],
+                "rack": host.rack,
+                "rank": host.rank,
+                "os": host.os,
+                "install_action": host.install_action,
+                "run_action": host.run_action,
+                "boot": BootState(host.boot).value,
+                "comment": host.comment,
+            }
+        )
+        devices: set[str] = set()
+        for iface in host.interfaces:
+            checked = check_interface(host.name, iface, networks)
+            if checked.device in devices:
+                raise _dup("duplicate-interface", f"host {host.name} lists {checked.device} twice")
+            devices.add(checked.device)
+            if checked.mac:
+                if checked.mac in taken_macs:
+                    raise _dup(
+                        "duplicate-mac",
+                        f"MAC {checked.mac} for host {host.name} is already used by "
+                        f"{taken_macs[checked.mac]}",
+                    )
+                taken_macs[checked.mac] = host.name
+            if checked.ip and checked.network_id is not None:
+                key = (checked.network_id, checked.ip)
+                if key in taken_ips:
+                    raise _dup(
+                        "duplicate-ip",
+                        f"IP {checked.ip} for host {host.name} on network {iface.network} is "
+                        f"already used by {taken_ips[key]}",
+                    )
+                taken_ips[key] = host.name
+            iface_rows.append((host.name, checked.values))
+
+    batch = {h.name for h in hosts}
+    attr_rows: list[tuple[str, dict[str, Any]]] = []
+    seen_attrs: set[tuple[str, str]] = set()
+    for attr in attrs:
+        if Scope(attr.scope) is not Scope.HOST or attr.target not in batch:
+            raise RocksError.of(
+                "bad-target",
+                f"bulk attribute {attr.name} must be host-scoped to a host in the batch "
+                f"(got {attr.scope} {attr.target!r})",
+            )
+        check_attr_name(attr.name)
+        if (attr.target, attr.name) in seen_attrs:
+            raise _dup("duplicate-attr", f"host {attr.target} sets {attr.name} twice")
+        seen_attrs.add((attr.target, attr.name))
+        attr_rows.append(
+            (
+                attr.target,
+                {
+                    "name": attr.name,
+                    "value": attr.value,
+                    "scope": "host",
+                    "os": None,
+                    "appliance_id": None,
+                    "secret": attr.secret,
+                },
+            )
+        )
+
+    if not host_rows:
+        return 0
+    conn = session.connection()
+    hosts_t = cast(Table, HostRow.__table__)
+    returned = conn.execute(
+        insert(hosts_t).returning(hosts_t.c.id, hosts_t.c.name, sort_by_parameter_order=True),
+        host_rows,
+    )
+    ids = {name: hid for hid, name in returned}
+    if iface_rows:
+        conn.execute(
+            insert(cast(Table, InterfaceRow.__table__)),
+            [{"host_id": ids[h], **values} for h, values in iface_rows],
+        )
+    if attr_rows:
+        conn.execute(
+            insert(cast(Table, AttributeRow.__table__)),
+            [{"host_id": ids[h], **values} for h, values in attr_rows],
+        )
+    return len(host_rows)

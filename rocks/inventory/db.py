@@ -1,0 +1,178 @@
+"""Opening the inventory: where it lives, the engine, migrations on demand, one transaction each.
+
+Startup cost matters (every CLI call opens the inventory), so SQLAlchemy is imported only when a
+database is opened and Alembic only when the schema is missing or behind `HEAD_REVISION`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rocks.errors import RocksError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+# The newest migration in rocks/inventory/migrations/versions (a test keeps the two in step).
+HEAD_REVISION = "0001"
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def state_dir() -> Path:
+    """`ROCKS_STATE`, else /var/lib/rocks for root, else the XDG state directory."""
+    explicit = os.environ.get("ROCKS_STATE")
+    if explicit:
+        return Path(explicit)
+    if os.geteuid() == 0:
+        return Path("/var/lib/rocks")
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "rocks"
+
+
+def database_url(url: str | None = None) -> str:
+    """The SQLAlchemy URL to use: the argument, `ROCKS_DATABASE_URL`, or `<state>/rocks.db`.
+
+    `postgresql://` and `postgres://` select the psycopg 3 driver; a bare path means SQLite.
+    """
+    url = url or os.environ.get("ROCKS_DATABASE_URL") or ""
+    if not url:
+        return f"sqlite:///{state_dir() / 'rocks.db'}"
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if "://" not in url:
+        return f"sqlite:///{Path(url).absolute()}"
+    return url
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """Pragmas on every connection, and our own BEGIN (pysqlite's implicit one is too late)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # autocommit at the driver; "begin" below opens txns
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        # Writers take the lock up front so read-then-write (next_rank, next_ip) cannot race.
+        mode = conn.get_execution_options().get("rocks_begin", "IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Inventory:
+    """An open inventory database. Use `transaction()` for all work; `close()` when done."""
+
+    def __init__(self, url: str, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+        self._reader = engine.execution_options(rocks_begin="DEFERRED")
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
+        """A Session that commits if the block succeeds and rolls back on any exception.
+
+        Integrity errors the checks in the query functions did not catch first are turned
+        into `RocksError`s here.
+        """
+        from sqlalchemy.exc import IntegrityError
+        from sqlalchemy.orm import Session
+
+        from rocks.inventory.validate import integrity_error
+
+        session = Session(bind=self._reader if readonly else self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise integrity_error(exc) from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Inventory:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at, or None for an empty database."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        conn = engine.connect().execution_options(rocks_begin="DEFERRED")
+    except DBAPIError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        raise RocksError.of(
+            "database-unavailable",
+            f"cannot open the inventory at {where}: {exc.orig}",
+            hint="check ROCKS_DATABASE_URL, or ROCKS_STATE for the default SQLite file",
+        ) from exc
+    with conn:
+        try:
+            rev = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        except DBAPIError:
+            return None  # no version table yet: an empty database
+    return str(rev) if rev is not None else None
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Run Alembic `upgrade` on this engine, programmatically (no alembic.ini)."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.util.exc import CommandError
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        try:
+            command.upgrade(cfg, revision)
+        except CommandError as exc:
+            raise RocksError.of(
+                "schema-unknown",
+                f"the inventory's schema cannot be upgraded: {exc}",
+                hint="the database was written by a newer rocks; upgrade rocks",
+            ) from exc
+
+
+def open_inventory(url: str | None = None) -> Inventory:
+    """Open (creating or upgrading if needed) the inventory at `url` or the configured default."""
+    from sqlalchemy import create_engine
+
+    resolved = database_url(url)
+    if resolved.startswith("sqlite"):
+        path = resolved.split(":///", 1)[1] if ":///" in resolved else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(resolved)
+    if engine.dialect.name == "sqlite":
+        _sqlite_setup(engine)
+    if schema_revision(engine) != HEAD_REVISION:
+        migrate(engine)
+    return Inventory(resolved, engine)

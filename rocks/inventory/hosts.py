@@ -1,0 +1,321 @@
+"""Hosts and their interfaces: add, look up, change, remove; rank allocation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from rocks.errors import RocksError
+from rocks.inventory.lookup import appliance_id, host_id, host_row, network_row, unknown
+from rocks.inventory.schema import ApplianceRow, HostRow, InterfaceRow, NetworkRow
+from rocks.inventory.validate import check_name, normalise_mac, parse_ip, parse_network
+from rocks.model.inventory import BootState, Host, Interface
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedInterface:
+    """An interface's column values after validation (MAC normalised, IP inside its network)."""
+
+    device: str
+    mac: str | None
+    ip: str | None
+    network_id: int | None
+    values: dict[str, Any]
+
+
+def check_interface(
+    host: str, iface: Interface, networks: dict[str, tuple[int, Any]]
+) -> CheckedInterface:
+    """Validate one interface against `networks` (name → (id, ip_network)), raising on error."""
+    if not iface.device:
+        raise RocksError.of("bad-interface", f"host {host}: an interface needs a device name")
+    mac = normalise_mac(iface.mac, host) if iface.mac else None
+    network_id: int | None = None
+    ip: str | None = None
+    if iface.network:
+        if iface.network not in networks:
+            raise unknown("network", iface.network, hint="see `rocks list network`")
+        network_id, net = networks[iface.network]
+    if iface.ip:
+        address = parse_ip(iface.ip, host)
+        if network_id is not None and address not in net:
+            raise RocksError.of(
+                "ip-outside-network",
+                f"host {host} {iface.device}: {address} is not inside network "
+                f"{iface.network} ({net})",
+                hint=f"choose an address in {net}, or another network",
+            )
+        ip = str(address)
+    values = {
+        "device": iface.device,
+        "mac": mac,
+        "ip": ip,
+        "network_id": network_id,
+        "name": iface.name,
+        "module": iface.module,
+        "vlan": iface.vlan,
+        "options": iface.options,
+        "default_gateway": iface.default_gateway,
+    }
+    return CheckedInterface(iface.device, mac, ip, network_id, values)
+
+
+def network_index(session: Session) -> dict[str, tuple[int, Any]]:
+    rows = session.execute(
+        select(NetworkRow.id, NetworkRow.name, NetworkRow.subnet, NetworkRow.netmask)
+    )
+    return {name: (nid, parse_network(name, sub, mask)) for nid, name, sub, mask in rows}
+
+
+def _iface_query() -> Any:
+    return (
+        select(InterfaceRow, HostRow.name, NetworkRow.name)
+        .join(HostRow, InterfaceRow.host_id == HostRow.id)
+        .outerjoin(NetworkRow, InterfaceRow.network_id == NetworkRow.id)
+    )
+
+
+def _to_interface(row: InterfaceRow, host: str, network: str | None) -> Interface:
+    return Interface(
+        host=host,
+        device=row.device,
+        mac=row.mac or "",
+        ip=row.ip or "",
+        network=network or "",
+        name=row.name,
+        module=row.module,
+        vlan=row.vlan,
+        options=row.options,
+        default_gateway=row.default_gateway,
+    )
+
+
+def list_interfaces(session: Session, host: str | None = None) -> list[Interface]:
+    query = _iface_query().order_by(HostRow.name, InterfaceRow.device)
+    if host is not None:
+        query = query.where(InterfaceRow.host_id == host_id(session, host))
+    return [_to_interface(r, h, n) for r, h, n in session.execute(query)]
+
+
+def _owner_of(session: Session, condition: Any) -> tuple[str, str] | None:
+    found = session.execute(
+        select(HostRow.name, InterfaceRow.device)
+        .join(HostRow, InterfaceRow.host_id == HostRow.id)
+        .where(condition)
+    ).first()
+    return (found[0], found[1]) if found else None
+
+
+def add_interface(session: Session, iface: Interface) -> Interface:
+    """Add an interface to `iface.host`, refusing duplicate MACs, addresses and devices."""
+    hid = host_id(session, iface.host)
+    networks: dict[str, tuple[int, Any]] = {}
+    if iface.network:
+        net = network_row(session, iface.network)
+        networks[net.name] = (net.id, parse_network(net.name, net.subnet, net.netmask))
+    checked = check_interface(iface.host, iface, networks)
+    clash = _owner_of(
+        session, (InterfaceRow.host_id == hid) & (InterfaceRow.device == checked.device)
+    )
+    if clash:
+        raise RocksError.of(
+            "duplicate-interface",
+            f"host {iface.host} already has an interface {checked.device}",
+            hint="remove it first, or use `rocks set host interface …`",
+        )
+    if checked.mac and (clash := _owner_of(session, InterfaceRow.mac == checked.mac)):
+        raise RocksError.of(
+            "duplicate-mac",
+            f"MAC {checked.mac} for host {iface.host} is already used by {clash[0]} {clash[1]}",
+            hint="each MAC address belongs to one interface",
+        )
+    if checked.ip and checked.network_id is not None:
+        clash = _owner_of(
+            session,
+            (InterfaceRow.network_id == checked.network_id) & (InterfaceRow.ip == checked.ip),
+        )
+        if clash:
+            raise RocksError.of(
+                "duplicate-ip",
+                f"IP {checked.ip} for host {iface.host} on network {iface.network} is already "
+                f"used by {clash[0]} {clash[1]}",
+                hint="see `rocks report nextip` for a free address",
+            )
+    row = InterfaceRow(host_id=hid, **checked.values)
+    session.add(row)
+    session.flush()
+    return _to_interface(row, iface.host, iface.network or None)
+
+
+def remove_interface(session: Session, host: str, device: str) -> None:
+    hid = host_id(session, host)
+    result = session.execute(
+        delete(InterfaceRow).where(InterfaceRow.host_id == hid, InterfaceRow.device == device)
+    )
+    if not getattr(result, "rowcount", 0):
+        raise RocksError.of(
+            "unknown-interface",
+            f"host {host} has no interface {device}",
+            hint=f"see `rocks list host interface {host}`",
+        )
+
+
+def _to_host(row: HostRow, appliance: str, interfaces: Sequence[Interface] = ()) -> Host:
+    return Host(
+        name=row.name,
+        appliance=appliance,
+        rack=row.rack,
+        rank=row.rank,
+        os=row.os,
+        install_action=row.install_action,
+        run_action=row.run_action,
+        boot=BootState(row.boot),
+        comment=row.comment,
+        interfaces=tuple(interfaces),
+    )
+
+
+def check_host_name(session: Session, name: str) -> None:
+    check_name("host", name)
+    if session.scalar(select(ApplianceRow.id).where(ApplianceRow.name == name)) is not None:
+        raise RocksError.of(
+            "bad-host-name",
+            f"host name {name!r} is an appliance name",
+            hint="appliance names select all hosts of that appliance; choose another name",
+        )
+    if session.scalar(select(HostRow.id).where(HostRow.name == name)) is not None:
+        raise RocksError.of(
+            "duplicate-host", f"host {name!r} already exists", hint="remove it first"
+        )
+
+
+def add_host(session: Session, host: Host) -> Host:
+    """Add `host` and the interfaces it carries; `host.appliance` must exist."""
+    check_host_name(session, host.name)
+    row = HostRow(
+        name=host.name,
+        appliance_id=appliance_id(session, host.appliance),
+        rack=host.rack,
+        rank=host.rank,
+        os=host.os,
+        install_action=host.install_action,
+        run_action=host.run_action,
+        boot=BootState(host.boot).value,
+        comment=host.comment,
+    )
+    session.add(row)
+    session.flush()
+    ifaces = [add_interface(session, _retarget(i, host.name)) for i in host.interfaces]
+    return _to_host(row, host.appliance, ifaces)
+
+
+def _retarget(iface: Interface, host: str) -> Interface:
+    if iface.host == host:
+        return iface
+    return Interface(
+        host=host,
+        device=iface.device,
+        mac=iface.mac,
+        ip=iface.ip,
+        network=iface.network,
+        name=iface.name,
+        module=iface.module,
+        vlan=iface.vlan,
+        options=iface.options,
+        default_gateway=iface.default_gateway,
+    )
+
+
+def list_hosts(session: Session, names: Iterable[str] | None = None) -> list[Host]:
+    """Hosts (with interfaces) sorted by name; every name asked for must exist."""
+    query = select(HostRow, ApplianceRow.name).join(
+        ApplianceRow, HostRow.appliance_id == ApplianceRow.id
+    )
+    iface_query = _iface_query()
+    wanted: list[str] | None = None
+    if names is not None:
+        wanted = list(dict.fromkeys(names))
+        query = query.where(HostRow.name.in_(wanted))
+        iface_query = iface_query.where(HostRow.name.in_(wanted))
+    rows = session.execute(query.order_by(HostRow.name)).all()
+    if wanted is not None and len(rows) != len(wanted):
+        found = {r[0].name for r in rows}
+        missing = [n for n in wanted if n not in found]
+        raise unknown("host", ", ".join(missing))
+    by_host: dict[str, list[Interface]] = {}
+    for irow, hname, nname in session.execute(iface_query.order_by(InterfaceRow.device)):
+        by_host.setdefault(hname, []).append(_to_interface(irow, hname, nname))
+    return [_to_host(r, a, by_host.get(r.name, ())) for r, a in rows]
+
+
+def get_host(session: Session, name: str) -> Host:
+    return list_hosts(session, [name])[0]
+
+
+def find_host(session: Session, *, mac: str = "", ip: str = "") -> Host | None:
+    """The host owning an interface with this MAC or address (how a booting node is known)."""
+    if mac:
+        condition = InterfaceRow.mac == normalise_mac(mac)
+    elif ip:
+        condition = InterfaceRow.ip == str(parse_ip(ip))
+    else:
+        raise ValueError("find_host needs mac or ip")
+    owner = _owner_of(session, condition)
+    return get_host(session, owner[0]) if owner else None
+
+
+def update_host(
+    session: Session,
+    name: str,
+    *,
+    appliance: str | None = None,
+    rack: int | None = None,
+    rank: int | None = None,
+    os: str | None = None,
+    install_action: str | None = None,
+    run_action: str | None = None,
+    boot: BootState | str | None = None,
+    comment: str | None = None,
+) -> Host:
+    """Change the given fields of host `name` (None leaves a field as it is)."""
+    row = host_row(session, name)
+    if appliance is not None:
+        row.appliance_id = appliance_id(session, appliance)
+    if boot is not None:
+        try:
+            row.boot = BootState(boot).value
+        except ValueError:
+            raise RocksError.of(
+                "bad-boot-state", f"host {name}: boot state {boot!r} is not install or os"
+            ) from None
+    for field, value in (
+        ("rack", rack),
+        ("rank", rank),
+        ("os", os),
+        ("install_action", install_action),
+        ("run_action", run_action),
+        ("comment", comment),
+    ):
+        if value is not None:
+            setattr(row, field, value)
+    session.flush()
+    return get_host(session, name)
+
+
+def remove_host(session: Session, name: str) -> None:
+    """Remove a host; its interfaces, attributes, events and profile go with it (cascade)."""
+    hid = host_id(session, name)
+    session.execute(delete(HostRow).where(HostRow.id == hid))
+
+
+def next_rank(session: Session, appliance: str, rack: int) -> int:
+    """One more than the highest rank of `appliance` hosts in `rack` (0 for the first)."""
+    aid = appliance_id(session, appliance)
+    top = session.scalar(
+        select(func.max(HostRow.rank)).where(HostRow.appliance_id == aid, HostRow.rack == rack)
+    )
+    return 0 if top is None else top + 1

@@ -1,0 +1,43 @@
+"""Name → row lookups with the inventory's standard "unknown X" errors, shared by the queries."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rocks.errors import RocksError
+from rocks.inventory.schema import ApplianceRow, HostRow, NetworkRow
+
+
+def unknown(kind: str, name: str, hint: str = "") -> RocksError:
+    return RocksError.of(
+        f"unknown-{kind}", f"no {kind} named {name!r}", hint=hint or f"see `rocks list {kind}`"
+    )
+
+
+def host_row(session: Session, name: str) -> HostRow:
+    row = session.scalars(select(HostRow).where(HostRow.name == name)).one_or_none()
+    if row is None:
+        raise unknown("host", name)
+    return row
+
+
+def host_id(session: Session, name: str) -> int:
+    hid = session.scalar(select(HostRow.id).where(HostRow.name == name))
+    if hid is None:
+        raise unknown("host", name)
+    return hid
+
+
+def appliance_id(session: Session, name: str) -> int:
+    aid = session.scalar(select(ApplianceRow.id).where(ApplianceRow.name == name))
+    if aid is None:
+        raise unknown("appliance", name, hint="see `rocks list appliance`, or add it first")
+    return aid
+
+
+def network_row(session: Session, name: str) -> NetworkRow:
+    row = session.scalars(select(NetworkRow).where(NetworkRow.name == name)).one_or_none()
+    if row is None:
+        raise unknown("network", name, hint="see `rocks list network`, or add it first")
+    return row

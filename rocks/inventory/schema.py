@@ -1,0 +1,216 @@
+"""The inventory's tables as typed SQLAlchemy ORM classes (the one source of the schema).
+
+Constraints live here, in the database, not only in code: unique names, MACs and per-network
+addresses, foreign keys with cascades, and CHECKs on closed sets. Alembic migrations must produce
+exactly this metadata (a test compares them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations can refer to them and errors can be recognised.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SCOPES = ("global", "os", "appliance", "host")
+BOOT_STATES = ("install", "os")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, also on SQLite (which stores naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the inventory stores aware UTC times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class ApplianceRow(Base):
+    __tablename__ = "appliances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    node: Mapped[str] = mapped_column(String(128))
+    kickstartable: Mapped[bool] = mapped_column(Boolean, default=True)
+    public: Mapped[bool] = mapped_column(Boolean, default=True)
+    graph: Mapped[str] = mapped_column(String(64), default="default")
+
+
+class NetworkRow(Base):
+    __tablename__ = "networks"
+    __table_args__ = (CheckConstraint("mtu > 0", name="mtu_positive"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    subnet: Mapped[str] = mapped_column(String(45))
+    netmask: Mapped[str] = mapped_column(String(45))
+    mtu: Mapped[int] = mapped_column(Integer, default=1500)
+    zone: Mapped[str] = mapped_column(String(255), default="")
+    servedns: Mapped[bool] = mapped_column(Boolean, default=False)
+    pxe: Mapped[bool] = mapped_column(Boolean, default=False)
+    gateway: Mapped[str] = mapped_column(String(45), default="")
+
+
+class HostRow(Base):
+    __tablename__ = "hosts"
+    __table_args__ = (CheckConstraint(_in("boot", BOOT_STATES), name="boot_state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    appliance_id: Mapped[int] = mapped_column(
+        ForeignKey("appliances.id", ondelete="RESTRICT"), index=True
+    )
+    rack: Mapped[int] = mapped_column(Integer, default=0)
+    rank: Mapped[int] = mapped_column(Integer, default=0)
+    os: Mapped[str] = mapped_column(String(32), default="linux")
+    install_action: Mapped[str] = mapped_column(String(64), default="install")
+    run_action: Mapped[str] = mapped_column(String(64), default="os")
+    boot: Mapped[str] = mapped_column(String(16), default="os")
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class InterfaceRow(Base):
+    __tablename__ = "interfaces"
+    __table_args__ = (
+        UniqueConstraint("host_id", "device"),
+        # NULL addresses are distinct from each other, so only real addresses must be unique.
+        UniqueConstraint("network_id", "ip"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    device: Mapped[str] = mapped_column(String(32))
+    mac: Mapped[str | None] = mapped_column(String(17), unique=True)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    network_id: Mapped[int | None] = mapped_column(
+        ForeignKey("networks.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(64), default="")
+    module: Mapped[str] = mapped_column(String(64), default="")
+    vlan: Mapped[int | None] = mapped_column(Integer)
+    options: Mapped[str] = mapped_column(Text, default="")
+    default_gateway: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class AttributeRow(Base):
+    """One attribute. Its target is `os` (an os name, or '' for global scope), `appliance_id` or
+    `host_id`; CHECK `target` ties the set column to the scope."""
+
+    __tablename__ = "attributes"
+    __table_args__ = (
+        CheckConstraint(_in("scope", SCOPES), name="scope"),
+        CheckConstraint(
+            "(scope = 'global' AND os = '' AND appliance_id IS NULL AND host_id IS NULL)"
+            " OR (scope = 'os' AND os <> '' AND appliance_id IS NULL AND host_id IS NULL)"
+            " OR (scope = 'appliance' AND os IS NULL AND appliance_id IS NOT NULL"
+            " AND host_id IS NULL)"
+            " OR (scope = 'host' AND os IS NULL AND appliance_id IS NULL AND host_id IS NOT NULL)",
+            name="target",
+        ),
+        # One value per (scope, target, name). Unused target columns are NULL, and NULLs are
+        # distinct in unique indexes, so each scope's index only ever sees its own rows. Global
+        # rows carry os = '' (never a real os name) so that (os, name) covers them too without a
+        # partial index, whose dialect options would cost every CLI call a PostgreSQL import.
+        Index("uq_attributes_os", "os", "name", unique=True),
+        Index("uq_attributes_appliance", "appliance_id", "name", unique=True),
+        Index("uq_attributes_host", "host_id", "name", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    value: Mapped[str] = mapped_column(Text, default="")
+    scope: Mapped[str] = mapped_column(String(16))
+    os: Mapped[str | None] = mapped_column(String(32))
+    appliance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appliances.id", ondelete="CASCADE")
+    )
+    host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
+    secret: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BootActionRow(Base):
+    __tablename__ = "boot_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    kernel: Mapped[str] = mapped_column(String(255))
+    initrd: Mapped[str] = mapped_column(String(255), default="")
+    args: Mapped[str] = mapped_column(Text, default="")
+
+
+class RollRow(Base):
+    __tablename__ = "rolls"
+    __table_args__ = (UniqueConstraint("name", "version", "arch"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(32))
+    arch: Mapped[str] = mapped_column(String(16))
+    os: Mapped[str] = mapped_column(String(32), default="linux")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    trusted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class InstallEventRow(Base):
+    __tablename__ = "install_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"), index=True)
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    stage: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(45), default="")
+
+
+class HostProfileRow(Base):
+    __tablename__ = "host_profiles"
+
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    hash: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+    time: Mapped[datetime] = mapped_column(UTCDateTime())

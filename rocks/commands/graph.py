@@ -96,7 +96,8 @@ def list_node_xml(ctx: Context, args: dict[str, Any]) -> Result:
     return Text(traversal_xml(graph, args["node"], attrs, args["release"]))
 
 
-@command(*GRAPH_PARAMS, examples=("rocks check graph", "rocks check graph rolls=../myroll"))
+@command(*GRAPH_PARAMS, EVAL_PARAM,
+         examples=("rocks check graph", "rocks check graph rolls=../myroll"))
 def check_graph(ctx: Context, args: dict[str, Any]) -> Result:
     """Check the merged graph and print every problem with its file and line.
 
@@ -114,12 +115,15 @@ def check_graph(ctx: Context, args: dict[str, Any]) -> Result:
         release=args["release"], trusted=[t for t in args["trusted"].split(",") if t],
     )
     found = [*diags.items, *lint(graph)]
-    errors = [d for d in found if d.severity == "error"]
-    warnings = [d for d in found if d.severity == "warning"]
+    def where(d: Any) -> tuple[str, int]:
+        return (d.location.file, d.location.line) if d.location else ("", 0)
+
+    errors = sorted((d for d in found if d.severity == "error"), key=where)
+    warnings = sorted((d for d in found if d.severity == "warning"), key=where)
     ctx.report(warnings)
-    summary = (f"{len(graph.rolls)} rolls, {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
-               f"{len(graph.appliances)} appliances: {len(errors)} errors, "
-               f"{len(warnings)} warnings")
+    summary = (f"{_n(len(graph.rolls), 'roll')}, {_n(len(graph.nodes), 'node')}, "
+               f"{_n(len(graph.edges), 'edge')}, {_n(len(graph.appliances), 'appliance')}: "
+               f"{_n(len(errors), 'error')}, {_n(len(warnings), 'warning')}")
     if errors:
         ctx.stderr.write(summary + "\n")
         raise RocksError(*errors)
@@ -174,6 +178,10 @@ def create_profiles(ctx: Context, args: dict[str, Any]) -> Result:
                      f"{load_ms:.1f} ms; compiled and checked {len(rows)} appliances in "
                      f"{(time.perf_counter() - t0) * 1000 - load_ms:.1f} ms\n")
     return Rows(("appliance", "kickstart", "lines", "compile_ms"), rows)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _unknown_appliance(name: str, known: list[str]) -> RocksError:

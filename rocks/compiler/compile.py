@@ -62,7 +62,7 @@ class _Builder:
     pre: list[Script] = field(default_factory=list)
     post: list[Script] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
-    untrusted: list[SourceLocation] = field(default_factory=list)
+    untrusted: list[tuple[SourceLocation, str]] = field(default_factory=list)
 
     def holds(self, el: XElem) -> bool:
         return el.cond is None or el.cond.evaluate(self.attrs)
@@ -187,7 +187,7 @@ class _Builder:
         if self.options.eval_mode is EvalMode.SKIP:
             return placeholder(nf.file, el.line) + "\n"
         if not nf.trusted:
-            self.untrusted.append(nf.loc(el.line))
+            self.untrusted.append((nf.loc(el.line), "<file include=>"))
             return ""
         try:
             with open(el.get("include"), encoding="utf-8") as fh:
@@ -222,7 +222,7 @@ class _Builder:
                 self.debug.append(f"eval skipped: {nf.file}:{el.line}")
             return None
         if not nf.trusted:
-            self.untrusted.append(nf.loc(el.line))
+            self.untrusted.append((nf.loc(el.line), "<eval>"))
             return None
         script = SLOT_RE.sub(lambda m: self.attrs.get(m.group(1), ""), self.text(el, nf,
                                                                               shell=False))
@@ -268,7 +268,7 @@ def compile_profile(
             for el in nf.body:
                 b.element(el, nf, visit)
     if b.untrusted:
-        raise RocksError(*(_untrusted(loc) for loc in b.untrusted))
+        raise RocksError(*(_untrusted(loc, what) for loc, what in b.untrusted))
     diags.raise_if_errors()
     return Profile(
         root=root, release=options.release, nodes=tuple(refs), main=tuple(b.main),
@@ -278,9 +278,8 @@ def compile_profile(
     )
 
 
-def _untrusted(loc: SourceLocation) -> Diagnostic:
+def _untrusted(loc: SourceLocation, what: str) -> Diagnostic:
     return Diagnostic(
-        "eval-untrusted",
-        f"<eval> (or <file include=>) in roll {loc.roll}, which is not trusted", loc,
+        "eval-untrusted", f"{what} in roll {loc.roll}, which is not trusted", loc,
         hint="trust the roll (rocks set roll <name> trusted=yes) or compile with eval=skip",
     )

@@ -226,10 +226,9 @@ def merge(
         if prior is None:
             table[nf.name] = nf
         elif prior.digest != nf.digest:
-            kind = "node" if nf.kind is NodeKind.BASE else "replace-"
             diags.error(
                 "duplicate-node",
-                f'{kind} file "{nf.path.name}" is defined differently by roll {prior.roll} '
+                f'node file "{nf.path.name}" is defined differently by roll {prior.roll} '
                 f"({prior.file}) and roll {nf.roll} ({nf.file})",
                 SourceLocation(nf.file, 1, nf.roll),
                 hint="a node name is global: rename one, or override it with replace-<name>.xml "
@@ -274,6 +273,12 @@ def merge(
         for ad in r.attributes:
             h.update(f"attr {ad.name} {ad.appliance} {ad.value} {ad.secret}\n".encode())
             attrs.setdefault(ad.name, ad)
+    for a in sorted(apps.values(), key=lambda a: a.name):
+        if a.node not in nodes:
+            diags.error(
+                "unknown-node", f'appliance {a.name}: root node "{a.node}" has no node file',
+                a.location, hint="point the appliance at an existing node, or add the node file",
+            )
     adjacency: dict[str, list[Edge]] = {}
     seen_edges: set[tuple[str, str, str]] = set()
     for e in edges:

@@ -22,12 +22,6 @@ def lint(graph: ConfigGraph) -> list[Diagnostic]:
                     "unknown-node", f'edge {e.src} -> {e.dst}: no node file "{name}.xml" in any '
                     "roll", e.location, hint="add the node file, fix the name, or remove the edge",
                 )
-    for app in sorted(graph.appliances.values(), key=lambda a: a.name):
-        if app.node not in graph.nodes:
-            d.error(
-                "unknown-node", f'appliance {app.name}: root node "{app.node}" has no node file',
-                app.location, hint="point the appliance at an existing node",
-            )
     seen_orders: set[str] = set()
     for o in graph.orders:
         for name in (o.head, o.tail):

@@ -56,6 +56,15 @@ def _slotify(text: str, refs: dict[str, int], declared: frozenset[str]) -> str:
     return "".join(out)
 
 
+_FRIENDLY = {
+    "xmlParseEntityRef: no name":
+        '"&" must be followed by a name and ";" (write &amp; for a literal "&")',
+    "EntityRef: expecting ';'":
+        '"&name" must end with ";" (write &amp; for a literal "&")',
+    "StartTag: invalid element name":
+        '"<" must start a tag (write &lt; for a literal "<")',
+}
+
 _PARSER = etree.XMLParser(
     remove_comments=True,
     resolve_entities=True,
@@ -71,7 +80,9 @@ def parse_xml(data: bytes, file: str) -> LoadedXml:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RocksError.of("xml", f"not UTF-8: {exc.reason}", SourceLocation(file)) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise RocksError.of("xml", f"not UTF-8: {exc.reason}", SourceLocation(file, line),
+                            hint="save the file as UTF-8") from None
     refs: dict[str, int] = {}
     declared = frozenset(_DECLARED.findall(text))
     slotted = _slotify(text, refs, declared)
@@ -83,6 +94,7 @@ def parse_xml(data: bytes, file: str) -> LoadedXml:
         line = exc.lineno or 0
         msg = str(exc.msg or exc)
         msg = re.sub(r",? line \d+, column \d+$", "", msg)
+        msg = _FRIENDLY.get(msg, msg)
         raise RocksError.of(
             "xml", f"malformed XML: {msg}", SourceLocation(file, line),
             hint="check that every tag is closed and that &, < are escaped as &amp; and &lt;",

@@ -1,7 +1,8 @@
 """Adding many hosts at once (site restores, discovery of a whole rack, benchmarks).
 
 Everything is validated up front against sets loaded in a few queries; then three Core
-executemany INSERTs (hosts with RETURNING ids, interfaces, attributes) write it all.
+executemany INSERTs (hosts with RETURNING ids, interfaces, attributes) write it all, or on
+PostgreSQL three COPYs.
 """
 
 from __future__ import annotations
@@ -125,6 +126,20 @@ def add_hosts_bulk(session: Session, hosts: Sequence[Host], attrs: Iterable[Attr
 
     if not host_rows:
         return 0
+    if session.get_bind().dialect.name == "postgresql":
+        _write_postgresql(session, host_rows, iface_rows, attr_rows)
+    else:
+        _write_generic(session, host_rows, iface_rows, attr_rows)
+    return len(host_rows)
+
+
+Rows = list[tuple[str, dict[str, Any]]]
+
+
+def _write_generic(
+    session: Session, host_rows: list[dict[str, Any]], iface_rows: Rows, attr_rows: Rows
+) -> None:
+    """executemany INSERTs; the hosts' new ids come back through RETURNING, in input order."""
     conn = session.connection()
     hosts_t = cast(Table, HostRow.__table__)
     returned = conn.execute(
@@ -142,4 +157,36 @@ def add_hosts_bulk(session: Session, hosts: Sequence[Host], attrs: Iterable[Attr
             insert(cast(Table, AttributeRow.__table__)),
             [{"host_id": ids[h], **values} for h, values in attr_rows],
         )
-    return len(host_rows)
+
+
+def _write_postgresql(
+    session: Session, host_rows: list[dict[str, Any]], iface_rows: Rows, attr_rows: Rows
+) -> None:
+    """COPY: several times faster than executemany through psycopg for tens of thousands of rows.
+    The tables' constraints still apply to every row."""
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+
+    def copy(table: str, rows: list[dict[str, Any]]) -> None:
+        cols = list(rows[0])
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as out:
+            for row in rows:
+                out.write_row([row[c] for c in cols])
+
+    import psycopg
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        copy("hosts", host_rows)
+        batch = [row["name"] for row in host_rows]
+        with raw.cursor() as cur:
+            cur.execute("SELECT name, id FROM hosts WHERE name = ANY(%s)", (batch,))
+            ids = dict(cur.fetchall())
+        if iface_rows:
+            copy("interfaces", [{"host_id": ids[h], **values} for h, values in iface_rows])
+        if attr_rows:
+            copy("attributes", [{"host_id": ids[h], **values} for h, values in attr_rows])
+    except psycopg.IntegrityError as exc:
+        # A concurrent writer got there between our checks and the COPY: report it like any
+        # other constraint violation (Inventory.transaction maps these).
+        raise IntegrityError("COPY", None, exc) from exc

@@ -1,0 +1,112 @@
+"""BIND: a forward zone per served network zone, reverse zones for their addresses, and the
+`etc/named/rocks.conf` fragment declaring them.
+
+The SOA serial is YYYYMMDDnn. It is derived from the previous zone text and a hash of the new
+content: unchanged content keeps the previous serial (so an unchanged sync writes nothing),
+changed content gets max(today·100, previous + 1).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from rocks.sync.inputs import HEADER, SHARED, DesiredFile, Service
+from rocks.sync.site import Net, Nic, Site, ip_to_int
+
+CONF_PATH = "etc/named/rocks.conf"
+PreviousReader = Callable[[str], bytes | None]
+
+_HASH_RE = re.compile(rb"^; rocks-content-hash: ([0-9a-f]+)$", re.M)
+_SERIAL_RE = re.compile(rb"IN SOA \S+ \S+ \( (\d+) ")
+
+
+def reverse_zone(net: Net) -> tuple[str, int]:
+    """The in-addr.arpa zone covering a network, and how many leading octets it fixes.
+    Networks that do not end on an octet boundary get the enclosing octet zone."""
+    octets = max(1, net.prefix // 8)
+    parts = [str((net.address >> (24 - 8 * i)) & 0xFF) for i in range(octets)]
+    return ".".join(reversed(parts)) + ".in-addr.arpa", octets
+
+
+def _ptr_name(ip: int, octets: int) -> str:
+    rest = [str((ip >> (24 - 8 * i)) & 0xFF) for i in range(octets, 4)]
+    return ".".join(reversed(rest))
+
+
+def next_serial(previous: bytes | None, digest: str, today: date) -> int:
+    base = int(today.strftime("%Y%m%d")) * 100
+    if previous:
+        old_hash = _HASH_RE.search(previous)
+        old_serial = _SERIAL_RE.search(previous)
+        if old_serial:
+            serial = int(old_serial.group(1))
+            if old_hash and old_hash.group(1).decode() == digest:
+                return serial
+            return max(base + 1, serial + 1)
+    return base + 1
+
+
+def _zone_text(site: Site, zone: str, records: list[str], previous: bytes | None,
+               today: date) -> bytes:
+    fe = site.inp.frontend
+    ns = f"{fe.name}.{fe.dns_domain}."
+    ttl = site.inp.dns_ttl
+    soa_tail = f"{ttl} 900 604800 {ttl} )"
+    body = "\n".join([f"$TTL {ttl}", f"@ IN NS {ns}", *records, ""])
+    digest = hashlib.sha256(f"{zone}\n{ns}\n{soa_tail}\n{body}".encode()).hexdigest()[:32]
+    serial = next_serial(previous, digest, today)
+    head = (f"; {HEADER}\n; rocks-content-hash: {digest}\n$ORIGIN {zone}.\n"
+            f"@ {ttl} IN SOA {ns} root.{fe.name}.{fe.dns_domain}. ( {serial} {soa_tail}\n")
+    return (head + body).encode()
+
+
+def zone_path(site: Site, zone: str) -> str:
+    return f"{site.inp.zone_dir.strip('/')}/{zone}.zone"
+
+
+def dns_files(site: Site, previous: PreviousReader | None = None) -> list[DesiredFile]:
+    inp = site.inp
+    fe = inp.frontend
+    today = inp.serial_date or datetime.now(UTC).date()
+    served = {name: net for name, net in site.nets.items()
+              if net.network.servedns and net.network.zone}
+    forward: dict[str, list[str]] = {}
+    reverse: dict[str, tuple[int, list[str]]] = {}
+    for net in sorted(served.values(), key=lambda n: n.network.name):
+        forward.setdefault(net.network.zone, [])
+        rz, octets = reverse_zone(net)
+        reverse.setdefault(rz, (octets, []))
+    # the name server named in every SOA/NS must resolve inside its own zone
+    fe_in_hosts = any(n.host.name == fe.name and n.net.network.zone == fe.dns_domain
+                      for n in site.nics)
+    if fe.dns_domain in forward and not fe_in_hosts:
+        forward[fe.dns_domain].append(f"{fe.name} IN A {fe.private_ip}")
+        fe_ip = ip_to_int(fe.private_ip)
+        for net in served.values():
+            if net.contains(fe_ip):
+                rz, octets = reverse_zone(net)
+                reverse[rz][1].append(
+                    f"{_ptr_name(fe_ip, octets)} IN PTR {fe.name}.{fe.dns_domain}.")
+    nic: Nic
+    for nic in site.nics:
+        network = nic.net.network
+        if network.name not in served:
+            continue
+        forward[network.zone].append(f"{nic.name} IN A {nic.ip}")
+        rz, octets = reverse_zone(nic.net)
+        reverse[rz][1].append(f"{_ptr_name(nic.ip_int, octets)} IN PTR {nic.name}.{network.zone}.")
+    files: list[DesiredFile] = []
+    conf = [f"// {HEADER}"]
+    zones = sorted(forward.items()) + sorted((z, r) for z, (_, r) in reverse.items())
+    for zone, records in zones:
+        path = zone_path(site, zone)
+        prev = previous(path) if previous is not None else None
+        files.append(DesiredFile(path, _zone_text(site, zone, records, prev, today), 0o644,
+                                 Service.NAMED, SHARED))
+        conf.append(f'zone "{zone}" {{ type master; file "/{path}"; notify no; }};')
+    conf.append("")
+    files.append(DesiredFile(CONF_PATH, "\n".join(conf).encode(), 0o644, Service.NAMED, SHARED))
+    return files

@@ -18,23 +18,196 @@ class Entry(NamedTuple):
 CommandTable = dict[tuple[str, ...], Entry]
 
 # (verb, noun, ...) -> where its `Command` is declared.  Keep sorted by name.
+_APP = "rocks.commands.appliance"
+_ATTR = "rocks.commands.attr"
+_BOOT = "rocks.commands.bootaction"
 _GRAPH = "rocks.commands.graph"
+_HOST = "rocks.commands.host"
+_LOAD = "rocks.commands.load"
+_NET = "rocks.commands.network"
+_PROF = "rocks.commands.profile"
 
 COMMANDS: CommandTable = {
-    ("check", "graph"): Entry(_GRAPH, "check_graph", "Check the merged graph: every problem, located"),
-    ("create", "profiles"): Entry(_GRAPH, "create_profiles", "Compile every appliance into dir="),
-    ("list", "appliance"): Entry(_GRAPH, "list_appliance", "List appliances and their root nodes"),
+    ("add", "appliance"): Entry(
+        _APP, "add_appliance", "Add an appliance: a name and its root node"
+    ),
+    ("add", "appliance", "attr"): Entry(
+        _ATTR, "add_appliance_attr", "Add an appliance attribute"
+    ),
+    ("add", "attr"): Entry(
+        _ATTR, "add_attr", "Add a global attribute"
+    ),
+    ("add", "bootaction"): Entry(
+        _BOOT, "add_bootaction", "Add a boot action (kernel, initrd, args)"
+    ),
+    ("add", "host"): Entry(
+        _HOST, "add_host", "Add a host"
+    ),
+    ("add", "host", "attr"): Entry(
+        _ATTR, "add_host_attr", "Add a host attribute"
+    ),
+    ("add", "host", "interface"): Entry(
+        _HOST, "add_host_interface", "Add a network interface to a host"
+    ),
+    ("add", "network"): Entry(
+        _NET, "add_network", "Add a network"
+    ),
+    ("add", "os", "attr"): Entry(
+        _ATTR, "add_os_attr", "Add an os attribute"
+    ),
+    ("check", "graph"): Entry(
+        _GRAPH, "check_graph", "Check the merged graph: every problem, located"
+    ),
+    ("create", "profiles"): Entry(
+        _GRAPH, "create_profiles", "Compile every appliance into dir="
+    ),
+    ("dump",): Entry(
+        _LOAD, "dump", "Print the inventory as hostfile, attrfile and commands"
+    ),
+    ("list", "appliance"): Entry(
+        _APP, "list_appliance", "List appliances and their root nodes"
+    ),
+    ("list", "appliance", "attr"): Entry(
+        _ATTR, "list_appliance_attr", "List appliance attributes"
+    ),
     ("list", "appliance", "profile"): Entry(
         _GRAPH, "list_appliance_profile", "Print an appliance's kickstart"
+    ),
+    ("list", "attr"): Entry(
+        _ATTR, "list_attr", "List global attributes"
+    ),
+    ("list", "bootaction"): Entry(
+        _BOOT, "list_bootaction", "List boot actions"
+    ),
+    ("list", "host"): Entry(
+        _HOST, "list_host", "List hosts"
+    ),
+    ("list", "host", "attr"): Entry(
+        _ATTR, "list_host_attr", "List a host's resolved attributes and their scope"
+    ),
+    ("list", "host", "boot"): Entry(
+        _HOST, "list_host_boot", "List hosts' boot actions"
+    ),
+    ("list", "host", "interface"): Entry(
+        _HOST, "list_host_interface", "List hosts' interfaces"
+    ),
+    ("list", "host", "profile"): Entry(
+        _PROF, "list_host_profile", "Print a host's kickstart"
+    ),
+    ("list", "host", "xml"): Entry(
+        _PROF, "list_host_xml", "Print a host's traversal as node XML"
+    ),
+    ("list", "network"): Entry(
+        _NET, "list_network", "List networks"
     ),
     ("list", "node", "profile"): Entry(
         _GRAPH, "list_node_profile", "Print the kickstart rooted at any graph node"
     ),
-    ("list", "node", "xml"): Entry(_GRAPH, "list_node_xml", "Print the traversal as node XML"),
+    ("list", "node", "xml"): Entry(
+        _GRAPH, "list_node_xml", "Print the traversal as node XML"
+    ),
+    ("list", "os", "attr"): Entry(
+        _ATTR, "list_os_attr", "List os attributes"
+    ),
+    ("load", "attrfile"): Entry(
+        _LOAD, "load_attrfile", "Load attributes from a CSV file"
+    ),
+    ("load", "hostfile"): Entry(
+        _LOAD, "load_hostfile", "Load hosts and interfaces from a CSV file"
+    ),
+    ("remove", "appliance"): Entry(
+        _APP, "remove_appliance", "Remove an appliance"
+    ),
+    ("remove", "appliance", "attr"): Entry(
+        _ATTR, "remove_appliance_attr", "Remove an appliance attribute"
+    ),
+    ("remove", "attr"): Entry(
+        _ATTR, "remove_attr", "Remove a global attribute"
+    ),
+    ("remove", "bootaction"): Entry(
+        _BOOT, "remove_bootaction", "Remove a boot action"
+    ),
+    ("remove", "host"): Entry(
+        _HOST, "remove_host", "Remove hosts"
+    ),
+    ("remove", "host", "attr"): Entry(
+        _ATTR, "remove_host_attr", "Remove a host attribute"
+    ),
+    ("remove", "host", "interface"): Entry(
+        _HOST, "remove_host_interface", "Remove an interface from a host"
+    ),
+    ("remove", "network"): Entry(
+        _NET, "remove_network", "Remove a network"
+    ),
+    ("remove", "os", "attr"): Entry(
+        _ATTR, "remove_os_attr", "Remove an os attribute"
+    ),
     ("report", "completion"): Entry(
         "rocks.cli.completion", "report_completion", "Print a bash completion script for rocks"
     ),
-    ("report", "graph"): Entry(_GRAPH, "report_graph", "Print the graph in Graphviz DOT"),
+    ("report", "graph"): Entry(
+        _GRAPH, "report_graph", "Print the graph in Graphviz DOT"
+    ),
+    ("report", "nextip"): Entry(
+        _NET, "report_nextip", "Print the next free address of a network"
+    ),
+    ("set", "appliance", "attr"): Entry(
+        _ATTR, "set_appliance_attr", "Set an appliance attribute"
+    ),
+    ("set", "attr"): Entry(
+        _ATTR, "set_attr", "Set a global attribute"
+    ),
+    ("set", "host", "appliance"): Entry(
+        _HOST, "set_host_appliance", "Set hosts' appliance"
+    ),
+    ("set", "host", "attr"): Entry(
+        _ATTR, "set_host_attr", "Set a host attribute"
+    ),
+    ("set", "host", "boot"): Entry(
+        _HOST, "set_host_boot", "Set hosts' boot action: install or os"
+    ),
+    ("set", "host", "comment"): Entry(
+        _HOST, "set_host_comment", "Set hosts' comment"
+    ),
+    ("set", "host", "installaction"): Entry(
+        _HOST, "set_host_installaction", "Set hosts' install boot action"
+    ),
+    ("set", "host", "interface", "iface"): Entry(
+        _HOST, "set_host_interface_iface", "Rename an interface's device"
+    ),
+    ("set", "host", "interface", "ip"): Entry(
+        _HOST, "set_host_interface_ip", "Set an interface's IP address"
+    ),
+    ("set", "host", "interface", "mac"): Entry(
+        _HOST, "set_host_interface_mac", "Set an interface's MAC address"
+    ),
+    ("set", "host", "interface", "module"): Entry(
+        _HOST, "set_host_interface_module", "Set an interface's driver module"
+    ),
+    ("set", "host", "interface", "network"): Entry(
+        _HOST, "set_host_interface_network", "Set an interface's network"
+    ),
+    ("set", "host", "interface", "options"): Entry(
+        _HOST, "set_host_interface_options", "Set an interface's options"
+    ),
+    ("set", "host", "interface", "vlan"): Entry(
+        _HOST, "set_host_interface_vlan", "Set an interface's VLAN"
+    ),
+    ("set", "host", "name"): Entry(
+        _HOST, "set_host_name", "Rename a host"
+    ),
+    ("set", "host", "rack"): Entry(
+        _HOST, "set_host_rack", "Set hosts' rack"
+    ),
+    ("set", "host", "rank"): Entry(
+        _HOST, "set_host_rank", "Set a host's rank"
+    ),
+    ("set", "host", "runaction"): Entry(
+        _HOST, "set_host_runaction", "Set hosts' run (os) boot action"
+    ),
+    ("set", "os", "attr"): Entry(
+        _ATTR, "set_os_attr", "Set an os attribute"
+    ),
 }
 
 
@@ -45,4 +218,6 @@ class Service(NamedTuple):
 
 # Lazily opened services commands reach through `Context.service(name)`; the factory is called
 # with the Context on first use (e.g. "inventory": Service("rocks.inventory.session", "open")).
-SERVICES: dict[str, Service] = {}
+SERVICES: dict[str, Service] = {
+    "inventory": Service("rocks.commands._inventory", "open_session"),
+}

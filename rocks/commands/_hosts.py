@@ -1,0 +1,57 @@
+"""Host arguments as Rocks expanded them: none = all hosts, names, appliance names, rackN, globs."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from rocks.errors import RocksError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+_RACK = re.compile(r"^rack(\d+)$")
+
+
+def expand_hosts(session: Session, words: Sequence[str], *, empty_means_all: bool = True
+                 ) -> list[str]:
+    """Host names (sorted, unique) for the given words; an unknown word is an error."""
+    from sqlalchemy import select
+
+    from rocks.inventory.schema import ApplianceRow, HostRow
+
+    rows = session.execute(
+        select(HostRow.name, HostRow.rack, ApplianceRow.name).join(
+            ApplianceRow, HostRow.appliance_id == ApplianceRow.id)
+    ).all()
+    if not words:
+        return sorted(r[0] for r in rows) if empty_means_all else []
+    names = {r[0] for r in rows}
+    appliances = {r[2] for r in rows} | set(session.scalars(select(ApplianceRow.name)))
+    chosen: set[str] = set()
+    for word in words:
+        m = _RACK.match(word)
+        if word in names:
+            chosen.add(word)
+        elif m:
+            rack = int(m.group(1))
+            chosen |= {r[0] for r in rows if r[1] == rack and r[2] != "frontend"}
+        elif word in appliances:
+            chosen |= {r[0] for r in rows if r[2] == word}
+        elif any(c in word for c in "*?["):
+            hits = {n for n in names if fnmatch.fnmatchcase(n, word)}
+            if not hits:
+                raise RocksError.of("unknown-host", f'no host matches "{word}"')
+            chosen |= hits
+        else:
+            import difflib
+
+            close = difflib.get_close_matches(word, sorted(names | appliances), n=1)
+            raise RocksError.of(
+                "unknown-host", f'unknown host "{word}"',
+                hint=f'did you mean "{close[0]}"?' if close
+                else "give host names, appliance names, rackN or a glob (rocks list host)",
+            )
+    return sorted(chosen)

@@ -1,0 +1,58 @@
+"""The `inventory` service for commands: one session, one transaction per command.
+
+The CLI closes `ctx.resources` after the command with any exception it raised: the transaction
+then rolls back, so a failing command changes nothing. Appliances declared by the graph are
+seeded into an empty inventory on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rocks.commands import Context
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def database_url_from(env: Any) -> str | None:
+    if env.get("ROCKS_DATABASE_URL"):
+        return str(env["ROCKS_DATABASE_URL"])
+    if env.get("ROCKS_STATE"):
+        return str(Path(env["ROCKS_STATE"]) / "rocks.db")
+    return None
+
+
+def open_session(ctx: Context) -> Session:
+    from rocks.inventory import open_inventory
+
+    inv = open_inventory(database_url_from(ctx.env))
+    ctx.resources.callback(inv.close)
+    session: Session = ctx.resources.enter_context(inv.transaction())
+    _seed_if_empty(session)
+    return session
+
+
+def _seed_if_empty(session: Session) -> None:
+    from sqlalchemy import func, select
+
+    from rocks.inventory.schema import ApplianceRow
+
+    if session.scalar(select(func.count()).select_from(ApplianceRow)):
+        return
+    from rocks.compiler.service import load_graph
+    from rocks.inventory import queries as q
+    from rocks.model.inventory import Appliance
+
+    graph = load_graph()
+    q.seed_defaults(session, [
+        Appliance(a.name, a.node, a.kickstartable, a.public)
+        for a in sorted(graph.appliances.values(), key=lambda a: a.name)
+    ])
+
+
+def session(ctx: Context) -> Session:
+    """The command's inventory session (opened on first use)."""
+    s: Session = ctx.service("inventory")
+    return s

@@ -1,0 +1,85 @@
+"""Hosts to kickstarts: the inventory's view of rolls and attributes fed to the compiler.
+
+Both the CLI (`rocks list host profile`) and the frontend server use this, so it sits beside the
+layers it joins rather than in either. A host's attributes are the rolls' declared defaults
+under the inventory's resolution (global < os < appliance < host), plus the release facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rocks.errors import RocksError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from rocks.compiler.graph import ConfigGraph
+    from rocks.compiler.service import Compiled, Compiler
+    from rocks.model.inventory import ResolvedAttributes
+
+
+@dataclass(frozen=True, slots=True)
+class HostView:
+    """What compiling one host needs: its name, the graph root and its attribute values."""
+
+    name: str
+    appliance: str
+    root: str
+    attrs: Mapping[str, str]
+    sources: Mapping[str, str]
+    secret: frozenset[str] = frozenset()
+
+
+@dataclass
+class ProfileService:
+    graph: ConfigGraph
+    compiler: Compiler
+    roots: dict[str, str] = field(default_factory=dict)  # appliance -> root node (inventory)
+
+    def view(self, resolved: ResolvedAttributes) -> HostView:
+        from rocks.compiler.service import default_attributes
+
+        values = resolved.values
+        name = values.get("hostname", "")
+        appliance = values.get("appliance", "")
+        root = self.roots.get(appliance)
+        if root is None:
+            raise RocksError.of(
+                "unknown-appliance", f'host {name}: appliance "{appliance}" has no root node',
+                hint="rocks list appliance",
+            )
+        attrs = default_attributes(self.graph, appliance, self.compiler.release)
+        sources = {k: "roll" for k in attrs}
+        attrs.setdefault("install_token", "")
+        attrs.update(values)
+        sources.update({k: str(v) for k, v in resolved.sources.items()})
+        attrs["release"] = self.compiler.release
+        return HostView(name, appliance, root, attrs, sources, resolved.secret)
+
+    def render(self, view: HostView) -> str:
+        return self.compiler.render(view.root, view.attrs, host=view.name)
+
+    def compiled(self, view: HostView) -> Compiled:
+        return self.compiler.compile(view.root, view.attrs)
+
+
+def profile_service(session: Session, *, release: str = "el9", provenance: bool = False,
+                    eval_mode: str = "run") -> ProfileService:
+    """Load the graph from the bundled rolls as the inventory enables and trusts them."""
+    from rocks.compiler.compile import EvalMode
+    from rocks.compiler.service import Compiler, load_graph
+    from rocks.inventory import queries as q
+
+    rolls = q.list_rolls(session)
+    graph = load_graph(
+        release=release,
+        trusted=[r.name for r in rolls if r.trusted],
+        disabled=[r.name for r in rolls if not r.enabled],
+    )
+    compiler = Compiler(graph, release=release, eval_mode=EvalMode(eval_mode),
+                        provenance=provenance)
+    roots = {a.name: a.node for a in q.list_appliances(session)}
+    return ProfileService(graph, compiler, roots)

@@ -319,3 +319,94 @@ def next_rank(session: Session, appliance: str, rack: int) -> int:
         select(func.max(HostRow.rank)).where(HostRow.appliance_id == aid, HostRow.rack == rack)
     )
     return 0 if top is None else top + 1
+
+
+def rename_host(session: Session, name: str, new_name: str) -> Host:
+    """Rename host `name`; the new name must be valid and free (interfaces follow by id)."""
+    row = host_row(session, name)
+    if new_name != name:
+        check_host_name(session, new_name)
+        row.name = new_name
+        session.flush()
+    return get_host(session, new_name)
+
+
+_UNSET: Any = object()
+
+
+def update_interface(
+    session: Session,
+    host: str,
+    device: str,
+    *,
+    new_device: str | None = None,
+    mac: str | None = None,
+    ip: str | None = None,
+    network: str | None = None,
+    module: str | None = None,
+    vlan: int | None = _UNSET,
+    options: str | None = None,
+) -> Interface:
+    """Change fields of `host`'s interface `device` (None leaves a field; "" clears mac, ip,
+    network; vlan=None clears it) with the same checks as `add_interface`."""
+    hid = host_id(session, host)
+    row = session.scalars(
+        select(InterfaceRow).where(InterfaceRow.host_id == hid, InterfaceRow.device == device)
+    ).one_or_none()
+    if row is None:
+        raise RocksError.of(
+            "unknown-interface",
+            f"host {host} has no interface {device}",
+            hint=f"see `rocks list host interface {host}`",
+        )
+    current = session.scalar(select(NetworkRow.name).where(NetworkRow.id == row.network_id))
+    wanted = Interface(
+        host=host,
+        device=device if new_device is None else new_device,
+        mac=(row.mac or "") if mac is None else mac,
+        ip=(row.ip or "") if ip is None else ip,
+        network=(current or "") if network is None else network,
+        name=row.name,
+        module=row.module if module is None else module,
+        vlan=row.vlan if vlan is _UNSET else vlan,
+        options=row.options if options is None else options,
+        default_gateway=row.default_gateway,
+    )
+    networks: dict[str, tuple[int, Any]] = {}
+    if wanted.network:
+        net = network_row(session, wanted.network)
+        networks[net.name] = (net.id, parse_network(net.name, net.subnet, net.netmask))
+    checked = check_interface(host, wanted, networks)
+    others = InterfaceRow.id != row.id
+    if checked.device != device and _owner_of(
+        session, others & (InterfaceRow.host_id == hid) & (InterfaceRow.device == checked.device)
+    ):
+        raise RocksError.of(
+            "duplicate-interface",
+            f"host {host} already has an interface {checked.device}",
+            hint="choose another device name, or remove that interface first",
+        )
+    if checked.mac and (clash := _owner_of(session, others & (InterfaceRow.mac == checked.mac))):
+        raise RocksError.of(
+            "duplicate-mac",
+            f"MAC {checked.mac} for host {host} is already used by {clash[0]} {clash[1]}",
+            hint="each MAC address belongs to one interface",
+        )
+    if checked.ip and checked.network_id is not None:
+        clash = _owner_of(
+            session,
+            others
+            & (InterfaceRow.network_id == checked.network_id)
+            & (InterfaceRow.ip == checked.ip),
+        )
+        if clash:
+            raise RocksError.of(
+                "duplicate-ip",
+                f"IP {checked.ip} for host {host} on network {wanted.network} is already "
+                f"used by {clash[0]} {clash[1]}",
+                hint="see `rocks report nextip` for a free address",
+            )
+    for key, value in checked.values.items():
+        setattr(row, key, value)
+    session.flush()
+    return _to_interface(row, host, wanted.network or None)

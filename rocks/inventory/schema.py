@@ -110,6 +110,9 @@ class HostRow(Base):
     run_action: Mapped[str] = mapped_column(String(64), default="os")
     boot: Mapped[str] = mapped_column(String(16), default="os")
     comment: Mapped[str] = mapped_column(Text, default="")
+    # One-time token of the current install (None when not installing); see inventory/install.py
+    install_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    install_started: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class InterfaceRow(Base):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from rocks.errors import RocksError
@@ -190,3 +190,116 @@ def _write_postgresql(
         # A concurrent writer got there between our checks and the COPY: report it like any
         # other constraint violation (Inventory.transaction maps these).
         raise IntegrityError("COPY", None, exc) from exc
+
+
+def _id_index(session: Session, row: Any) -> dict[str, int]:
+    return {n: i for n, i in session.execute(select(row.name, row.id))}
+
+
+def set_attrs_bulk(session: Session, attrs: Sequence[Attribute]) -> int:
+    """Create or replace many attributes at any scope (value and secret flag); all or nothing.
+
+    One query per index plus one executemany INSERT and one UPDATE; returns how many were written.
+    """
+    apps = _id_index(session, ApplianceRow)
+    hosts = _id_index(session, HostRow)
+    table = cast(Table, AttributeRow.__table__)
+    existing: dict[tuple[Any, ...], int] = {}
+    for aid, scope, os_name, app_id, hid, name in session.execute(
+        select(table.c.id, table.c.scope, table.c.os, table.c.appliance_id, table.c.host_id,
+               table.c.name)
+    ):
+        existing[(scope, os_name, app_id, hid, name)] = aid
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for attr in attrs:
+        scope = Scope(attr.scope)
+        check_attr_name(attr.name)
+        cols: dict[str, Any] = {"os": None, "appliance_id": None, "host_id": None}
+        if scope is Scope.GLOBAL:
+            if attr.target:
+                raise RocksError.of("bad-target", f"global attribute {attr.name} has a target")
+            cols["os"] = ""
+        elif not attr.target:
+            raise RocksError.of("bad-target", f"{scope} attribute {attr.name} needs a target")
+        elif scope is Scope.OS:
+            cols["os"] = attr.target
+        elif scope is Scope.APPLIANCE:
+            if attr.target not in apps:
+                raise unknown("appliance", attr.target)
+            cols["appliance_id"] = apps[attr.target]
+        else:
+            if attr.target not in hosts:
+                raise unknown("host", attr.target)
+            cols["host_id"] = hosts[attr.target]
+        key = (scope.value, cols["os"], cols["appliance_id"], cols["host_id"], attr.name)
+        if key in seen:
+            where = f"{scope} {attr.target}".strip()
+            raise _dup("duplicate-attr", f"{where} sets {attr.name} twice")
+        seen.add(key)
+        if key in existing:
+            updates.append({"b_id": existing[key], "b_value": attr.value, "b_secret": attr.secret})
+        else:
+            inserts.append({"name": attr.name, "value": attr.value, "scope": scope.value,
+                            "secret": attr.secret, **cols})
+    conn = session.connection()
+    if inserts:
+        conn.execute(insert(table), inserts)
+    if updates:
+        conn.execute(
+            update(table).where(table.c.id == bindparam("b_id"))
+            .values(value=bindparam("b_value"), secret=bindparam("b_secret")),
+            updates,
+        )
+    session.expire_all()
+    return len(inserts) + len(updates)
+
+
+def replace_hosts_bulk(session: Session, hosts: Sequence[Host]) -> int:
+    """Make existing hosts exactly as given: every host field, and their interfaces replaced.
+
+    Interfaces are validated like `add_hosts_bulk`'s; uniqueness against other hosts is left to
+    the tables' constraints (callers such as `load hostfile` check it first to name the line).
+    """
+    if not hosts:
+        return 0
+    ids = _id_index(session, HostRow)
+    apps = _id_index(session, ApplianceRow)
+    networks = network_index(session)
+    host_updates: list[dict[str, Any]] = []
+    iface_rows: list[dict[str, Any]] = []
+    for host in hosts:
+        if host.name not in ids:
+            raise unknown("host", host.name)
+        if host.appliance not in apps:
+            raise unknown("appliance", host.appliance, hint=f"needed by host {host.name}")
+        values = {
+            "id": ids[host.name], "appliance_id": apps[host.appliance], "rack": host.rack,
+            "rank": host.rank, "os": host.os, "install_action": host.install_action,
+            "run_action": host.run_action, "boot": BootState(host.boot).value,
+            "comment": host.comment,
+        }
+        # executemany bind names must differ from the column names they set
+        host_updates.append({f"b_{k}": v for k, v in values.items()})
+        devices: set[str] = set()
+        for iface in host.interfaces:
+            checked = check_interface(host.name, iface, networks)
+            if checked.device in devices:
+                raise _dup("duplicate-interface", f"host {host.name} lists {checked.device} twice")
+            devices.add(checked.device)
+            iface_rows.append({"host_id": ids[host.name], **checked.values})
+    conn = session.connection()
+    hosts_t = cast(Table, HostRow.__table__)
+    ifaces_t = cast(Table, InterfaceRow.__table__)
+    conn.execute(
+        update(hosts_t).where(hosts_t.c.id == bindparam("b_id")).values(
+            {k[2:]: bindparam(k) for k in host_updates[0] if k != "b_id"}),
+        host_updates,
+    )
+    conn.execute(delete(ifaces_t).where(ifaces_t.c.host_id == bindparam("b_id")),
+                 [{"b_id": row["b_id"]} for row in host_updates])
+    if iface_rows:
+        conn.execute(insert(ifaces_t), iface_rows)
+    session.expire_all()
+    return len(host_updates)

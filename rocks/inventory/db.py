@@ -149,16 +149,29 @@ def migrate(engine: Engine, revision: str = "head") -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            # A migration must never cascade: foreign keys off while it runs (this pragma is a
+            # no-op inside a transaction, so it goes to the driver before SQLAlchemy begins),
+            # and checked afterwards.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         try:
-            command.upgrade(cfg, revision)
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise RocksError.of("schema-broken",
+                                        "the migration left rows with broken references")
         except CommandError as exc:
             raise RocksError.of(
                 "schema-unknown",
                 f"the inventory's schema cannot be upgraded: {exc}",
                 hint="the database was written by a newer rocks; upgrade rocks",
             ) from exc
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def _load_orm() -> None:

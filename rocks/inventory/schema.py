@@ -96,7 +96,10 @@ class NetworkRow(Base):
 
 class HostRow(Base):
     __tablename__ = "hosts"
-    __table_args__ = (CheckConstraint(_in("boot", BOOT_STATES), name="boot_state"),)
+    __table_args__ = (
+        CheckConstraint(_in("boot", BOOT_STATES), name="boot_state"),
+        Index("uq_hosts_install_token", "install_token", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
@@ -111,7 +114,7 @@ class HostRow(Base):
     boot: Mapped[str] = mapped_column(String(16), default="os")
     comment: Mapped[str] = mapped_column(Text, default="")
     # One-time token of the current install (None when not installing); see inventory/install.py
-    install_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    install_token: Mapped[str | None] = mapped_column(String(64))
     install_started: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

@@ -18,14 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("hosts") as batch:
-        batch.add_column(sa.Column("install_token", sa.String(64), nullable=True))
-        batch.add_column(sa.Column("install_started", UTCDateTime(), nullable=True))
-        batch.create_unique_constraint("uq_hosts_install_token", ["install_token"])
+    # Plain ADD COLUMN and a unique index: no table rebuild (a SQLite batch rebuild drops and
+    # recreates `hosts`, and with foreign keys on that cascades into interfaces and attributes).
+    op.add_column("hosts", sa.Column("install_token", sa.String(64), nullable=True))
+    op.add_column("hosts", sa.Column("install_started", UTCDateTime(), nullable=True))
+    op.create_index("uq_hosts_install_token", "hosts", ["install_token"], unique=True)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("hosts") as batch:
-        batch.drop_constraint("uq_hosts_install_token", type_="unique")
-        batch.drop_column("install_started")
-        batch.drop_column("install_token")
+    op.drop_index("uq_hosts_install_token", "hosts")
+    op.drop_column("hosts", "install_started")
+    op.drop_column("hosts", "install_token")

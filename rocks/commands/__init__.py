@@ -98,7 +98,7 @@ def keyword(
     )
 
 
-Args = Mapping[str, Any]
+Args = dict[str, Any]
 """Bound parameter values by name; optional parameters not given hold their default."""
 
 

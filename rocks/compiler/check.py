@@ -34,7 +34,7 @@ def validate_kickstart(
 
     problems: list[tuple[int | None, str, Severity]] = []
 
-    class Collecting(KickstartParser):  # type: ignore[misc]
+    class Collecting(KickstartParser):
         def _tryFunc(self, fn):  # type: ignore[no-untyped-def]  # pykickstart's per-line hook
             try:
                 fn()

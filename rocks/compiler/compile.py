@@ -1,4 +1,5 @@
-"""Compiling a traversal into a typed Profile: conditions decided, scripts assembled, provenance kept.
+"""Compiling a traversal into a typed Profile: conditions decided, scripts assembled, provenance
+kept.
 
 Pure: no database, network or clock. `<eval>` is the one exception Rocks' language forces on us;
 it runs only for trusted rolls (see evalrun.py) or is replaced by a visible placeholder.

@@ -24,7 +24,8 @@ def to_dot(graph: ConfigGraph, root: str | None = None) -> str:
     for name in sorted(names):
         node = graph.nodes.get(name)
         if node is None:
-            lines.append(f"  {_q(name)} [color=red, fontcolor=red, label={_q(name + ' (missing)')}];")
+            label = _q(name + " (missing)")
+            lines.append(f"  {_q(name)} [color=red, fontcolor=red, label={label}];")
             continue
         extra = ", penwidth=2, fillcolor=\"#eef3fb\"" if name in apps else ""
         label = f"{name}\\n[{node.roll}]" + (f"\\nappliance {apps[name]}" if name in apps else "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -181,7 +182,7 @@ def order_nodes(orders: Iterable[Order], diags: Diagnostics) -> tuple[str, ...]:
     if len(out) < len(indeg):
         left = {n for n, d in indeg.items() if d > 0}
         cycle = _find_cycle(left, succ)
-        pairs = list(zip(cycle, cycle[1:], strict=False))
+        pairs = list(itertools.pairwise(cycle))
         loc = min((where[p] for p in pairs if p in where), default=None)
         diags.error(
             "order-cycle", "order constraints form a cycle: " + " -> ".join(cycle), loc,
@@ -281,12 +282,12 @@ def merge(
             )
     adjacency: dict[str, list[Edge]] = {}
     seen_edges: set[tuple[str, str, str]] = set()
-    for e in edges:
-        key = (e.src, e.dst, e.cond.source if e.cond is not None else "")
+    for edge in edges:
+        key = (edge.src, edge.dst, edge.cond.source if edge.cond is not None else "")
         if key in seen_edges:
             continue
         seen_edges.add(key)
-        adjacency.setdefault(e.src, []).append(e)
+        adjacency.setdefault(edge.src, []).append(edge)
     order_list = order_nodes(orders, diags)
     return ConfigGraph(
         rolls=rolls, nodes=nodes, edges=tuple(edges), orders=tuple(orders), appliances=apps,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rocks.compiler import schema
 from rocks.compiler.cond import Condition, parse_condition
-from rocks.compiler.xmlload import load_xml
+from rocks.compiler.xmlload import line_of, load_xml
 from rocks.errors import Diagnostics, RocksError, SourceLocation
 
 HEAD = "HEAD"
@@ -94,7 +94,7 @@ def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics) -> Gra
     for el in loaded.root:
         if not isinstance(el.tag, str):
             continue
-        loc = SourceLocation(file, el.sourceline or 0, roll)
+        loc = SourceLocation(file, line_of(el), roll)
         if el.tag == "edge":
             base = _cond(el, loc, diags)
             srcs = [(el.get("from", "").strip(), base, loc)] if el.get("from") else []
@@ -102,7 +102,7 @@ def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics) -> Gra
             for sub in el:
                 if not isinstance(sub.tag, str):
                     continue
-                sloc = SourceLocation(file, sub.sourceline or 0, roll)
+                sloc = SourceLocation(file, line_of(sub), roll)
                 entry = ((sub.text or "").strip(), _both(base, _cond(sub, sloc, diags)), sloc)
                 (srcs if sub.tag == "from" else dsts).append(entry)
             if not srcs or not dsts:

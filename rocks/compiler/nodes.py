@@ -15,7 +15,7 @@ from lxml import etree
 
 from rocks.compiler import schema
 from rocks.compiler.cond import Condition, parse_condition
-from rocks.compiler.xmlload import LoadedXml, load_xml
+from rocks.compiler.xmlload import LoadedXml, line_of, load_xml
 from rocks.errors import Diagnostics, RocksError, SourceLocation
 
 META_TAGS = frozenset({"description", "changelog", "copyright"})
@@ -95,7 +95,7 @@ def convert(el: etree._Element, file: str, diags: Diagnostics) -> XElem:
         if child.tail:
             parts.append(child.tail)
     attrs = tuple((str(k), str(v)) for k, v in el.attrib.items())
-    line = el.sourceline or 0
+    line = line_of(el)
     cond = None
     if any(k in el.attrib for k in COND_KEYS):
         try:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rocks.compiler import schema
-from rocks.compiler.xmlload import load_xml
+from rocks.compiler.xmlload import line_of, load_xml
 from rocks.errors import Diagnostics, RocksError, SourceLocation
 from rocks.resources import display_path
 
@@ -58,7 +58,10 @@ def _yes(value: str | None) -> bool:
     return (value or "").strip().lower() in {"yes", "true", "on", "1", "y"}
 
 
-def _read_roll_xml(path: Path, diags: Diagnostics) -> tuple[str, str, dict[str, str], list[AttributeDecl], str]:
+RollXml = tuple[str, str, dict[str, str], list[AttributeDecl], str]
+
+
+def _read_roll_xml(path: Path, diags: Diagnostics) -> RollXml:
     file = display_path(path)
     loaded = load_xml(path, file)
     for d in schema.validate(loaded.root, schema.Kind.ROLL, file):
@@ -66,14 +69,14 @@ def _read_roll_xml(path: Path, diags: Diagnostics) -> tuple[str, str, dict[str, 
     root = loaded.root
     name = root.get("name", "")
     info_el = root.find("info")
-    info = dict(info_el.attrib) if info_el is not None else {}
+    info = {str(k): str(v) for k, v in info_el.attrib.items()} if info_el is not None else {}
     desc_el = root.find("description")
     desc = " ".join((desc_el.text or "").split()) if desc_el is not None else ""
     attrs = [
         AttributeDecl(
             name=el.get("name", ""),
             value=el.get("value", ""),
-            location=SourceLocation(file, el.sourceline or 0),
+            location=SourceLocation(file, line_of(el)),
             appliance=el.get("appliance", ""),
             secret=_yes(el.get("secret")),
             doc=el.get("doc", ""),
@@ -103,7 +106,10 @@ def load_roll(
             SourceLocation(display_path(path)),
             hint="a roll directory holds nodes/*.xml and graphs/default/*.xml",
         )
-    name, version, info, attrs, desc = path.name, "0", {}, [], ""
+    name, version = path.name, "0"
+    info: dict[str, str] = {}
+    attrs: list[AttributeDecl] = []
+    desc = ""
     roll_xml = path / "roll.xml"
     if roll_xml.is_file():
         name, version, info, attrs, desc = _read_roll_xml(roll_xml, own)
@@ -153,11 +159,11 @@ def load_roll_selection(path: Path) -> list[RollSelection]:
     if root.tag != "rolls":
         raise RocksError.of(
             "schema", f"a roll selection file has root <rolls>, not <{root.tag}>",
-            SourceLocation(file, root.sourceline or 0),
+            SourceLocation(file, line_of(root)),
         )
     out = []
     for el in root.iterfind("roll"):
-        loc = SourceLocation(file, el.sourceline or 0)
+        loc = SourceLocation(file, line_of(el))
         if not el.get("name"):
             raise RocksError.of("schema", "<roll> needs a name", loc)
         out.append(RollSelection(el.get("name", ""), el.get("version", ""), el.get("arch", ""),

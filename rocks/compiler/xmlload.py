@@ -117,3 +117,9 @@ def slots_in(text: str) -> list[str]:
 def unslot(text: str) -> str:
     """Turn slots back into `&name;` (for XML listings)."""
     return SLOT_RE.sub(lambda m: f"&{m.group(1)};", text)
+
+
+def line_of(el: object) -> int:
+    """An element's 1-based source line (0 when unknown)."""
+    line = getattr(el, "sourceline", None)
+    return line if isinstance(line, int) else 0

@@ -28,8 +28,8 @@ def test_upgrade_from_0001_keeps_every_row(tmp_path: Path) -> None:
             s.execute(text("select 1"))
         # write through raw SQL so the rows match the 0001 schema exactly
         with inv.engine.begin() as conn:
-            conn.exec_driver_sql("insert into appliances (id, name, node, kickstartable, public, graph)"
-                                 " values (1, 'compute', 'compute', 1, 1, 'default')")
+            conn.exec_driver_sql("insert into appliances (id, name, node, kickstartable, public,"
+                                 " graph) values (1, 'compute', 'compute', 1, 1, 'default')")
             conn.exec_driver_sql("insert into networks (id, name, subnet, netmask, mtu, zone, "
                                  "servedns, pxe, gateway) values (1, 'private', '10.1.0.0', "
                                  "'255.255.0.0', 1500, 'local', 0, 1, '')")

@@ -26,6 +26,7 @@ _HOST = "rocks.commands.host"
 _LOAD = "rocks.commands.load"
 _NET = "rocks.commands.network"
 _PROF = "rocks.commands.profile"
+_RUN = "rocks.commands.run"
 
 COMMANDS: CommandTable = {
     ("add", "appliance"): Entry(
@@ -82,6 +83,9 @@ COMMANDS: CommandTable = {
     ("list", "host"): Entry(
         _HOST, "list_host", "List hosts"
     ),
+    ("list", "host", "access"): Entry(
+        _RUN, "list_host_access", "List who may log in to which nodes"
+    ),
     ("list", "host", "attr"): Entry(
         _ATTR, "list_host_attr", "List a host's resolved attributes and their scope"
     ),
@@ -93,6 +97,9 @@ COMMANDS: CommandTable = {
     ),
     ("list", "host", "profile"): Entry(
         _PROF, "list_host_profile", "Print a host's kickstart"
+    ),
+    ("list", "host", "status"): Entry(
+        _RUN, "list_host_status", "Show each node's state: up, down, installing, stalled"
     ),
     ("list", "host", "xml"): Entry(
         _PROF, "list_host_xml", "Print a host's traversal as node XML"
@@ -151,11 +158,20 @@ COMMANDS: CommandTable = {
     ("report", "nextip"): Entry(
         _NET, "report_nextip", "Print the next free address of a network"
     ),
+    ("run", "host"): Entry(
+        _RUN, "run_host", "Run a command on many nodes over SSH"
+    ),
+    ("set", "appliance", "access"): Entry(
+        _RUN, "set_appliance_access", "Record who may log in to an appliance"
+    ),
     ("set", "appliance", "attr"): Entry(
         _ATTR, "set_appliance_attr", "Set an appliance attribute"
     ),
     ("set", "attr"): Entry(
         _ATTR, "set_attr", "Set a global attribute"
+    ),
+    ("set", "host", "access"): Entry(
+        _RUN, "set_host_access", "Record who may log in to which nodes"
     ),
     ("set", "host", "appliance"): Entry(
         _HOST, "set_host_appliance", "Set hosts' appliance"
@@ -207,6 +223,9 @@ COMMANDS: CommandTable = {
     ),
     ("set", "os", "attr"): Entry(
         _ATTR, "set_os_attr", "Set an os attribute"
+    ),
+    ("sync", "host", "access"): Entry(
+        _RUN, "sync_host_access", "Apply access rules to running nodes"
     ),
 }
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import emit, median_of  # noqa: E402
-from rocks.compiler.compile import EvalMode  # noqa: E402
-from rocks.compiler.service import Compiler, load_graph, preview_attributes  # noqa: E402
+from bench.common import emit, median_of
+from rocks.compiler.compile import EvalMode
+from rocks.compiler.service import Compiler, load_graph, preview_attributes
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "corpus" / "rocks"

@@ -24,6 +24,7 @@ from rocks.packages.roll import RollRecord
 from rocks.packages.rpmfile import RpmInfo, compare_evr, read_rpm
 
 STAMP = ".rocks-distro.json"
+HEADER_CACHE = ".rocks-headers.json"
 _FORMAT = 1  # bump when the output layout changes so old stamps stop matching
 
 Progress = Callable[[str, int, int], None]
@@ -41,12 +42,23 @@ class DistroResult:
     boot_initrd: Path | None = None
 
 
-def _stat_line(path: Path) -> str:
-    st = path.stat()
+def _stat_line(path: str | Path) -> str:
+    st = os.stat(path)
     return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"
 
 
-def _fingerprint(rolls: Sequence[RollRecord], rpms: list[list[Path]]) -> str:
+def _scan(roll: RollRecord) -> list[str]:
+    """The roll's *.rpm files as sorted path strings (plain strings: this is the hot path of an
+    unchanged re-run, where pathlib objects cost more than the stat calls)."""
+    base = str(roll.rpms_dir)
+    try:
+        names = sorted(n for n in os.listdir(base) if n.endswith(".rpm"))
+    except FileNotFoundError:
+        return []
+    return [f"{base}/{n}" for n in names]
+
+
+def _fingerprint(rolls: Sequence[RollRecord], rpms: list[list[str]]) -> str:
     """Hash of every input: the candidates' (path, size, mtime), comps bytes, installer files."""
     h = hashlib.sha256(f"rocks-distro {_FORMAT}\n".encode())
     for roll, paths in zip(rolls, rpms, strict=True):
@@ -61,8 +73,45 @@ def _fingerprint(rolls: Sequence[RollRecord], rpms: list[list[Path]]) -> str:
     return h.hexdigest()
 
 
-def _select(candidates: list[list[Path]], progress: Progress) -> tuple[list[RpmInfo], list[str]]:
-    best: dict[tuple[str, str], RpmInfo] = {}
+@dataclass(frozen=True, slots=True)
+class _Pkg:
+    """The header fields selection needs, cached between runs by (path, size, mtime)."""
+
+    path: Path
+    name: str
+    arch: str
+    evr: tuple[str, str, str]
+    source: bool
+
+    def cache_row(self) -> list[object]:
+        return [self.name, self.arch, *self.evr, self.source]
+
+
+def _load_cache(out: Path) -> dict[str, list[object]]:
+    try:
+        data = json.loads((out / HEADER_CACHE).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _pkg(path: str, cache: dict[str, list[object]], fresh: dict[str, list[object]]) -> _Pkg:
+    key = _stat_line(path)
+    row = cache.get(key)
+    if row is None or len(row) != 6:
+        info: RpmInfo = read_rpm(Path(path))
+        row = [info.name, info.arch, *info.evr_tuple(), info.source]
+    fresh[key] = row
+    name, arch, epoch, version, release, source = row
+    evr = (str(epoch), str(version), str(release))
+    return _Pkg(Path(path), str(name), str(arch), evr, bool(source))
+
+
+def _select(
+    candidates: list[list[str]], progress: Progress, cache: dict[str, list[object]],
+) -> tuple[list[_Pkg], list[str], dict[str, list[object]]]:
+    best: dict[tuple[str, str], _Pkg] = {}
+    fresh: dict[str, list[object]] = {}
     losers: list[str] = []
     problems: list[Diagnostic] = []
     total = sum(len(c) for c in candidates)
@@ -73,7 +122,7 @@ def _select(candidates: list[list[Path]], progress: Progress) -> tuple[list[RpmI
             if done % 500 == 0:
                 progress("read", done, total)
             try:
-                info = read_rpm(path)
+                info = _pkg(path, cache, fresh)
             except RocksError as exc:
                 problems.extend(exc.diagnostics)
                 continue
@@ -83,7 +132,7 @@ def _select(candidates: list[list[Path]], progress: Progress) -> tuple[list[RpmI
             held = best.get(key)
             if held is None:
                 best[key] = info
-            elif compare_evr(info, held) > 0:
+            elif compare_evr(info.evr, held.evr) > 0:
                 losers.append(str(held.path))
                 best[key] = info
             else:  # equal versions: the roll listed first keeps its copy
@@ -91,7 +140,7 @@ def _select(candidates: list[list[Path]], progress: Progress) -> tuple[list[RpmI
     if problems:
         raise RocksError(*problems)
     progress("read", total, total)
-    return [best[k] for k in sorted(best)], sorted(losers)
+    return [best[k] for k in sorted(best)], sorted(losers), fresh
 
 
 def _link(src: Path, dst: Path) -> None:
@@ -137,13 +186,18 @@ def _treeinfo(os_roll: RollRecord, has_stage2: bool) -> str:
     return "\n".join(lines)
 
 
-def _read_stamp(out: Path, fingerprint: str) -> dict[str, object] | None:
+def _read_stamp(
+    out: Path, fingerprint: str
+) -> tuple[int, tuple[str, ...], tuple[str, ...]] | None:
+    """(packages, groups, superseded) recorded by the run whose inputs match `fingerprint`."""
     try:
         data = json.loads((out / STAMP).read_text())
-    except (OSError, ValueError):
+        if data["fingerprint"] != fingerprint or not (out / "repodata" / "repomd.xml").is_file():
+            return None
+        return (int(data["packages"]), tuple(map(str, data["groups"])),
+                tuple(map(str, data["superseded"])))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
-    ok = data.get("fingerprint") == fingerprint and (out / "repodata" / "repomd.xml").is_file()
-    return data if ok else None
 
 
 def create_distro(
@@ -155,20 +209,18 @@ def create_distro(
     report: Progress = progress or (lambda _stage, _done, _total: None)
     out = Path(out).absolute()
     report("scan", 0, len(rolls))
-    candidates = [sorted(r.rpms_dir.glob("*.rpm")) for r in rolls]
+    candidates = [_scan(r) for r in rolls]
     fingerprint = _fingerprint(rolls, candidates)
     os_roll = next((r for r in rolls if r.boot_kernel is not None), None)
     boot = (out / "images" / "pxeboot" / "vmlinuz", out / "images" / "pxeboot" / "initrd.img")
     kernel, initrd = boot if os_roll is not None else (None, None)
     stamp = _read_stamp(out, fingerprint)
     if stamp is not None:
-        return DistroResult(
-            out, int(str(stamp["packages"])), tuple(str(g) for g in stamp["groups"]),  # type: ignore[attr-defined]
-            True, tuple(str(s) for s in stamp["superseded"]),  # type: ignore[attr-defined]
-            time.perf_counter() - t0, kernel, initrd,
-        )
+        count, kept_groups, superseded = stamp
+        return DistroResult(out, count, kept_groups, True, superseded,
+                            time.perf_counter() - t0, kernel, initrd)
 
-    chosen, losers = _select(candidates, report)
+    chosen, losers, headers = _select(candidates, report, _load_cache(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
@@ -202,6 +254,7 @@ def create_distro(
         report("repodata", 0, 1)
         _createrepo(tmp, groupfile, out if out.is_dir() else None, timeout)
         report("repodata", 1, 1)
+        (tmp / HEADER_CACHE).write_text(json.dumps(headers, separators=(",", ":")))
         (tmp / STAMP).write_text(json.dumps({
             "fingerprint": fingerprint, "packages": len(chosen), "groups": list(groups),
             "superseded": losers, "rolls": [f"{r.name}-{r.version}-{r.arch}" for r in rolls],

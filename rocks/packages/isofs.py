@@ -53,6 +53,11 @@ class IsoImage:
             self._iso.open(str(path))
         except (PyCdlibException, OSError, ValueError, IndexError) as exc:
             raise _unreadable(path, exc) from exc
+        declared = self._iso.pvd.space_size * self._iso.pvd.log_block_size
+        actual = path.stat().st_size
+        if actual < declared:
+            self._iso.close()
+            raise _unreadable(path, ValueError(f"truncated: {actual} of {declared} bytes"))
         if self._iso.has_rock_ridge():
             self._key = "rr_path"
         elif self._iso.has_joliet():

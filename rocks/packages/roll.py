@@ -8,7 +8,6 @@ graphs/default/, RPMS/, optional comps.xml; OS media add images/pxeboot/ and .tr
 
 from __future__ import annotations
 
-import configparser
 import enum
 import os
 import re
@@ -17,18 +16,24 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import quoteattr
 
 from lxml import etree
 
 from rocks.errors import Diagnostic, RocksError, SourceLocation
 from rocks.packages.build import build_rpms
-from rocks.packages.comps import load_comps, merge_comps, write_comps
+from rocks.packages.comps import load_comps
 from rocks.packages.isofs import IsoImage, is_iso, write_iso
+from rocks.packages.osmedia import (
+    OS_ROLL,
+    TreeInfo,
+    fill_from_media,
+    read_treeinfo,
+    transfer,
+    wanted_paths,
+)
 from rocks.packages.rpmfile import read_rpm
 
 PROFILE_DIRS = ("nodes", "graphs", "include", "include-version")
-OS_ROLL = "os"
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
@@ -74,6 +79,11 @@ class _Meta:
     os: str
 
 
+def _line(el: etree._Element) -> int:
+    line = el.sourceline
+    return line if isinstance(line, int) else 0
+
+
 def _meta_from_xml(path: Path) -> _Meta:
     loc = SourceLocation(str(path))
     try:
@@ -88,13 +98,17 @@ def _meta_from_xml(path: Path) -> _Meta:
         os=attrs.get("os", "linux"),
     )
     if root.tag != "roll":
-        raise RocksError.of("roll-xml-invalid", f"{path}: root element is <{root.tag}>, not <roll>", loc)
+        raise RocksError.of(
+            "roll-xml-invalid", f"{path}: root element is <{root.tag}>, not <roll>", loc
+        )
     for field, value in (("name", meta.name), ("version", meta.version), ("arch", meta.arch)):
         if not _SAFE.match(value):
             raise RocksError.of(
-                "roll-xml-invalid", f"{path}: roll {field} {value!r} is missing or not a plain name",
-                SourceLocation(str(path), root.sourceline or 0),
-                hint='write <roll name="N"><info version="V" release="R" arch="x86_64" os="linux"/>',
+                "roll-xml-invalid",
+                f"{path}: roll {field} {value!r} is missing or not a plain name",
+                SourceLocation(str(path), _line(root)),
+                hint='write <roll name="N"><info version="V" release="R" arch="x86_64" '
+                'os="linux"/></roll>',
             )
     return meta
 
@@ -126,17 +140,12 @@ def remove_roll(store: Path, name: str, version: str, arch: str) -> bool:
     trash = Path(tempfile.mkdtemp(prefix=".remove-", dir=store))
     os.rename(target, trash / "old")
     shutil.rmtree(trash)
+    for parent in (target.parent, target.parent.parent):
+        try:
+            parent.rmdir()  # only if now empty
+        except OSError:
+            break
     return True
-
-
-def _transfer(src: Path, dst: Path, move: bool) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if move:
-        os.rename(src, dst)
-    elif src.is_dir():
-        shutil.copytree(src, dst, symlinks=True)
-    else:
-        shutil.copy2(src, dst)
 
 
 def _check_rpms(paths: list[Path]) -> None:
@@ -154,128 +163,29 @@ def _check_rpms(paths: list[Path]) -> None:
 
 
 def _fill_from_roll_dir(src: Path, entry: Path, move: bool) -> None:
-    _transfer(src / "roll.xml", entry / "roll.xml", move=False)
+    transfer(src / "roll.xml", entry / "roll.xml", move=False)
     for name in PROFILE_DIRS:
         if (src / name).is_dir():
-            _transfer(src / name, entry / name, move)
+            transfer(src / name, entry / name, move)
     if (src / "comps.xml").is_file():
-        _transfer(src / "comps.xml", entry / "comps.xml", move)
+        transfer(src / "comps.xml", entry / "comps.xml", move)
     (entry / "RPMS").mkdir(parents=True, exist_ok=True)
     for rpm_path in sorted((src / "RPMS").glob("*.rpm")):
-        _transfer(rpm_path, entry / "RPMS" / rpm_path.name, move)
+        transfer(rpm_path, entry / "RPMS" / rpm_path.name, move)
     if list((src / "src").glob("*.spec")):
         build_rpms(src / "src", entry / "RPMS")
 
 
 def _fill_from_disc(base: Path, entry: Path, move: bool) -> None:
     meta_file = next(iter(sorted(base.glob("roll-*.xml"))))
-    _transfer(meta_file, entry / "roll.xml", move)
+    transfer(meta_file, entry / "roll.xml", move)
     for child in sorted((base / "profile").iterdir()) if (base / "profile").is_dir() else []:
-        _transfer(child, entry / child.name, move)
+        transfer(child, entry / child.name, move)
     if (base / "RedHat" / "base" / "comps.xml").is_file():
-        _transfer(base / "RedHat" / "base" / "comps.xml", entry / "comps.xml", move)
+        transfer(base / "RedHat" / "base" / "comps.xml", entry / "comps.xml", move)
     (entry / "RPMS").mkdir(parents=True, exist_ok=True)
     for rpm_path in sorted((base / "RedHat" / "RPMS").glob("*.rpm")):
-        _transfer(rpm_path, entry / "RPMS" / rpm_path.name, move)
-
-
-@dataclass(frozen=True, slots=True)
-class _TreeInfo:
-    meta: _Meta
-    family: str
-    package_dirs: tuple[str, ...]
-    repo_dirs: tuple[str, ...]
-    kernel: str
-    initrd: str
-    stage2: str
-
-
-def _read_treeinfo(path: Path) -> _TreeInfo:
-    cp = configparser.ConfigParser(interpolation=None)
-    try:
-        cp.read_string(path.read_text(errors="replace"), source=str(path))
-    except configparser.Error as exc:
-        raise RocksError.of("treeinfo-invalid", f"cannot parse {path}: {exc}",
-                            SourceLocation(str(path))) from exc
-
-    def get(section: str, key: str, default: str = "") -> str:
-        return cp.get(section, key, fallback=default).strip()
-
-    arch = get("tree", "arch") or get("general", "arch", "x86_64")
-    version = get("release", "version") or get("general", "version")
-    family = get("release", "name") or get("general", "family", "Linux")
-    variants = [v.strip() for v in get("tree", "variants").split(",") if v.strip()]
-    pkg_dirs = [get(f"variant-{v}", "packages", f"{v}/Packages") for v in variants]
-    repo_dirs = [get(f"variant-{v}", "repository", v) for v in variants]
-    if not variants:  # old-style trees: one Packages dir beside repodata at the top
-        pkg_dirs, repo_dirs = [get("general", "packagedir", "Packages")], ["."]
-    if not _SAFE.match(version or "-"):
-        raise RocksError.of("treeinfo-invalid", f"{path}: no usable release version",
-                            SourceLocation(str(path)))
-    return _TreeInfo(
-        meta=_Meta(OS_ROLL, version, "1", arch, "linux"), family=family,
-        package_dirs=tuple(pkg_dirs), repo_dirs=tuple(repo_dirs),
-        kernel=get(f"images-{arch}", "kernel", "images/pxeboot/vmlinuz"),
-        initrd=get(f"images-{arch}", "initrd", "images/pxeboot/initrd.img"),
-        stage2=get("stage2", "mainimage"),
-    )
-
-
-def _wanted_from_media(info: _TreeInfo) -> tuple[str, ...]:
-    prefixes = [f"{d.strip('/')}/" for d in info.package_dirs]
-    prefixes += [f"{d.strip('/')}/repodata/".lstrip("./") for d in info.repo_dirs]
-    return (*prefixes, info.kernel, info.initrd, *([info.stage2] if info.stage2 else []))
-
-
-def _group_file(repo: Path) -> Path | None:
-    repomd = repo / "repodata" / "repomd.xml"
-    if repomd.is_file():
-        try:
-            root = etree.parse(str(repomd)).getroot()
-        except etree.XMLSyntaxError:
-            root = None
-        ns = "{http://linux.duke.edu/metadata/repo}"
-        for data in root.iter(f"{ns}data") if root is not None else []:
-            loc = data.find(f"{ns}location")
-            if data.get("type") == "group" and loc is not None:
-                return repo / loc.get("href", "")
-    found = sorted((repo / "repodata").glob("*comps*.xml"))
-    return found[0] if found else None
-
-
-def _fill_from_media(tree: Path, entry: Path, info: _TreeInfo, move: bool) -> None:
-    meta = info.meta
-    (entry / "nodes").mkdir(parents=True)
-    (entry / "graphs" / "default").mkdir(parents=True)
-    (entry / "roll.xml").write_text(
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<roll name="{meta.name}" interface="4.0">\n'
-        f'  <info version={quoteattr(meta.version)} release="1" arch={quoteattr(meta.arch)} '
-        f'os="linux"/>\n  <description>{_xml_text(info.family)} {_xml_text(meta.version)} '
-        "installation media</description>\n</roll>\n"
-    )
-    shutil.copy2(tree / ".treeinfo", entry / ".treeinfo")
-    (entry / "RPMS").mkdir()
-    for pkg_dir in info.package_dirs:
-        for rpm_path in sorted((tree / pkg_dir).rglob("*.rpm")):
-            if not (entry / "RPMS" / rpm_path.name).exists():
-                _transfer(rpm_path, entry / "RPMS" / rpm_path.name, move)
-    group_files = [_group_file(tree / d) for d in info.repo_dirs]
-    merged = merge_comps(p for p in group_files if p is not None)
-    if merged.groups or merged.environments:
-        write_comps(merged, entry / "comps.xml")
-    for rel, name in ((info.kernel, "vmlinuz"), (info.initrd, "initrd.img")):
-        if not (tree / rel).is_file():
-            raise RocksError.of(
-                "os-media-incomplete", f"installation media lack the installer {name} ({rel})",
-                SourceLocation(str(tree / ".treeinfo")),
-            )
-        _transfer(tree / rel, entry / "images" / "pxeboot" / name, move)
-    if info.stage2 and (tree / info.stage2).is_file():
-        _transfer(tree / info.stage2, entry / "images" / "install.img", move)
-
-
-def _xml_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        transfer(rpm_path, entry / "RPMS" / rpm_path.name, move)
 
 
 def _extract_tar(source: Path, dest: Path) -> None:
@@ -317,6 +227,16 @@ def _disc_base(tree: Path) -> Path | None:
 # ---- public operations ----
 
 
+def _refuse_existing(
+    store: Path, name: str, version: str, arch: str, clean: bool, source: Path
+) -> None:
+    if (store / name / version / arch / "roll.xml").exists() and not clean:
+        raise RocksError.of(
+            "roll-exists", f"roll {name} {version} {arch} is already in {store}",
+            SourceLocation(str(source)), hint="add it again with clean=yes to replace it",
+        )
+
+
 def add_roll(source: Path, store: Path, *, clean: bool = False) -> RollRecord:
     """Copy a roll (directory, ISO or tarball; or OS installation media) into the store.
 
@@ -326,12 +246,14 @@ def add_roll(source: Path, store: Path, *, clean: bool = False) -> RollRecord:
     """
     source = Path(source)
     if not source.exists():
-        raise RocksError.of("roll-missing", f"no such roll source: {source}", SourceLocation(str(source)))
+        raise RocksError.of(
+            "roll-missing", f"no such roll source: {source}", SourceLocation(str(source))
+        )
     store.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".add-", dir=store))
     try:
         tree, move = source, False
-        media: _TreeInfo | None = None
+        media: TreeInfo | None = None
         if source.is_file():
             tree, move = staging / "src", True
             tree.mkdir()
@@ -340,8 +262,9 @@ def add_roll(source: Path, store: Path, *, clean: bool = False) -> RollRecord:
                     names = iso.files()
                     if ".treeinfo" in names:
                         iso.extract(tree, lambda p: p == ".treeinfo")
-                        media = _read_treeinfo(tree / ".treeinfo")
-                        wanted = _wanted_from_media(media)
+                        media = read_treeinfo(tree / ".treeinfo")
+                        _refuse_existing(store, OS_ROLL, media.version, media.arch, clean, source)
+                        wanted = wanted_paths(media)
                         iso.extract(tree, lambda p: p.startswith(wanted))
                     else:
                         iso.extract(tree)
@@ -354,10 +277,10 @@ def add_roll(source: Path, store: Path, *, clean: bool = False) -> RollRecord:
                     SourceLocation(str(source)),
                 )
         if media is None and (tree / ".treeinfo").is_file():
-            media = _read_treeinfo(tree / ".treeinfo")
+            media = read_treeinfo(tree / ".treeinfo")
         disc = None if media or (tree / "roll.xml").is_file() else _disc_base(tree)
         if media is not None:
-            meta = media.meta
+            meta = _Meta(OS_ROLL, media.version, "1", media.arch, "linux")
         elif (tree / "roll.xml").is_file():
             meta = _meta_from_xml(tree / "roll.xml")
         elif disc is not None:
@@ -369,16 +292,12 @@ def add_roll(source: Path, store: Path, *, clean: bool = False) -> RollRecord:
                 hint="a roll directory needs roll.xml: <roll name=\"N\"><info version=\"V\" "
                 "arch=\"x86_64\" os=\"linux\"/></roll>",
             )
+        _refuse_existing(store, meta.name, meta.version, meta.arch, clean, source)
         target = store / meta.name / meta.version / meta.arch
-        if (target / "roll.xml").exists() and not clean:
-            raise RocksError.of(
-                "roll-exists", f"roll {meta.name} {meta.version} {meta.arch} is already in {store}",
-                SourceLocation(str(source)), hint="add it again with clean=yes to replace it",
-            )
         entry = staging / "entry"
         entry.mkdir()
         if media is not None:
-            _fill_from_media(tree, entry, media, move)
+            fill_from_media(tree, entry, media, move)
         elif disc is not None:
             _fill_from_disc(disc, entry, move)
         else:

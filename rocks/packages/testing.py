@@ -28,7 +28,7 @@ def _cache_dir() -> Path:
 def spec_text(
     name: str, version: str = "1.0", release: str = "1", *, requires: Sequence[str] = (),
     provides: Sequence[str] = (), post: str | None = None, files: Mapping[str, str] | None = None,
-    summary: str = "", epoch: int | None = None, header: str = "",
+    summary: str = "", epoch: int | None = None, conflicts: Sequence[str] = (), header: str = "",
 ) -> str:
     """A noarch spec installing `files` (path -> content; default /etc/rocks-test/<name>)."""
     files = dict(files) if files is not None else {f"/etc/rocks-test/{name}": f"{name}\n"}
@@ -41,6 +41,7 @@ def spec_text(
         lines.append(f"Epoch: {epoch}")
     lines += [f"Requires: {r}" for r in requires]
     lines += [f"Provides: {p}" for p in provides]
+    lines += [f"Conflicts: {c}" for c in conflicts]
     if header:
         lines.append(header)
     lines += ["", "%description", f"Test package {name}.", "", "%install"]
@@ -80,11 +81,12 @@ def make_rpm(
     name: str, version: str = "1.0", release: str = "1", *, dest: Path | None = None,
     requires: Sequence[str] = (), provides: Sequence[str] = (), post: str | None = None,
     files: Mapping[str, str] | None = None, summary: str = "", epoch: int | None = None,
+    conflicts: Sequence[str] = (),
 ) -> Path:
     """Build (or reuse) one small noarch RPM; returns its path (a fresh copy in `dest`)."""
     spec = spec_text(
         name, version, release, requires=requires, provides=provides, post=post, files=files,
-        summary=summary, epoch=epoch,
+        summary=summary, epoch=epoch, conflicts=conflicts,
     )
     return build_cached(spec, dest)[0]
 
@@ -112,7 +114,9 @@ def make_busybox_rpm(dest: Path | None = None, name: str = "rocks-busybox-sh") -
     return build_cached(spec, dest)[0]
 
 
-def make_many_rpms(count: int, dest: Path, *, prefix: str = "bulk", version: str = "1.0") -> list[Path]:
+def make_many_rpms(
+    count: int, dest: Path, *, prefix: str = "bulk", version: str = "1.0"
+) -> list[Path]:
     """`count` tiny packages `<prefix>-p<i>` from one spec with subpackages (one rpmbuild run)."""
     lines = [
         f"Name: {prefix}", f"Version: {version}", "Release: 1", "Summary: bulk", "License: MIT",
@@ -131,7 +135,10 @@ def make_many_rpms(count: int, dest: Path, *, prefix: str = "bulk", version: str
     return [p for p in built if not p.name.startswith(f"{prefix}-{version}")]
 
 
-def comps_xml(groups: Mapping[str, Iterable[str | tuple[str, str]]], *, names: Mapping[str, str] | None = None) -> str:
+def comps_xml(
+    groups: Mapping[str, Iterable[str | tuple[str, str]]], *,
+    names: Mapping[str, str] | None = None,
+) -> str:
     """A comps document: group id -> package names (or (name, type) pairs; default mandatory)."""
     out = [
         '<?xml version="1.0" encoding="UTF-8"?>',
@@ -152,3 +159,76 @@ def comps_xml(groups: Mapping[str, Iterable[str | tuple[str, str]]], *, names: M
         out += ["    </packagelist>", "  </group>"]
     out.append("</comps>")
     return "\n".join(out) + "\n"
+
+
+TREEINFO = """[header]
+type = productmd.treeinfo
+version = 1.2
+
+[release]
+name = Test Linux
+short = TL
+version = {version}
+
+[tree]
+arch = x86_64
+platforms = x86_64
+variants = AppStream,BaseOS
+
+[variant-AppStream]
+id = AppStream
+name = AppStream
+packages = AppStream/Packages
+repository = AppStream
+type = variant
+uid = AppStream
+
+[variant-BaseOS]
+id = BaseOS
+name = BaseOS
+packages = BaseOS/Packages
+repository = BaseOS
+type = variant
+uid = BaseOS
+
+[images-x86_64]
+kernel = images/pxeboot/vmlinuz
+initrd = images/pxeboot/initrd.img
+
+[stage2]
+mainimage = images/install.img
+"""
+
+
+def make_os_media(
+    dest: Path, variants: Mapping[str, tuple[Sequence[Path], str]], *, version: str = "9.4",
+) -> Path:
+    """An installation-DVD tree (Rocky/Alma layout) at `dest`.
+
+    `variants` maps a variant name (BaseOS, AppStream) to (its RPM files, its comps XML text);
+    each variant gets `<V>/Packages/<first letter>/*.rpm` and createrepo_c repodata with the
+    comps. The installer kernel/initrd/stage2 are small stand-in files.
+    """
+    import subprocess
+
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / ".treeinfo").write_text(TREEINFO.format(version=version))
+    for variant, (rpms, comps) in variants.items():
+        for rpm_path in rpms:
+            sub = dest / variant / "Packages" / rpm_path.name[0].lower()
+            sub.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(rpm_path, sub / rpm_path.name)
+        (dest / variant / "Packages").mkdir(parents=True, exist_ok=True)
+        groupfile = dest / f"{variant}-comps.xml"
+        groupfile.write_text(comps)
+        subprocess.run(
+            ["createrepo_c", "--quiet", f"--groupfile={groupfile}", str(dest / variant)],
+            check=True,
+        )
+        groupfile.unlink()
+    pxe = dest / "images" / "pxeboot"
+    pxe.mkdir(parents=True, exist_ok=True)
+    (pxe / "vmlinuz").write_bytes(b"stand-in kernel\n")
+    (pxe / "initrd.img").write_bytes(b"stand-in initrd\n")
+    (dest / "images" / "install.img").write_bytes(b"stand-in stage2\n")
+    return dest

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rocks.errors import RocksError
@@ -66,18 +67,35 @@ class ProfileService:
         return self.compiler.compile(view.root, view.attrs)
 
 
+def enabled_roll_dirs(session: Session, store: Path | None) -> list[Path]:
+    """Directories of the rolls added to the store (rocks add roll) and enabled."""
+    from rocks.inventory import queries as q
+
+    if store is None:
+        return []
+    out = []
+    for r in q.list_rolls(session):
+        path = store / r.name / r.version / r.arch
+        # an OS roll brings packages only: no configuration to load
+        if r.enabled and ((path / "nodes").is_dir() or (path / "graphs" / "default").is_dir()):
+            out.append(path)
+    return out
+
+
 def profile_service(session: Session, *, release: str = "el9", provenance: bool = False,
-                    eval_mode: str = "run") -> ProfileService:
-    """Load the graph from the bundled rolls as the inventory enables and trusts them."""
+                    eval_mode: str = "run", store: Path | None = None) -> ProfileService:
+    """Load the graph: bundled rolls plus the store's enabled rolls, trusted as recorded."""
     from rocks.compiler.compile import EvalMode
-    from rocks.compiler.service import Compiler, load_graph
+    from rocks.compiler.service import Compiler, bundled_roll_dirs, load_graph
     from rocks.inventory import queries as q
 
     rolls = q.list_rolls(session)
+    bundled = {p.name for p in bundled_roll_dirs()}
     graph = load_graph(
+        rolls=enabled_roll_dirs(session, store),
         release=release,
         trusted=[r.name for r in rolls if r.trusted],
-        disabled=[r.name for r in rolls if not r.enabled],
+        disabled=[r.name for r in rolls if not r.enabled and r.name in bundled],
     )
     compiler = Compiler(graph, release=release, eval_mode=EvalMode(eval_mode),
                         provenance=provenance)

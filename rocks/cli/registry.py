@@ -26,6 +26,7 @@ _HOST = "rocks.commands.host"
 _LOAD = "rocks.commands.load"
 _NET = "rocks.commands.network"
 _PROF = "rocks.commands.profile"
+_ROLL = "rocks.commands.roll"
 _RUN = "rocks.commands.run"
 
 COMMANDS: CommandTable = {
@@ -56,14 +57,35 @@ COMMANDS: CommandTable = {
     ("add", "os", "attr"): Entry(
         _ATTR, "add_os_attr", "Add an os attribute"
     ),
+    ("add", "roll"): Entry(
+        _ROLL, "add_roll", "Add rolls (ISO, tarball, directory, OS DVD) to the store"
+    ),
+    ("check", "appliance"): Entry(
+        _ROLL, "check_appliance", "Depsolve an appliance's packages against the distribution"
+    ),
     ("check", "graph"): Entry(
         _GRAPH, "check_graph", "Check the merged graph: every problem, located"
+    ),
+    ("check", "host", "packages"): Entry(
+        _ROLL, "check_host_packages", "Depsolve hosts' packages against the distribution"
+    ),
+    ("create", "distro"): Entry(
+        _ROLL, "create_distro", "Build the package repository from enabled rolls"
     ),
     ("create", "profiles"): Entry(
         _GRAPH, "create_profiles", "Compile every appliance into dir="
     ),
+    ("create", "roll"): Entry(
+        _ROLL, "create_roll", "Build a roll artifact (ISO or tarball)"
+    ),
+    ("disable", "roll"): Entry(
+        _ROLL, "disable_roll", "Disable rolls"
+    ),
     ("dump",): Entry(
         _LOAD, "dump", "Print the inventory as hostfile, attrfile and commands"
+    ),
+    ("enable", "roll"): Entry(
+        _ROLL, "enable_roll", "Enable rolls"
     ),
     ("list", "appliance"): Entry(
         _APP, "list_appliance", "List appliances and their root nodes"
@@ -92,6 +114,9 @@ COMMANDS: CommandTable = {
     ("list", "host", "boot"): Entry(
         _HOST, "list_host_boot", "List hosts' boot actions"
     ),
+    ("list", "host", "install"): Entry(
+        "rocks.commands.frontend", "list_host_install", "List hosts' install stage and last message"
+    ),
     ("list", "host", "interface"): Entry(
         _HOST, "list_host_interface", "List hosts' interfaces"
     ),
@@ -115,6 +140,9 @@ COMMANDS: CommandTable = {
     ),
     ("list", "os", "attr"): Entry(
         _ATTR, "list_os_attr", "List os attributes"
+    ),
+    ("list", "roll"): Entry(
+        _ROLL, "list_roll", "List rolls"
     ),
     ("load", "attrfile"): Entry(
         _LOAD, "load_attrfile", "Load attributes from a CSV file"
@@ -148,6 +176,9 @@ COMMANDS: CommandTable = {
     ),
     ("remove", "os", "attr"): Entry(
         _ATTR, "remove_os_attr", "Remove an os attribute"
+    ),
+    ("remove", "roll"): Entry(
+        _ROLL, "remove_roll", "Remove rolls from the store"
     ),
     ("report", "completion"): Entry(
         "rocks.cli.completion", "report_completion", "Print a bash completion script for rocks"
@@ -223,6 +254,12 @@ COMMANDS: CommandTable = {
     ),
     ("set", "os", "attr"): Entry(
         _ATTR, "set_os_attr", "Set an os attribute"
+    ),
+    ("set", "roll"): Entry(
+        _ROLL, "set_roll", "Trust or distrust a roll (trusted=yes|no)"
+    ),
+    ("start", "frontend"): Entry(
+        "rocks.commands.frontend", "start_frontend", "Serve kickstarts, events and the dashboard"
     ),
     ("sync", "host", "access"): Entry(
         _RUN, "sync_host_access", "Apply access rules to running nodes"

@@ -52,6 +52,23 @@ def _seed_if_empty(session: Session) -> None:
     ])
 
 
+def state_path(ctx: Context) -> Path:
+    """The state directory: ROCKS_STATE from the command's environment, else the default."""
+    if ctx.env.get("ROCKS_STATE"):
+        return Path(ctx.env["ROCKS_STATE"])
+    from rocks.inventory.db import state_dir
+
+    return state_dir()
+
+
+def roll_store(ctx: Context) -> Path:
+    return state_path(ctx) / "rolls"
+
+
+def distro_dir(ctx: Context) -> Path:
+    return state_path(ctx) / "distro"
+
+
 def session(ctx: Context) -> Session:
     """The command's inventory session (opened on first use)."""
     s: Session = ctx.service("inventory")

@@ -1,0 +1,230 @@
+"""Rolls and the distribution: create, add, enable, trust, build the repository, depsolve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
+from rocks.commands._inventory import distro_dir, roll_store, session
+from rocks.errors import Diagnostic, RocksError
+
+VERSION = keyword("version", default="", help="only this version")
+ARCH = keyword("arch", default="", help="only this architecture")
+
+
+@command(positional("roll", help="a roll directory (roll.xml, nodes/, graphs/, RPMS/ or src/)"),
+         keyword("format", default="iso", choices=("iso", "tar"), help="artifact format"),
+         keyword("dir", default=".", help="where to write the artifact"),
+         examples=("rocks create roll rolls/myroll", "rocks create roll myroll format=tar"))
+def create_roll(ctx: Context, args: dict[str, Any]) -> Result:
+    """Build a roll artifact (ISO in the Rocks layout, or a tarball); spec files under src/ are
+    built with rpmbuild first."""
+    from rocks.packages.roll import RollFormat
+    from rocks.packages.roll import create_roll as build
+
+    out = build(Path(args["roll"]), Path(args["dir"]), fmt=RollFormat(args["format"]))
+    return Text(f"{out}\n")
+
+
+@command(positional("sources", many=True, help="roll ISOs, tarballs or directories; an OS DVD"),
+         keyword("clean", bool, default=False, help="replace a roll of the same name/version"),
+         examples=("rocks add roll base-7.0-0.x86_64.disk1.iso", "rocks add roll Rocky-9.4.iso"))
+def add_roll(ctx: Context, args: dict[str, Any]) -> Result:
+    """Copy rolls into the frontend's roll store and record them (disabled until enabled).
+
+    An OS installation DVD (Rocky/Alma: .treeinfo, BaseOS/Packages) becomes the roll `os`:
+    its packages, comps groups and installer kernel and initrd. Nothing is half-added: a bad
+    source leaves the store and the inventory as they were.
+    """
+    from rocks.inventory import queries as q
+    from rocks.model.inventory import Roll
+    from rocks.packages.roll import add_roll as store_add
+    from rocks.packages.roll import remove_roll as store_remove
+
+    s = session(ctx)
+    store = roll_store(ctx)
+    store.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for src in args["sources"]:
+        rec = store_add(Path(src), store, clean=args["clean"])
+        try:
+            if args["clean"]:
+                q.remove_roll(s, rec.name, version=rec.version, arch=rec.arch)
+            q.add_roll(s, Roll(rec.name, rec.version, rec.arch, rec.os))
+        except Exception:
+            store_remove(store, rec.name, rec.version, rec.arch)
+            raise
+        rows.append((rec.name, rec.version, rec.arch, rec.os, str(rec.path)))
+    ctx.stderr.write("enable with: rocks enable roll " + " ".join(r[0] for r in rows) + "\n")
+    return Rows(("name", "version", "arch", "os", "path"), rows)
+
+
+def _flip(ctx: Context, args: dict[str, Any], **change: bool) -> Result:
+    from rocks.inventory import queries as q
+
+    s = session(ctx)
+    for name in args["rolls"]:
+        if not q.update_rolls(s, name, version=args["version"], arch=args["arch"], **change):
+            raise RocksError.of("unknown-roll", f'no roll "{name}" matches',
+                                hint="rocks list roll")
+    return None
+
+
+@command(positional("rolls", many=True, help="roll names"), VERSION, ARCH)
+def enable_roll(ctx: Context, args: dict[str, Any]) -> Result:
+    """Enable rolls: their nodes and graphs join the graph, their packages the distribution."""
+    return _flip(ctx, args, enabled=True)
+
+
+@command(positional("rolls", many=True, help="roll names"), VERSION, ARCH)
+def disable_roll(ctx: Context, args: dict[str, Any]) -> Result:
+    """Disable rolls (they stay in the store)."""
+    return _flip(ctx, args, enabled=False)
+
+
+@command(positional("roll", help="roll name"), keyword("trusted", bool, help="yes or no"),
+         VERSION, ARCH, examples=("rocks set roll myroll trusted=yes",))
+def set_roll(ctx: Context, args: dict[str, Any]) -> Result:
+    """Trust a roll (its <eval> blocks may run on this frontend) or stop trusting it."""
+    return _flip(ctx, {**args, "rolls": (args["roll"],)}, trusted=args["trusted"])
+
+
+@command(positional("rolls", many=True, help="roll names"), VERSION, ARCH)
+def remove_roll(ctx: Context, args: dict[str, Any]) -> Result:
+    """Remove rolls from the inventory and the store."""
+    from rocks.inventory import queries as q
+    from rocks.packages.roll import remove_roll as store_remove
+
+    s = session(ctx)
+    for name in args["rolls"]:
+        gone = q.remove_roll(s, name, version=args["version"], arch=args["arch"])
+        if not gone:
+            raise RocksError.of("unknown-roll", f'no roll "{name}" matches',
+                                hint="rocks list roll")
+        for r in gone:
+            store_remove(roll_store(ctx), r.name, r.version, r.arch)
+    return None
+
+
+@command(positional("rolls", many=True, default=(), help="roll names"), tabular=True)
+def list_roll(ctx: Context, args: dict[str, Any]) -> Result:
+    """List the rolls: the bundled ones and those added to the store."""
+    from rocks.compiler.service import bundled_roll_dirs
+    from rocks.inventory import queries as q
+
+    s = session(ctx)
+    recorded = q.list_rolls(s, args["rolls"] or None)
+    names = {r.name for r in recorded}
+    rows = [(r.name, r.version, r.arch, r.os, r.enabled, r.trusted, "store") for r in recorded]
+    for d in bundled_roll_dirs():
+        if d.name not in names and (not args["rolls"] or d.name in args["rolls"]):
+            rows.append((d.name, "-", "-", "linux", True, False, "bundled"))
+    rows.sort()
+    return Rows(("name", "version", "arch", "os", "enabled", "trusted", "source"), rows)
+
+
+@command(keyword("dir", default="", help="output directory (default: <state>/distro)"))
+def create_distro(ctx: Context, args: dict[str, Any]) -> Result:
+    """Build the package repository installs use, from the enabled rolls of the store.
+
+    One RPM per name and architecture (highest version-release wins), comps groups merged,
+    repodata by createrepo_c, swapped in atomically; a re-run with no change does no work.
+    """
+    from rocks.inventory import queries as q
+    from rocks.packages.distro import create_distro as build
+    from rocks.packages.roll import read_roll_record
+
+    s = session(ctx)
+    store = roll_store(ctx)
+    records = []
+    for r in q.list_rolls(s):
+        path = store / r.name / r.version / r.arch
+        if r.enabled and path.is_dir():
+            records.append(read_roll_record(path))
+    if not records:
+        raise RocksError.of("no-rolls", "no enabled roll in the store carries packages",
+                            hint="rocks add roll <iso>; rocks enable roll <name>")
+    out = Path(args["dir"]) if args["dir"] else distro_dir(ctx)
+    last = [""]
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage != last[0] or done == total:
+            ctx.stderr.write(f"  {stage}: {done}/{total}\n")
+            last[0] = stage
+
+    result = build(records, out, progress=progress)
+    if result.unchanged:
+        return Text(f"{out}: unchanged ({result.packages} packages)\n")
+    return Text(f"{out}: {result.packages} packages, {len(result.groups)} comps groups in "
+                f"{result.seconds:.2f} s\n")
+
+
+def _depsolve_problems(ctx: Context, profile: Any, repo: Path) -> list[Diagnostic]:
+    from rocks.errors import SourceLocation
+    from rocks.packages.depsolve import depsolve
+
+    if not (repo / "repodata").is_dir():
+        raise RocksError.of("no-distro", f"no distribution at {repo}",
+                            hint="rocks create distro")
+    origin = {p.name: p.origin for p in (*profile.packages, *profile.excluded)}
+    pkgs = [p.name for p in profile.packages if not p.name.startswith("@")]
+    groups = [p.name[1:] for p in profile.packages if p.name.startswith("@")]
+    result = depsolve(repo, pkgs, groups, [p.name for p in profile.excluded])
+    out = []
+    for prob in result.problems:
+        o = origin.get(prob.requested) or origin.get(f"@{prob.requested}")
+        loc = SourceLocation(o.file, o.line, o.roll) if o is not None else None
+        out.append(Diagnostic(f"package-{prob.kind}", prob.message, loc,
+                              hint="fix the node file, or add a roll that provides it"))
+    return out
+
+
+def check_profile_packages(ctx: Context, profile: Any) -> list[Diagnostic]:
+    """Depsolve a compiled profile against the served distribution (for set host boot)."""
+    return _depsolve_problems(ctx, profile, distro_dir(ctx))
+
+
+@command(positional("appliance", help="appliance name"))
+def check_appliance(ctx: Context, args: dict[str, Any]) -> Result:
+    """Depsolve the appliance's %packages against the distribution, without installing.
+
+    Each missing package or broken dependency is reported with the node file and line that
+    asked for it.
+    """
+    from rocks.compiler.service import preview_attributes
+    from rocks.inventory import queries as q
+    from rocks.profiles import profile_service
+
+    s = session(ctx)
+    app = q.get_appliance(s, args["appliance"])
+    svc = profile_service(s, store=roll_store(ctx))
+    attrs = preview_attributes(svc.graph, app.name, svc.compiler.release)
+    problems = _depsolve_problems(ctx, svc.compiler.compile(app.node, attrs).profile,
+                                  distro_dir(ctx))
+    if problems:
+        raise RocksError(*problems)
+    return Text(f"{app.name}: every package can be installed\n")
+
+
+@command(positional("hosts", many=True, help="host names, appliances, rackN or globs"))
+def check_host_packages(ctx: Context, args: dict[str, Any]) -> Result:
+    """Depsolve each host's %packages against the distribution, without installing."""
+    from rocks.commands._hosts import expand_hosts
+    from rocks.inventory import queries as q
+    from rocks.profiles import profile_service
+
+    s = session(ctx)
+    names = expand_hosts(s, args["hosts"])
+    svc = profile_service(s, store=roll_store(ctx))
+    resolved = q.resolve_attrs_many(s, names)
+    problems: list[Diagnostic] = []
+    seen: dict[str, list[Diagnostic]] = {}
+    for name in names:
+        compiled = svc.compiled(svc.view(resolved[name]))
+        if compiled.key not in seen:
+            seen[compiled.key] = _depsolve_problems(ctx, compiled.profile, distro_dir(ctx))
+        problems.extend(seen[compiled.key])
+    if problems:
+        raise RocksError(*dict.fromkeys(problems))
+    return Text(f"{len(names)} hosts: every package can be installed\n")

@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
     from rocks.compiler.graph import ConfigGraph
     from rocks.compiler.service import Compiled, Compiler
+    from rocks.errors import Diagnostic
     from rocks.model.inventory import ResolvedAttributes
+    from rocks.model.profile import Profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,3 +103,25 @@ def profile_service(session: Session, *, release: str = "el9", provenance: bool 
                         provenance=provenance)
     roots = {a.name: a.node for a in q.list_appliances(session)}
     return ProfileService(graph, compiler, roots)
+
+
+def package_problems(profile: Profile, repo: Path) -> list[Diagnostic]:
+    """Depsolve a compiled profile's %packages against a repository, without installing;
+    each problem is located at the node file line that asked for the package."""
+    from rocks.errors import Diagnostic, SourceLocation
+    from rocks.packages.depsolve import depsolve
+
+    if not (repo / "repodata").is_dir():
+        raise RocksError.of("no-distro", f"no distribution at {repo}",
+                            hint="rocks create distro")
+    origin = {p.name: p.origin for p in (*profile.packages, *profile.excluded)}
+    pkgs = [p.name for p in profile.packages if not p.name.startswith("@")]
+    groups = [p.name[1:] for p in profile.packages if p.name.startswith("@")]
+    result = depsolve(repo, pkgs, groups, [p.name for p in profile.excluded])
+    out = []
+    for prob in result.problems:
+        o = origin.get(prob.requested) or origin.get(f"@{prob.requested}")
+        loc = SourceLocation(o.file, o.line, o.roll) if o is not None else None
+        out.append(Diagnostic(f"package-{prob.kind}", prob.message, loc,
+                              hint="fix the node file, or add a roll that provides it"))
+    return out

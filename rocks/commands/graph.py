@@ -27,16 +27,6 @@ PROFILE_PARAMS = (
 )
 
 
-@command(*GRAPH_PARAMS, tabular=True, examples=("rocks list appliance",))
-def list_appliance(ctx: Context, args: dict[str, Any]) -> Result:
-    """List the appliances the graph declares and the root node each one starts from."""
-    graph = graph_from(args)
-    rows = [(a.name, a.node, a.kickstartable, a.public, graph.nodes[a.node].roll
-             if a.node in graph.nodes else "-")
-            for a in sorted(graph.appliances.values(), key=lambda a: a.name)]
-    return Rows(("appliance", "node", "kickstartable", "public", "roll"), rows)
-
-
 def _profile(ctx: Context, args: dict[str, Any], root: str, appliance: str) -> Text:
     from rocks.compiler.service import preview_attributes
 

@@ -8,6 +8,7 @@ from typing import Any
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._inventory import distro_dir, roll_store, session
 from rocks.errors import Diagnostic, RocksError
+from rocks.profiles import package_problems
 
 VERSION = keyword("version", default="", help="only this version")
 ARCH = keyword("arch", default="", help="only this architecture")
@@ -160,31 +161,6 @@ def create_distro(ctx: Context, args: dict[str, Any]) -> Result:
                 f"{result.seconds:.2f} s\n")
 
 
-def _depsolve_problems(ctx: Context, profile: Any, repo: Path) -> list[Diagnostic]:
-    from rocks.errors import SourceLocation
-    from rocks.packages.depsolve import depsolve
-
-    if not (repo / "repodata").is_dir():
-        raise RocksError.of("no-distro", f"no distribution at {repo}",
-                            hint="rocks create distro")
-    origin = {p.name: p.origin for p in (*profile.packages, *profile.excluded)}
-    pkgs = [p.name for p in profile.packages if not p.name.startswith("@")]
-    groups = [p.name[1:] for p in profile.packages if p.name.startswith("@")]
-    result = depsolve(repo, pkgs, groups, [p.name for p in profile.excluded])
-    out = []
-    for prob in result.problems:
-        o = origin.get(prob.requested) or origin.get(f"@{prob.requested}")
-        loc = SourceLocation(o.file, o.line, o.roll) if o is not None else None
-        out.append(Diagnostic(f"package-{prob.kind}", prob.message, loc,
-                              hint="fix the node file, or add a roll that provides it"))
-    return out
-
-
-def check_profile_packages(ctx: Context, profile: Any) -> list[Diagnostic]:
-    """Depsolve a compiled profile against the served distribution (for set host boot)."""
-    return _depsolve_problems(ctx, profile, distro_dir(ctx))
-
-
 @command(positional("appliance", help="appliance name"))
 def check_appliance(ctx: Context, args: dict[str, Any]) -> Result:
     """Depsolve the appliance's %packages against the distribution, without installing.
@@ -200,7 +176,7 @@ def check_appliance(ctx: Context, args: dict[str, Any]) -> Result:
     app = q.get_appliance(s, args["appliance"])
     svc = profile_service(s, store=roll_store(ctx))
     attrs = preview_attributes(svc.graph, app.name, svc.compiler.release)
-    problems = _depsolve_problems(ctx, svc.compiler.compile(app.node, attrs).profile,
+    problems = package_problems(svc.compiler.compile(app.node, attrs).profile,
                                   distro_dir(ctx))
     if problems:
         raise RocksError(*problems)
@@ -223,7 +199,7 @@ def check_host_packages(ctx: Context, args: dict[str, Any]) -> Result:
     for name in names:
         compiled = svc.compiled(svc.view(resolved[name]))
         if compiled.key not in seen:
-            seen[compiled.key] = _depsolve_problems(ctx, compiled.profile, distro_dir(ctx))
+            seen[compiled.key] = package_problems(compiled.profile, distro_dir(ctx))
         problems.extend(seen[compiled.key])
     if problems:
         raise RocksError(*dict.fromkeys(problems))

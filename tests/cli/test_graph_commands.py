@@ -31,45 +31,29 @@ def rocks(*argv: str) -> CliResult:
     return run_cli(list(argv))
 
 
-# ---------------------------------------------------------------- list appliance
+# ---------------------------------------------------------------- the graph's appliances
+# (`list appliance` lists the inventory's appliances: tests/cli/test_appliance_commands.py)
 
 
-def test_list_appliance_table() -> None:
-    r = rocks("list", "appliance")
+def test_report_graph_labels_each_bundled_appliance_root() -> None:
+    r = rocks("report", "graph")
     assert (r.code, r.stderr) == (0, "")
-    assert r.stdout == (
-        "APPLIANCE  NODE     KICKSTARTABLE  PUBLIC  ROLL\n"
-        "compute    compute  yes            yes     base\n"
-        "frontend   server   yes            yes     base\n"
-        "login      login    yes            yes     base\n"
-        "nas        nas      yes            yes     base\n"
-    )
+    labels = sorted(line.split("\\n")[-1].split('"')[0] for line in r.stdout.splitlines()
+                    if "\\nappliance " in line)
+    assert labels == [f"appliance {name}" for name in APPLIANCES]
+    assert 'label="server\\n[base]\\nappliance frontend"' in r.stdout
 
 
-def test_list_appliance_json() -> None:
-    r = rocks("list", "appliance", "output-format=json")
-    assert (r.code, r.stderr) == (0, "")
-    assert json.loads(r.stdout) == [
-        {"appliance": name, "node": node, "kickstartable": True, "public": True, "roll": "base"}
-        for name, node in [("compute", "compute"), ("frontend", "server"), ("login", "login"),
-                           ("nas", "nas")]
-    ]
-
-
-def test_list_appliance_of_a_tmp_roll_alone(make_roll: RollMaker) -> None:
+def test_check_graph_counts_the_appliances_of_a_tmp_roll_alone(make_roll: RollMaker) -> None:
     roll = make_roll("tiny", {
         "nodes/a.xml": "<kickstart>\n</kickstart>\n",
         "graphs/default/g.xml": '<graph>\n<appliance name="box" node="a" public="no"/>\n'
                                 '<appliance name="switch" node="a" kickstartable="no"/>\n'
                                 "</graph>\n",
     })
-    r = rocks("list", "appliance", f"rolls={roll}", "bundled=no", "output-format=csv")
+    r = rocks("check", "graph", f"rolls={roll}", "bundled=no")
     assert (r.code, r.stderr) == (0, "")
-    assert r.stdout.splitlines() == [
-        "appliance,node,kickstartable,public,roll",
-        "box,a,yes,no,tiny",
-        "switch,a,no,yes,tiny",
-    ]
+    assert r.stdout == "1 roll, 1 node, 0 edges, 2 appliances: 0 errors, 0 warnings\n"
 
 
 # ---------------------------------------------------------------- list appliance profile

@@ -1,0 +1,539 @@
+"""Host commands: add, remove, list and change hosts, their boot state and their interfaces.
+
+Each command is one inventory transaction; every check happens before the first write, and any
+error rolls the whole command back. Host arguments expand like Rocks (see `_hosts`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
+from rocks.commands._hosts import expand_hosts
+from rocks.commands._inventory import session
+from rocks.errors import RocksError
+from rocks.model.inventory import BootState
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+_RACK_RANK = re.compile(r"^(.+)-(\d+)-(\d+)$")
+HOSTS = positional("hosts", many=True, metavar="HOST",
+                   help="host names, appliance names, rackN or globs")
+SOME_HOSTS = positional("hosts", many=True, default=(), metavar="HOST",
+                        help="host names, appliance names, rackN or globs (none: all hosts)")
+ONE_HOST = positional("host", help="a host name")
+IFACE = keyword("iface", positional_ok=True, metavar="DEVICE", help="interface device, e.g. eth0")
+
+
+def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> RocksError:
+    """`unknown <kind> "<name>"` with the closest known name as the hint."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f'did you mean "{close[0]}"?' if close else f"see `{listing}`"
+    return RocksError.of(f"unknown-{kind.replace(' ', '')}", f'unknown {kind} "{name}"', hint=hint)
+
+
+def need_appliance(s: Session, name: str) -> None:
+    from sqlalchemy import select
+
+    from rocks.inventory.schema import ApplianceRow
+
+    known = list(s.scalars(select(ApplianceRow.name)))
+    if name not in known:
+        raise not_found("appliance", name, known, "rocks list appliance")
+
+
+def need_network(s: Session, name: str) -> None:
+    from sqlalchemy import select
+
+    from rocks.inventory.schema import NetworkRow
+
+    known = list(s.scalars(select(NetworkRow.name)))
+    if name not in known:
+        raise not_found("network", name, known, "rocks list network")
+
+
+def need_bootaction(s: Session, name: str) -> None:
+    from sqlalchemy import select
+
+    from rocks.inventory.schema import BootActionRow
+
+    known = list(s.scalars(select(BootActionRow.name)))
+    if name not in known:
+        raise not_found("boot action", name, known, "rocks list bootaction")
+
+
+def _one_host(s: Session, word: str) -> str:
+    """Exactly one existing host (no appliance names, racks or globs)."""
+    names = expand_hosts(s, [word])
+    if names != [word]:
+        raise RocksError.of(
+            "one-host", f'"{word}" names {len(names)} hosts; this command takes one host name',
+            hint="give a single host name (rocks list host)")
+    return word
+
+
+# ---------------------------------------------------------------------------- hosts
+
+
+@command(
+    positional("host", default="", help="new host name (none: <appliance>-<rack>-<next rank>)"),
+    keyword("appliance", default="", help="the host's appliance (default: from the name)"),
+    keyword("rack", int, default=None, help="rack number (default: from the name, else 0)"),
+    keyword("rank", int, default=None,
+            help="rank in the rack (default: from the name, else the next free one)"),
+    keyword("os", default="linux", help="operating system"),
+    keyword("installaction", default="install", help="boot action used to install"),
+    keyword("runaction", default="os", help="boot action used to run"),
+    keyword("comment", default="", help="free text"),
+    examples=("rocks add host compute-0-0",
+              "rocks add host node7 appliance=compute rack=1 rank=7",
+              "rocks add host appliance=compute rack=0"),
+)
+def add_host(ctx: Context, args: dict[str, Any]) -> Result:
+    """Add a host.
+
+    A name of the form <appliance>-<rack>-<rank> gives the appliance, rack and rank when they
+    are not given. Without a name, the host gets the next free rank in its rack and is named
+    <appliance>-<rack>-<rank>; the new name is printed.
+    """
+    from rocks.inventory import queries as q
+    from rocks.model.inventory import Host
+
+    s = session(ctx)
+    name, appliance = args["host"], args["appliance"]
+    rack, rank = args["rack"], args["rank"]
+    appliances = _appliance_names(s)
+    if name:
+        m = _RACK_RANK.match(name)
+        if m:
+            rack = int(m[2]) if rack is None else rack
+            rank = int(m[3]) if rank is None else rank
+        if not appliance:
+            if not m or m[1] not in appliances:
+                raise _no_appliance(name, m[1] if m else name, appliances)
+            appliance = m[1]
+    elif not appliance:
+        raise RocksError.of("missing-appliance", "add host needs a host name or appliance=",
+                            hint="e.g. rocks add host appliance=compute rack=0")
+    if appliance not in appliances:
+        raise not_found("appliance", appliance, appliances, "rocks list appliance")
+    for action in (args["installaction"], args["runaction"]):
+        need_bootaction(s, action)
+    rack = 0 if rack is None else rack
+    if rank is None:
+        rank = q.next_rank(s, appliance, rack)
+    q.add_host(s, Host(name or f"{appliance}-{rack}-{rank}", appliance, rack, rank,
+                       os=args["os"], install_action=args["installaction"],
+                       run_action=args["runaction"], comment=args["comment"]))
+    return None if name else Text(f"{appliance}-{rack}-{rank}\n")
+
+
+def _appliance_names(s: Session) -> list[str]:
+    from sqlalchemy import select
+
+    from rocks.inventory.schema import ApplianceRow
+
+    return list(s.scalars(select(ApplianceRow.name).order_by(ApplianceRow.name)))
+
+
+def _no_appliance(host: str, prefix: str, appliances: Sequence[str]) -> RocksError:
+    import difflib
+
+    close = difflib.get_close_matches(prefix, appliances, n=1)
+    hint = (f"did you mean appliance={close[0]}?" if close
+            else "give appliance= (appliances: " + ", ".join(appliances) + ")")
+    return RocksError.of("missing-appliance",
+                         f'cannot tell the appliance of host "{host}" from its name', hint=hint)
+
+
+@command(HOSTS, examples=("rocks remove host compute-0-0", "rocks remove host rack1"))
+def remove_host(ctx: Context, args: dict[str, Any]) -> Result:
+    """Remove hosts, with their interfaces, attributes, install events and profiles."""
+    from rocks.inventory import queries as q
+
+    s = session(ctx)
+    for name in expand_hosts(s, args["hosts"]):
+        q.remove_host(s, name)
+    return None
+
+
+_HOST_COLUMNS = ("host", "appliance", "rack", "rank", "os", "boot", "installaction", "runaction",
+                 "comment")
+
+
+@command(SOME_HOSTS, tabular=True, examples=("rocks list host", "rocks list host compute"))
+def list_host(ctx: Context, args: dict[str, Any]) -> Result:
+    """List hosts: appliance, rack, rank, os, boot state, boot actions and comment."""
+    from sqlalchemy import select
+
+    from rocks.inventory.schema import ApplianceRow, HostRow
+
+    s = session(ctx)
+    query = (select(HostRow.name, ApplianceRow.name, HostRow.rack, HostRow.rank, HostRow.os,
+                    HostRow.boot, HostRow.install_action, HostRow.run_action, HostRow.comment)
+             .join(ApplianceRow, HostRow.appliance_id == ApplianceRow.id)
+             .order_by(HostRow.name))
+    rows = s.execute(query).all()
+    if args["hosts"]:
+        wanted = set(expand_hosts(s, args["hosts"]))
+        rows = [r for r in rows if r[0] in wanted]
+    return Rows(_HOST_COLUMNS, ((*r[:8], r[8] or None) for r in rows))
+
+
+def _update_each(ctx: Context, args: dict[str, Any], **fields: Any) -> list[str]:
+    from rocks.inventory import queries as q
+
+    s = session(ctx)
+    names = expand_hosts(s, args["hosts"])
+    for name in names:
+        q.update_host(s, name, **fields)
+    return names
+
+
+@command(HOSTS, keyword("rack", int, positional_ok=True, help="the new rack"),
+         examples=("rocks set host rack compute-0-0 rack=1",))
+def set_host_rack(ctx: Context, args: dict[str, Any]) -> Result:
+    """Move hosts to another rack."""
+    _update_each(ctx, args, rack=args["rack"])
+    return None
+
+
+@command(HOSTS, keyword("rank", int, positional_ok=True, help="the new rank"),
+         examples=("rocks set host rank compute-0-0 rank=4",))
+def set_host_rank(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set hosts' rank within their rack."""
+    _update_each(ctx, args, rank=args["rank"])
+    return None
+
+
+@command(HOSTS,
+         keyword("appliance", positional_ok=True, help="an appliance (rocks list appliance)"),
+         examples=("rocks set host appliance compute-0-0 appliance=login",))
+def set_host_appliance(ctx: Context, args: dict[str, Any]) -> Result:
+    """Change hosts' appliance."""
+    need_appliance(session(ctx), args["appliance"])
+    _update_each(ctx, args, appliance=args["appliance"])
+    return None
+
+
+@command(HOSTS, keyword("comment", positional_ok=True, help="free text ('' clears it)"),
+         examples=('rocks set host comment compute-0-0 comment="bad fan"',))
+def set_host_comment(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set hosts' comment."""
+    _update_each(ctx, args, comment=args["comment"])
+    return None
+
+
+@command(HOSTS, keyword("action", positional_ok=True, help="a boot action (rocks list bootaction)"),
+         examples=("rocks set host installaction compute-0-0 action=install",))
+def set_host_installaction(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set the boot action hosts use when they install."""
+    need_bootaction(session(ctx), args["action"])
+    _update_each(ctx, args, install_action=args["action"])
+    return None
+
+
+@command(HOSTS, keyword("action", positional_ok=True, help="a boot action (rocks list bootaction)"),
+         examples=("rocks set host runaction compute-0-0 action=os",))
+def set_host_runaction(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set the boot action hosts use when they run their installed system."""
+    need_bootaction(session(ctx), args["action"])
+    _update_each(ctx, args, run_action=args["action"])
+    return None
+
+
+@command(ONE_HOST, keyword("name", positional_ok=True, help="the new host name"),
+         examples=("rocks set host name compute-0-0 name=gpu-0-0",))
+def set_host_name(ctx: Context, args: dict[str, Any]) -> Result:
+    """Rename a host; its interfaces, attributes and history stay with it."""
+    from rocks.inventory.hosts import rename_host
+
+    s = session(ctx)
+    rename_host(s, _one_host(s, args["host"]), args["name"])
+    return None
+
+
+@command(HOSTS, keyword("action", BootState, positional_ok=True,
+                        help="install: reinstall at next boot; os: boot the installed system"),
+         keyword("force", bool, default=False,
+                 help="install even if the packages check against the distribution fails"),
+         examples=("rocks set host boot compute-0-0 action=install",
+                   "rocks set host boot rack0 action=os"))
+def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
+    """Choose what hosts do at their next PXE boot: install or boot their os.
+
+    install: each host gets a new one-time token for its kickstart, and its %packages are first
+    depsolved against the distribution (refused with the reasons if that fails; force=yes
+    overrides). os: the token is spent.
+    """
+    action = BootState(args["action"])
+    names = _update_each(ctx, args, boot=action)
+    _on_boot_change(ctx, session(ctx), names, action, force=args["force"])
+    return None
+
+
+def _on_boot_change(ctx: Context, s: Session, hosts: Sequence[str], action: BootState, *,
+                    force: bool = False) -> None:
+    """Inside `set host boot`'s transaction: tokens, the package check, boot files."""
+    from rocks.inventory.install import begin_install_many, end_install
+
+    if action is BootState.OS:
+        for h in hosts:
+            end_install(s, h)
+        _write_boot_files(ctx, s, hosts)
+        return
+    if not force:
+        _check_packages(ctx, s, hosts)
+    begin_install_many(s, list(hosts))
+    _write_boot_files(ctx, s, hosts)
+
+
+def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
+    from rocks.commands._inventory import distro_dir, roll_store
+    from rocks.errors import Diagnostic
+    from rocks.inventory import queries as q
+    from rocks.profiles import package_problems, profile_service
+
+    repo = distro_dir(ctx)
+    if not (repo / "repodata").is_dir():
+        ctx.warn("no distribution built yet: the packages check was skipped",
+                 hint="rocks create distro")
+        return
+    svc = profile_service(s, store=roll_store(ctx))
+    resolved = q.resolve_attrs_many(s, list(hosts))
+    seen: dict[str, list[Diagnostic]] = {}
+    problems: list[Diagnostic] = []
+    for h in hosts:
+        compiled = svc.compiled(svc.view(resolved[h]))
+        if compiled.key not in seen:
+            seen[compiled.key] = package_problems(compiled.profile, repo)
+        problems.extend(seen[compiled.key])
+    if problems:
+        raise RocksError(*dict.fromkeys(problems))
+
+
+def _write_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
+    """The hosts' network-boot files, written now (no full sync needed)."""
+    from rocks.commands._sync import write_host_boot_files
+
+    write_host_boot_files(ctx, s, hosts)
+
+
+@command(SOME_HOSTS, tabular=True, examples=("rocks list host boot",))
+def list_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
+    """List what each host does at its next PXE boot (install or os)."""
+    from sqlalchemy import select
+
+    from rocks.inventory.schema import HostRow
+
+    s = session(ctx)
+    rows = s.execute(select(HostRow.name, HostRow.boot).order_by(HostRow.name)).all()
+    if args["hosts"]:
+        wanted = set(expand_hosts(s, args["hosts"]))
+        rows = [r for r in rows if r[0] in wanted]
+    return Rows(("host", "action"), (tuple(r) for r in rows))
+
+
+# ---------------------------------------------------------------------------- interfaces
+
+
+def _vlan(raw: str) -> int | None:
+    if raw.strip().lower() in ("", "none"):
+        return None
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ValueError(f'"{raw}" is not a VLAN id (1-4094, or none)') from None
+    if not 1 <= value <= 4094:
+        raise ValueError(f'"{raw}" is not a VLAN id (1-4094, or none)')
+    return value
+
+
+def _cleared(value: str) -> str:
+    """`none` (Rocks' way of saying NULL) and '' clear a field."""
+    return "" if value.strip().lower() in ("", "none", "null") else value
+
+
+def _network_for(s: Session, host: str, device: str, ip: str) -> str:
+    """The one network whose subnet holds `ip` (when ip= is given without network=)."""
+    from rocks.inventory import queries as q
+    from rocks.inventory.validate import parse_ip, parse_network
+
+    address = parse_ip(ip, host)
+    nets = [n.name for n in q.list_networks(s)
+            if address in parse_network(n.name, n.subnet, n.netmask)]
+    if len(nets) != 1:
+        found = "no network holds it" if not nets else "networks " + ", ".join(nets) + " hold it"
+        raise RocksError.of("missing-network",
+                            f"host {host} {device}: ip {address} needs network= ({found})",
+                            hint="see `rocks list network`")
+    return nets[0]
+
+
+@command(
+    ONE_HOST, IFACE,
+    keyword("ip", default="", help="address on network="),
+    keyword("mac", default="", help="Ethernet address"),
+    keyword("network", default="", help="a network (default: the one holding ip=)"),
+    keyword("name", default="", help="host name on that network (default: the host's)"),
+    keyword("module", default="", help="driver module"),
+    keyword("vlan", _vlan, default=None, metavar="integer", help="VLAN id"),
+    keyword("options", default="", help="driver or bonding options"),
+    keyword("default", bool, default=False, help="the interface with the default route"),
+    examples=("rocks add host interface compute-0-0 eth0 ip=10.1.255.254 "
+              "mac=52:54:00:00:00:01 network=private",),
+)
+def add_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
+    """Add a network interface to a host."""
+    from rocks.inventory import queries as q
+    from rocks.model.inventory import Interface
+
+    s = session(ctx)
+    host, device = _one_host(s, args["host"]), args["iface"]
+    network = args["network"]
+    if network:
+        need_network(s, network)
+    elif args["ip"]:
+        network = _network_for(s, host, device, args["ip"])
+    q.add_interface(s, Interface(host, device, args["mac"], args["ip"], network,
+                                 name=args["name"], module=args["module"], vlan=args["vlan"],
+                                 options=args["options"], default_gateway=args["default"]))
+    return None
+
+
+@command(ONE_HOST, IFACE, examples=("rocks remove host interface compute-0-0 eth1",))
+def remove_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
+    """Remove an interface from a host."""
+    from rocks.inventory import queries as q
+
+    s = session(ctx)
+    q.remove_interface(s, _one_host(s, args["host"]), args["iface"])
+    return None
+
+
+_IFACE_COLUMNS = ("host", "device", "mac", "ip", "network", "name", "module", "vlan", "options")
+
+
+@command(SOME_HOSTS, tabular=True,
+         examples=("rocks list host interface", "rocks list host interface compute-0-0"))
+def list_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
+    """List hosts' interfaces: device, MAC, IP, network, name, module, VLAN and options."""
+    from rocks.inventory import queries as q
+
+    s = session(ctx)
+    interfaces = q.list_interfaces(s)
+    if args["hosts"]:
+        wanted = set(expand_hosts(s, args["hosts"]))
+        interfaces = [i for i in interfaces if i.host in wanted]
+    return Rows(_IFACE_COLUMNS, (
+        (i.host, i.device, i.mac or None, i.ip or None, i.network or None, i.name or None,
+         i.module or None, i.vlan, i.options or None) for i in interfaces))
+
+
+def _set_interface(ctx: Context, hosts: Sequence[str], device: str, **change: Any) -> None:
+    from rocks.inventory.hosts import update_interface
+
+    s = session(ctx)
+    for host in hosts:
+        update_interface(s, host, device, **change)
+
+
+def _set_one(ctx: Context, args: dict[str, Any], **change: Any) -> None:
+    s = session(ctx)
+    _set_interface(ctx, [_one_host(s, args["host"])], args["iface"], **change)
+
+
+def _set_many(ctx: Context, args: dict[str, Any], **change: Any) -> None:
+    """Several hosts: change those that have the interface (at least one must)."""
+    from sqlalchemy import select
+
+    from rocks.inventory.schema import HostRow, InterfaceRow
+
+    s = session(ctx)
+    hosts = expand_hosts(s, args["hosts"])
+    if len(hosts) > 1:
+        having = set(s.scalars(
+            select(HostRow.name).join(InterfaceRow, InterfaceRow.host_id == HostRow.id)
+            .where(InterfaceRow.device == args["iface"], HostRow.name.in_(hosts))))
+        hosts = [h for h in hosts if h in having] or hosts[:1]
+    _set_interface(ctx, hosts, args["iface"], **change)
+
+
+@command(ONE_HOST, IFACE, keyword("ip", positional_ok=True, help="the address (none: clear)"),
+         examples=("rocks set host interface ip compute-0-0 eth0 10.1.255.250",
+                   "rocks set host interface ip compute-0-0 iface=eth0 ip=10.1.255.250"))
+def set_host_interface_ip(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set an interface's IP address (inside its network, unused there)."""
+    _set_one(ctx, args, ip=_cleared(args["ip"]))
+    return None
+
+
+@command(ONE_HOST, IFACE, keyword("mac", positional_ok=True, help="the MAC (none: clear)"),
+         examples=("rocks set host interface mac compute-0-0 eth0 52:54:00:00:00:02",))
+def set_host_interface_mac(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set an interface's MAC address."""
+    _set_one(ctx, args, mac=_cleared(args["mac"]))
+    return None
+
+
+@command(HOSTS, IFACE,
+         keyword("network", positional_ok=True, help="a network (rocks list network; none: clear)"),
+         examples=("rocks set host interface network compute-0-0 eth1 ipmi",))
+def set_host_interface_network(ctx: Context, args: dict[str, Any]) -> Result:
+    """Move interfaces to another network (their address must be inside it)."""
+    network = _cleared(args["network"])
+    if network:
+        need_network(session(ctx), network)
+    _set_many(ctx, args, network=network)
+    return None
+
+
+@command(ONE_HOST,
+         keyword("iface", positional_ok=True, metavar="DEVICE", help="the new device name"),
+         keyword("mac", positional_ok=True, help="the MAC of the interface to rename"),
+         examples=("rocks set host interface iface compute-0-0 iface=eth1 "
+                   "mac=52:54:00:00:00:01",))
+def set_host_interface_iface(ctx: Context, args: dict[str, Any]) -> Result:
+    """Rename the device of the interface with MAC mac= (Rocks' way of naming a found NIC)."""
+    from rocks.inventory import queries as q
+    from rocks.inventory.validate import normalise_mac
+
+    s = session(ctx)
+    host = _one_host(s, args["host"])
+    mac = normalise_mac(args["mac"], host)
+    match = [i for i in q.list_interfaces(s, host) if i.mac == mac]
+    if not match:
+        raise RocksError.of("unknown-interface", f"host {host} has no interface with MAC {mac}",
+                            hint=f"see `rocks list host interface {host}`")
+    _set_interface(ctx, [host], match[0].device, new_device=args["iface"])
+    return None
+
+
+@command(HOSTS, IFACE, keyword("module", positional_ok=True, help="driver module (none: clear)"),
+         examples=("rocks set host interface module compute eth0 e1000",))
+def set_host_interface_module(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set interfaces' driver module."""
+    _set_many(ctx, args, module=_cleared(args["module"]))
+    return None
+
+
+@command(HOSTS, IFACE, keyword("vlan", _vlan, positional_ok=True, metavar="integer|none",
+                               help="VLAN id (none: clear)"),
+         examples=("rocks set host interface vlan compute-0-0 eth1 7",))
+def set_host_interface_vlan(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set interfaces' VLAN id."""
+    _set_many(ctx, args, vlan=args["vlan"])
+    return None
+
+
+@command(HOSTS, IFACE, keyword("options", positional_ok=True, help="options (none: clear)"),
+         examples=('rocks set host interface options compute-0-0 eth0 options="mode=4"',))
+def set_host_interface_options(ctx: Context, args: dict[str, Any]) -> Result:
+    """Set interfaces' driver or bonding options."""
+    _set_many(ctx, args, options=_cleared(args["options"]))
+    return None

@@ -1,0 +1,303 @@
+"""Attribute commands at the four scopes (global, os, appliance, host): add, set, remove, list.
+
+`list host attr` shows each host's resolved attributes with the scope each value came from, as
+Rocks did: G global, O os, A appliance, H host, I intrinsic, and R for a roll's declared default.
+Secret values print as ******** in every listing and output format.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from rocks.commands import (
+    Command,
+    Context,
+    Param,
+    Result,
+    Rows,
+    command,
+    keyword,
+    positional,
+)
+from rocks.commands._inventory import session
+from rocks.errors import Diagnostic, RocksError
+from rocks.model.inventory import Attribute, Scope
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+SECRET_MASK = "********"
+LETTERS = {"global": "G", "os": "O", "appliance": "A", "host": "H", "intrinsic": "I", "roll": "R"}
+# Above this many targets one bulk write beats a few queries per target.
+_BULK_FROM = 8
+
+_TARGET_HELP = {
+    Scope.OS: "os names, e.g. linux",
+    Scope.APPLIANCE: "appliance names (rocks list appliance)",
+    Scope.HOST: "host names, appliance names, rackN or shell globs",
+}
+_EXAMPLES = {
+    Scope.GLOBAL: ("{verb} attr Kickstart_Timezone UTC", "{verb} attr attr=x11 value=yes"),
+    Scope.OS: ("{verb} os attr linux HttpRoot /var/www/html",),
+    Scope.APPLIANCE: ("{verb} appliance attr compute x11 yes",),
+    Scope.HOST: ("{verb} host attr compute-0-0 cpus 2", "{verb} host attr rack1 x11 yes"),
+}
+
+
+def masked(attr: Attribute) -> str:
+    return SECRET_MASK if attr.secret else attr.value
+
+
+def _noun(scope: Scope) -> str:
+    return "attr" if scope is Scope.GLOBAL else f"{scope} attr"
+
+
+def _target_param(scope: Scope, *, required: bool) -> tuple[Param, ...]:
+    if scope is Scope.GLOBAL:
+        return ()
+    if required:
+        return (positional(scope.value, many=True, help=_TARGET_HELP[scope]),)
+    return (positional(scope.value, many=True, default=(),
+                       help=_TARGET_HELP[scope] + " (default: all)"),)
+
+
+def _targets(s: Session, scope: Scope, words: Sequence[str]) -> list[str]:
+    """The targets named on the command line, each checked to exist (os names are free)."""
+    if scope is Scope.GLOBAL:
+        return [""]
+    if scope is Scope.HOST:
+        from rocks.commands._hosts import expand_hosts
+
+        return expand_hosts(s, words, empty_means_all=False)
+    if scope is Scope.APPLIANCE:
+        from rocks.inventory import queries as q
+
+        known = [a.name for a in q.list_appliances(s)]
+        for word in words:
+            if word not in known:
+                import difflib
+
+                close = difflib.get_close_matches(word, known, n=1)
+                raise RocksError.of(
+                    "unknown-appliance", f'unknown appliance "{word}"',
+                    hint=f'did you mean "{close[0]}"?' if close
+                    else "appliances: " + ", ".join(known))
+    return list(dict.fromkeys(words))
+
+
+def _where(scope: Scope, target: str) -> str:
+    return "global" if scope is Scope.GLOBAL else f"{scope} {target}"
+
+
+def _value(args: dict[str, Any]) -> str:
+    value: str = args["value"]
+    if value == "":
+        raise RocksError.of(
+            "empty-value", f"attribute {args['attr']} needs a value",
+            hint=f"to drop it use `rocks remove … attr {args['attr']}`")
+    return value
+
+
+def _existing(s: Session, scope: Scope, name: str) -> dict[str, Attribute]:
+    """target → the attribute `name` at `scope`."""
+    from rocks.inventory import queries as q
+
+    return {a.target: a for a in q.list_attrs(s, scope) if a.name == name}
+
+
+def _write(s: Session, attrs: list[Attribute]) -> None:
+    from rocks.inventory import queries as q
+
+    if len(attrs) >= _BULK_FROM:
+        from rocks.inventory.bulk import set_attrs_bulk
+
+        set_attrs_bulk(s, attrs)
+        return
+    for a in attrs:
+        q.set_attr(s, a.scope, a.target, a.name, a.value, a.secret)
+
+
+def _add_or_set(scope: Scope, *, replace: bool) -> Command:
+    def run(ctx: Context, args: dict[str, Any]) -> Result:
+        from rocks.inventory.attrs import check_attr_name
+
+        s = session(ctx)
+        name = args["attr"]
+        check_attr_name(name)
+        value = _value(args)
+        targets = _targets(s, scope, args.get(scope.value, ()))
+        existing = _existing(s, scope, name)
+        if not replace:
+            clashes = [t for t in targets if t in existing]
+            if clashes:
+                verb = "set " + _noun(scope)
+                raise RocksError(*(Diagnostic(
+                    "duplicate-attr", f"attribute {name} already exists at {_where(scope, t)}",
+                    hint=f"use `rocks {verb}` to change it") for t in clashes))
+        secret = args["secret"]
+        attrs = [Attribute(name, value, scope, t,
+                           (t in existing and existing[t].secret) if secret is None else secret)
+                 for t in targets]
+        _write(s, attrs)
+        return None
+
+    verb = "set" if replace else "add"
+    secret_help = ("mark the value secret (shown as ******** in listings)" if not replace else
+                   "mark the value secret (default: keep an existing attribute's flag, else no)")
+    run.__doc__ = (
+        f"{'Set (create or replace)' if replace else 'Add'} an attribute "
+        + ("for the whole cluster." if scope is Scope.GLOBAL else f"of one or more {scope}s.")
+        + ("" if replace else f"\n\nAn attribute that already exists is refused; "
+           f"`rocks set {_noun(scope)}` replaces it.")
+        + "\nValues may not be empty (remove the attribute instead)."
+    )
+    return command(
+        *_target_param(scope, required=True),
+        keyword("attr", positional_ok=True, help="attribute name"),
+        keyword("value", positional_ok=True, help="attribute value"),
+        keyword("secret", bool, default=False if not replace else None, help=secret_help),
+        examples=tuple("rocks " + e.format(verb=verb) for e in _EXAMPLES[scope]),
+    )(run)
+
+
+def _remove(scope: Scope) -> Command:
+    def run(ctx: Context, args: dict[str, Any]) -> Result:
+        from rocks.inventory import queries as q
+
+        s = session(ctx)
+        name = args["attr"]
+        targets = _targets(s, scope, args.get(scope.value, ()))
+        existing = _existing(s, scope, name)
+        present = [t for t in targets if t in existing]
+        if not present:
+            where = _where(scope, targets[0]) if len(targets) == 1 else f"those {scope}s"
+            raise RocksError.of(
+                "unknown-attr", f"no attribute {name} at {where}",
+                hint=f"see `rocks list {_noun(scope)}`")
+        for target in present:
+            q.remove_attr(s, scope, target, name)
+        return None
+
+    run.__doc__ = (
+        "Remove an attribute " + ("of the whole cluster." if scope is Scope.GLOBAL
+                                  else f"from one or more {scope}s (those that have it).")
+        + "\n\nIt is an error when none of them has it."
+    )
+    example = _EXAMPLES[scope][0].format(verb="remove").rsplit(" ", 1)[0]
+    return command(
+        *_target_param(scope, required=True),
+        keyword("attr", positional_ok=True, help="attribute name"),
+        examples=("rocks " + example,),
+    )(run)
+
+
+def _matches(pattern: str) -> Callable[[str], bool]:
+    if not pattern:
+        return lambda _name: True
+    return lambda name: fnmatch.fnmatchcase(name, pattern)
+
+
+def _order(name: str) -> tuple[str, str]:
+    return (name.lower(), name)
+
+
+_FILTER = keyword("attr", default="", help="only attributes with this name (or shell glob)")
+
+
+def _list(scope: Scope) -> Command:
+    def run(ctx: Context, args: dict[str, Any]) -> Result:
+        from rocks.inventory import queries as q
+
+        s = session(ctx)
+        words = args.get(scope.value, ())
+        wanted = set(_targets(s, scope, words)) if words else None
+        keep = _matches(args["attr"])
+        attrs = [a for a in q.list_attrs(s, scope)
+                 if keep(a.name) and (wanted is None or a.target in wanted)]
+        attrs.sort(key=lambda a: (a.target, *_order(a.name)))
+        if scope is Scope.GLOBAL:
+            return Rows(("attr", "value"), ((a.name, masked(a)) for a in attrs))
+        return Rows((scope.value, "attr", "value"),
+                    ((a.target, a.name, masked(a)) for a in attrs))
+
+    run.__doc__ = (
+        "List " + ("global attributes." if scope is Scope.GLOBAL
+                   else f"attributes set at {scope} scope (all {scope}s by default).")
+        + "\n\nSecret values show as ********."
+    )
+    noun = _noun(scope)
+    return command(
+        *_target_param(scope, required=False), _FILTER, tabular=True,
+        examples=(f"rocks list {noun}", f"rocks list {noun} attr='Kickstart_*'"),
+    )(run)
+
+
+@command(
+    positional("host", many=True, default=(),
+               help="host names, appliance names, rackN or shell globs (default: all)"),
+    _FILTER,
+    keyword("release", default="el9", choices=("el9", "el10", "el7"),
+            help="release whose roll defaults apply"),
+    tabular=True,
+    examples=("rocks list host attr compute-0-0", "rocks list host attr compute attr=x11",
+              "rocks list host attr compute-0-0 output-format=json"),
+)
+def list_host_attr(ctx: Context, args: dict[str, Any]) -> Result:
+    """List every attribute each host resolves to, and where its value came from.
+
+    SOURCE: G global, O os, A appliance, H host, I intrinsic (name, rack, rank, appliance, os,
+    address and MAC from the inventory), R a roll's declared default. Higher scopes override
+    lower ones: R < G < O < A < H. Secret values (marked secret=yes, or declared secret by a
+    roll) show as ********.
+    """
+    from rocks.commands._hosts import expand_hosts
+    from rocks.compiler.service import default_attributes
+    from rocks.inventory import queries as q
+    from rocks.profiles import profile_service
+
+    s = session(ctx)
+    names = expand_hosts(s, args["host"])
+    header = ("host", "attr", "value", "source")
+    if not names:
+        return Rows(header, ())
+    # Many names make a long IN list; resolving everyone and picking is cheaper then.
+    resolved = q.resolve_attrs_many(s, names if args["host"] and len(names) <= 500 else None)
+    graph = profile_service(s, release=args["release"]).graph
+    defaults: dict[str, dict[str, str]] = {}
+    # A roll may declare an attribute secret: it stays masked whatever scope sets it.
+    declared_secret = {a.name for roll in graph.rolls for a in roll.attributes if a.secret}
+    keep = _matches(args["attr"])
+    rows: list[tuple[str, str, str, str]] = []
+    for name in names:
+        r = resolved[name]
+        appliance = r.values.get("appliance", "")
+        if appliance not in defaults:
+            defaults[appliance] = default_attributes(graph, appliance, args["release"])
+        values = {**defaults[appliance], **r.values}
+        for attr in sorted(values, key=_order):
+            if not keep(attr):
+                continue
+            source = str(r.sources.get(attr, "roll"))
+            secret = attr in r.secret or attr in declared_secret
+            shown = SECRET_MASK if secret else values[attr]
+            rows.append((name, attr, shown, LETTERS.get(source, source)))
+    return Rows(header, rows)
+
+
+add_attr = _add_or_set(Scope.GLOBAL, replace=False)
+add_os_attr = _add_or_set(Scope.OS, replace=False)
+add_appliance_attr = _add_or_set(Scope.APPLIANCE, replace=False)
+add_host_attr = _add_or_set(Scope.HOST, replace=False)
+set_attr = _add_or_set(Scope.GLOBAL, replace=True)
+set_os_attr = _add_or_set(Scope.OS, replace=True)
+set_appliance_attr = _add_or_set(Scope.APPLIANCE, replace=True)
+set_host_attr = _add_or_set(Scope.HOST, replace=True)
+remove_attr = _remove(Scope.GLOBAL)
+remove_os_attr = _remove(Scope.OS)
+remove_appliance_attr = _remove(Scope.APPLIANCE)
+remove_host_attr = _remove(Scope.HOST)
+list_attr = _list(Scope.GLOBAL)
+list_os_attr = _list(Scope.OS)
+list_appliance_attr = _list(Scope.APPLIANCE)

@@ -220,3 +220,19 @@ class HostProfileRow(Base):
     hash: Mapped[str] = mapped_column(String(128))
     text: Mapped[str] = mapped_column(Text)
     time: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HostStatusRow(Base):
+    """What was last learnt about a running host (by a probe or `rocks run host`), and since
+    when it has been in that state; see rocks/remote/status.py."""
+
+    __tablename__ = "host_status"
+
+    host_id: Mapped[int] = mapped_column(
+        ForeignKey("hosts.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16))
+    since: Mapped[datetime] = mapped_column(UTCDateTime())
+    checked: Mapped[datetime] = mapped_column(UTCDateTime())
+    source: Mapped[str] = mapped_column(String(16))
+    last_run: Mapped[datetime | None] = mapped_column(UTCDateTime())

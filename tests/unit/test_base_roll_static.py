@@ -38,6 +38,7 @@ COND_WORDS = frozenset({"and", "or", "not", "in", "is", "None", "True", "False"}
 
 EXPECTED_NODES = frozenset(
     {
+        "access",
         "base",
         "client",
         "compute",
@@ -185,7 +186,7 @@ def test_every_declared_attribute_is_used_or_appliance_metadata() -> None:
             if isinstance(el.tag, str)
             for n in cond_names(el.get("cond", ""))
         }
-    assert set(declared()) - used == {"managed"}
+    assert set(declared()) - used == set()
 
 
 def test_main_lines_only_splice_values_without_spaces() -> None:
@@ -260,6 +261,7 @@ def test_conditional_edges() -> None:
 )
 def test_unconditional_traversal(appliance: str, extra: set[str]) -> None:
     common = {
+        "access",
         "base",
         "firewall",
         "install-finished",

@@ -30,6 +30,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "rocks.sync": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.compiler", "dnf"),
     "rocks.packages": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.inventory"),
     "rocks.server": ("rocks.cli", "rocks.commands"),
+    "rocks.remote": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.compiler", "dnf"),
     "rocks.cli": ("rocks.server", "sqlalchemy", "fastapi", "dnf"),
 }
 DNF_ONLY_IN = {"rocks.packages.depsolve"}

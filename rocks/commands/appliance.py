@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Rows, command, keyword, positional
 from rocks.commands._inventory import session
-from rocks.commands.host import need_appliance
+from rocks.commands._lookup import need_appliance
 from rocks.errors import RocksError
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from typing import Any
 
 from rocks.commands import Context, Result, Rows, command, keyword, positional
 from rocks.commands._inventory import session
-from rocks.commands.host import need_bootaction
+from rocks.commands._lookup import need_bootaction
 
 
 @command(

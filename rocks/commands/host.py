@@ -7,12 +7,13 @@ error rolls the whole command back. Host arguments expand like Rocks (see `_host
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import session
+from rocks.commands._lookup import need_appliance, need_bootaction, need_network, not_found
 from rocks.errors import RocksError
 from rocks.model.inventory import BootState
 
@@ -26,45 +27,6 @@ SOME_HOSTS = positional("hosts", many=True, default=(), metavar="HOST",
                         help="host names, appliance names, rackN or globs (none: all hosts)")
 ONE_HOST = positional("host", help="a host name")
 IFACE = keyword("iface", positional_ok=True, metavar="DEVICE", help="interface device, e.g. eth0")
-
-
-def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> RocksError:
-    """`unknown <kind> "<name>"` with the closest known name as the hint."""
-    import difflib
-
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    hint = f'did you mean "{close[0]}"?' if close else f"see `{listing}`"
-    return RocksError.of(f"unknown-{kind.replace(' ', '')}", f'unknown {kind} "{name}"', hint=hint)
-
-
-def need_appliance(s: Session, name: str) -> None:
-    from sqlalchemy import select
-
-    from rocks.inventory.schema import ApplianceRow
-
-    known = list(s.scalars(select(ApplianceRow.name)))
-    if name not in known:
-        raise not_found("appliance", name, known, "rocks list appliance")
-
-
-def need_network(s: Session, name: str) -> None:
-    from sqlalchemy import select
-
-    from rocks.inventory.schema import NetworkRow
-
-    known = list(s.scalars(select(NetworkRow.name)))
-    if name not in known:
-        raise not_found("network", name, known, "rocks list network")
-
-
-def need_bootaction(s: Session, name: str) -> None:
-    from sqlalchemy import select
-
-    from rocks.inventory.schema import BootActionRow
-
-    known = list(s.scalars(select(BootActionRow.name)))
-    if name not in known:
-        raise not_found("boot action", name, known, "rocks list bootaction")
 
 
 def _one_host(s: Session, word: str) -> str:

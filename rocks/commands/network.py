@@ -6,7 +6,7 @@ from typing import Any
 
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._inventory import session
-from rocks.commands.host import need_network
+from rocks.commands._lookup import need_network
 
 
 @command(

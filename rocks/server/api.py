@@ -1,0 +1,134 @@
+"""The admin API: JSON for hosts, appliances and install events, behind a bearer token.
+
+Secret attributes leave masked and install tokens never leave. The schema is served at
+/api/openapi.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel
+
+from rocks.errors import RocksError
+from rocks.inventory import queries as q
+from rocks.server.core import Frontend
+
+
+def frontend_of(request: Request) -> Frontend:
+    fe: Frontend = request.app.state.frontend
+    return fe
+
+
+def require_token(request: Request) -> None:
+    expected: str = request.app.state.api_token
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(),
+                                                                expected.encode()):
+        raise HTTPException(401, "a valid bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+
+api_router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_token)])
+FE = Annotated[Frontend, Depends(frontend_of)]
+
+
+class HostOut(BaseModel):
+    name: str
+    appliance: str
+    boot: str
+    stage: str
+    since: datetime | None
+    message: str
+    ips: list[str]
+    macs: list[str]
+
+
+class HostDetail(HostOut):
+    attrs: dict[str, str]
+    kickstart_sha256: str | None
+
+
+class ApplianceOut(BaseModel):
+    name: str
+    node: str
+    hosts: int
+
+
+class EventOut(BaseModel):
+    host: str
+    time: datetime
+    stage: str
+    message: str
+    source: str
+
+
+def _host(fe: Frontend, name: str) -> HostOut:
+    entry = fe.snapshot.hosts.get(name)
+    if entry is None:
+        raise HTTPException(404, f"no host named {name}")
+    row = next(r for r in fe.status_rows() if r["name"] == name)
+    return HostOut(name=name, appliance=entry.appliance, boot=row["boot"], stage=row["stage"],
+                   since=row["since"], message=row["message"], ips=list(entry.ips),
+                   macs=list(entry.macs))
+
+
+@api_router.get("/hosts", response_model=list[HostOut])
+def list_hosts(fe: FE) -> list[HostOut]:
+    out = []
+    for row in fe.status_rows():
+        entry = fe.snapshot.hosts[row["name"]]
+        out.append(HostOut(name=row["name"], appliance=row["appliance"], boot=row["boot"],
+                           stage=row["stage"], since=row["since"], message=row["message"],
+                           ips=list(entry.ips), macs=list(entry.macs)))
+    return out
+
+
+@api_router.get("/hosts/{name}", response_model=HostDetail)
+def get_host(fe: FE, name: str) -> HostDetail:
+    base = _host(fe, name)
+    entry = fe.snapshot.hosts[name]
+    ks = fe.kickstarts.get(name)
+    digest = ks.etag.decode().strip('"') if ks is not None and not ks.error else None
+    return HostDetail(**base.model_dump(), attrs=entry.public_attrs(), kickstart_sha256=digest)
+
+
+@api_router.get("/hosts/{name}/events", response_model=list[EventOut])
+async def host_events(fe: FE, name: str,
+                      limit: Annotated[int, Query(ge=1, le=10000)] = 500) -> list[EventOut]:
+    if name not in fe.snapshot.hosts:
+        raise HTTPException(404, f"no host named {name}")
+    return await _events(fe, name, limit)
+
+
+@api_router.get("/events", response_model=list[EventOut])
+async def events(fe: FE, host: str | None = None,
+                 limit: Annotated[int, Query(ge=1, le=10000)] = 500) -> list[EventOut]:
+    if host is not None and host not in fe.snapshot.hosts:
+        raise HTTPException(404, f"no host named {host}")
+    return await _events(fe, host, limit)
+
+
+async def _events(fe: Frontend, host: str | None, limit: int) -> list[EventOut]:
+    def read() -> list[EventOut]:
+        with fe.inventory.transaction(readonly=True) as s:
+            return [EventOut(host=e.host, time=e.time, stage=e.stage, message=e.message,
+                             source=e.source) for e in q.list_events(s, host, limit)]
+
+    try:
+        return await asyncio.to_thread(read)
+    except RocksError as exc:
+        raise HTTPException(404, exc.diagnostics[0].message) from exc
+
+
+@api_router.get("/appliances", response_model=list[ApplianceOut])
+def appliances(fe: FE) -> list[ApplianceOut]:
+    counts: dict[str, int] = {}
+    for entry in fe.snapshot.hosts.values():
+        counts[entry.appliance] = counts.get(entry.appliance, 0) + 1
+    return [ApplianceOut(name=n, node=node, hosts=counts.get(n, 0))
+            for n, node in sorted(fe.snapshot.appliances.items())]

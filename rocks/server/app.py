@@ -1,0 +1,97 @@
+"""The frontend's ASGI application: node paths first, then FastAPI for everything else.
+
+`create_app(config)` returns a plain ASGI callable. It answers lifespan itself (start the
+snapshot, the writer and the refresher; stop them), sends /install/kickstart and
+/install/events to the raw handlers of install.py, and hands any other request to a FastAPI app
+holding the distribution files, the dashboard and the admin API.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from rocks.server.config import CONFIG_ENV, ServerConfig, api_token
+from rocks.server.core import Frontend
+from rocks.server.install import InstallApp, Receive, Scope, Send
+
+log = logging.getLogger("rocks.server")
+
+
+class FrontendApp:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.frontend: Frontend | None = None
+        self.install: InstallApp | None = None
+        self.web: FastAPI | None = None
+
+    def _build(self) -> None:
+        from rocks.server.api import api_router
+        from rocks.server.web import web_router
+
+        fe = Frontend(self.config)
+        self.frontend = fe
+        self.install = InstallApp(fe)
+        web = FastAPI(title="rocks frontend", version="1", openapi_url="/api/openapi.json",
+                      docs_url="/api/docs", redoc_url=None)
+        web.state.frontend = fe
+        web.state.api_token = api_token(self.config)
+        web.include_router(api_router)
+        web.include_router(web_router)
+        distro = self.config.distro_dir
+        distro.mkdir(parents=True, exist_ok=True)
+        web.mount("/install/distro", StaticFiles(directory=distro, follow_symlink=False),
+                  name="distro")
+        self.web = web
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            install = self.install
+            assert install is not None and self.web is not None
+            if path == "/install/kickstart":
+                await install.kickstart(scope, receive, send)
+                return
+            if path == "/install/events":
+                await install.events(scope, receive, send)
+                return
+            if path.startswith("/install/distro/"):
+                install.distro_fetch(scope)
+            await self.web(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+        elif self.web is not None:
+            await self.web(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    self._build()
+                    assert self.frontend is not None
+                    await self.frontend.start()
+                except Exception as exc:
+                    log.exception("frontend failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.frontend is not None:
+                    await self.frontend.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(config: ServerConfig) -> FrontendApp:
+    return FrontendApp(config)
+
+
+def app_from_env() -> Any:
+    """uvicorn factory for worker processes: the config travels in ROCKS_SERVER_CONFIG."""
+    return create_app(ServerConfig.from_env(os.environ[CONFIG_ENV]))

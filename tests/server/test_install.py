@@ -1,0 +1,201 @@
+"""The node endpoints against a real server: identity, tokens, events, and every refusal."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import httpx
+from sqlalchemy import func, select
+
+from rocks.inventory import queries as q
+from rocks.inventory.schema import HostRow, InstallEventRow
+from tests.server.conftest import ROOTPW, Cluster, Server, mac
+
+
+def client(server: Server, address: str = "127.0.0.1") -> httpx.Client:
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=server.base, transport=transport, timeout=10)
+
+
+def db_state(cluster: Cluster) -> tuple[int, list[tuple[str, str, str | None]], int]:
+    """(events, (host, boot, token) of every host, stored profiles): must not move on a refusal."""
+    with cluster.inventory.transaction(readonly=True) as s:
+        events = s.scalar(select(func.count()).select_from(InstallEventRow)) or 0
+        hosts = [tuple(r) for r in s.execute(
+            select(HostRow.name, HostRow.boot, HostRow.install_token).order_by(HostRow.name))]
+        profiles = sum(q.get_profile(s, str(h[0])) is not None for h in hosts)
+    return events, hosts, profiles  # type: ignore[return-value]
+
+
+def events_of(cluster: Cluster, host: str) -> list[tuple[str, str]]:
+    with cluster.inventory.transaction(readonly=True) as s:
+        return [(e.stage, e.message) for e in q.list_events(s, host)]
+
+
+def assert_clean_refusal(r: httpx.Response, status: int, reason: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.text == reason + "\n"
+    assert ROOTPW not in r.text and "compute-0" not in r.text
+
+
+def test_kickstart_by_source_address(cluster: Cluster, server: Server) -> None:
+    name = "compute-0-1"
+    with client(server, cluster.addresses[name]) as c:
+        r = c.get("/install/kickstart", params={"token": cluster.tokens[name]})
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "text/plain; charset=utf-8"
+    assert r.headers["etag"] == f'"{hashlib.sha256(r.content).hexdigest()}"'
+    assert f"--hostname={name}" in r.text or f"hostname={name}" in r.text
+    assert cluster.tokens[name] in r.text  # the events it posts carry its token
+    assert ROOTPW in r.text  # the node itself gets its secrets
+    server.wait_refresh(0.3)
+    assert events_of(cluster, name)[-1][0] == "fetched-kickstart"
+
+
+def test_kickstart_by_mac_header_from_unknown_address(cluster: Cluster, server: Server) -> None:
+    name = "compute-0-2"
+    with client(server) as c:
+        r = c.get(f"/install/kickstart?token={cluster.tokens[name]}",
+                  headers={"X-RHN-Provisioning-MAC-0": f"eth0 {mac(2)}",
+                           "X-RHN-Provisioning-MAC-1": "eth1 52:54:00:ff:ff:ff"})
+        assert r.status_code == 200
+        assert f"hostname={name}" in r.text
+        again = c.get(f"/install/kickstart?token={cluster.tokens[name]}",
+                      headers={"X-RHN-Provisioning-MAC-0": f"eth0 {mac(2)}",
+                               "If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+
+
+def test_refusals_change_nothing_and_leak_nothing(cluster: Cluster, server: Server) -> None:
+    before = db_state(cluster)
+    tok0, tok1 = cluster.tokens["compute-0-0"], cluster.tokens["compute-0-1"]
+    a0, a3 = cluster.addresses["compute-0-0"], cluster.addresses["compute-0-3"]
+    with client(server) as c:  # 127.0.0.1: not in the inventory
+        assert_clean_refusal(c.get(f"/install/kickstart?token={tok0}"), 404, "unknown host")
+        r = c.get(f"/install/kickstart?token={tok0}",
+                  headers={"X-RHN-Provisioning-MAC-0": "eth0 52:54:00:aa:bb:cc"})
+        assert_clean_refusal(r, 404, "unknown host")
+        r = c.get(f"/install/kickstart?token={tok0}",
+                  headers={"X-RHN-Provisioning-MAC-0": f"eth0 {mac(0)}",
+                           "X-RHN-Provisioning-MAC-1": f"eth1 {mac(1)}"})
+        assert_clean_refusal(r, 403, "MAC headers name different hosts")
+    with client(server, a0) as c:
+        r = c.get(f"/install/kickstart?token={tok0}",
+                  headers={"X-RHN-Provisioning-MAC-0": f"eth0 {mac(1)}"})
+        assert_clean_refusal(r, 403, "source address and MAC name different hosts")
+        assert_clean_refusal(c.get("/install/kickstart"), 403, "missing or invalid token")
+        assert_clean_refusal(c.get(f"/install/kickstart?token={tok1}"), 403,
+                             "missing or invalid token")
+        assert_clean_refusal(c.post("/install/kickstart"), 405, "method not allowed")
+    with client(server, a3) as c:  # compute-0-3 is not set to install
+        assert_clean_refusal(c.get(f"/install/kickstart?token={tok0}"), 403,
+                             "host is not set to install")
+    server.wait_refresh(0.3)
+    assert db_state(cluster) == before
+    log = server.logs()
+    assert "status=404 reason=unknown-host client=127.0.0.1" in log
+    assert "reason=source-address-and-MAC-name-different-hosts" in log
+    assert "reason=host-is-not-set-to-install client=127.10.0.4 host=compute-0-3" in log
+    assert ROOTPW not in log and tok0 not in log
+
+
+def test_events_through_finished_then_replay_refused(cluster: Cluster, server: Server) -> None:
+    name, token = "compute-0-4", cluster.tokens["compute-0-4"]
+    with client(server, cluster.addresses[name]) as c:
+        ks = c.get(f"/install/kickstart?token={token}")
+        assert ks.status_code == 200
+        r = c.post("/install/events", data={"stage": "pre", "message": "started", "token": token})
+        assert (r.status_code, r.text) == (200, "ok\n")
+        r = c.post("/install/events", json={"stage": "post", "message": "posting",
+                                            "token": token})
+        assert r.status_code == 200
+        # Acknowledged means committed: visible at once from another connection.
+        assert events_of(cluster, name)[-1] == ("post", "posting")
+        r = c.post("/install/events", data={"stage": "finished", "message": "done",
+                                            "token": token})
+        assert r.status_code == 200
+        with cluster.inventory.transaction(readonly=True) as s:
+            row = s.execute(select(HostRow.boot, HostRow.install_token)
+                            .where(HostRow.name == name)).one()
+            assert tuple(row) == ("os", None)
+            profile = q.get_profile(s, name)
+            assert profile is not None and profile.text == ks.text
+        before = db_state(cluster)
+        assert_clean_refusal(c.get(f"/install/kickstart?token={token}"), 403,
+                             "missing or invalid token")
+        r = c.post("/install/events", data={"stage": "finished", "message": "again",
+                                            "token": token})
+        assert_clean_refusal(r, 403, "missing or invalid token")
+        server.wait_refresh()
+        # Once the snapshot shows the flip, the host is simply not installing.
+        assert_clean_refusal(c.get(f"/install/kickstart?token={token}"), 403,
+                             "host is not set to install")
+        assert db_state(cluster) == before
+    stages = [s for s, _ in events_of(cluster, name)]
+    assert stages == ["fetched-kickstart", "pre", "post", "finished"]
+
+
+def test_malformed_and_oversized_event_bodies(cluster: Cluster, server: Server) -> None:
+    name, token = "compute-0-5", cluster.tokens["compute-0-5"]
+    before = db_state(cluster)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    with client(server, cluster.addresses[name]) as c:
+        cases = [
+            (c.post("/install/events", content=b"stage=pre&token", headers=form), 400,
+             "body is not form-encoded"),
+            (c.post("/install/events", content=b"\xff\xfe", headers=form), 400,
+             "body is not UTF-8"),
+            (c.post("/install/events", content=b"{", headers={"Content-Type":
+                                                               "application/json"}),
+             400, "body is not JSON"),
+            (c.post("/install/events", json=["pre"]), 422,
+             "body must be a JSON object of strings"),
+            (c.post("/install/events", json={"stage": "pre", "token": 5}), 422,
+             "body must be a JSON object of strings"),
+            (c.post("/install/events", data={"stage": "pre"}), 422,
+             "stage and token are required"),
+            (c.post("/install/events", data={"stage": "reboot", "token": token}), 422,
+             "unknown stage"),
+            (c.post("/install/events", data={"stage": "pre", "token": token, "x": "1",
+                                             }, params={}), 200, "ok"),
+            (c.post("/install/events", content=f"stage=pre&stage=post&token={token}",
+                    headers=form), 422, "a field is given twice"),
+            (c.post("/install/events", content=b"<x/>", headers={"Content-Type": "text/xml"}),
+             415, "send application/x-www-form-urlencoded or application/json"),
+            (c.post("/install/events", data={"stage": "pre", "token": "nope"}), 403,
+             "missing or invalid token"),
+            (c.post("/install/events", data={"stage": "pre",
+                                             "token": cluster.tokens["compute-0-2"]}),
+             403, "token belongs to another host"),
+            (c.post("/install/events", data={"stage": "pre", "token": token,
+                                             "message": "x" * 17000}), 413, "body too large"),
+            (c.get("/install/events"), 405, "method not allowed"),
+        ]
+
+        def chunks() -> Iterator[bytes]:
+            yield f"stage=pre&token={token}&message=".encode()
+            for _ in range(20):
+                yield b"y" * 1024
+
+        cases.append((c.post("/install/events", content=chunks(), headers=form), 413,
+                      "body too large"))
+    for r, status, text in cases:
+        assert (r.status_code, r.text) == (status, text + "\n"), r.request.content[:60]
+        assert ROOTPW not in r.text
+    events, hosts, profiles = db_state(cluster)
+    assert (events, hosts, profiles) == (before[0] + 1, before[1], before[2])  # the one "ok"
+
+
+def test_failed_compile_is_500_and_a_failed_event(cluster: Cluster, server: Server) -> None:
+    name = "compute-0-6"
+    with cluster.inventory.transaction() as s:
+        q.set_attr(s, "host", name, "Kickstart_Timezone", "UTC\nrootpw --plaintext x")
+    server.wait_refresh()
+    with client(server, cluster.addresses[name]) as c:
+        r = c.get(f"/install/kickstart?token={cluster.tokens[name]}")
+    assert_clean_refusal(r, 500, "the kickstart could not be compiled (see the host's events)")
+    server.wait_refresh(0.3)
+    stage, message = events_of(cluster, name)[-1]
+    assert stage == "failed"
+    assert "Kickstart_Timezone" in message and "line break" in message

@@ -81,6 +81,9 @@ COMMANDS: CommandTable = {
     ("disable", "roll"): Entry(
         _ROLL, "disable_roll", "Disable rolls"
     ),
+    ("discover",): Entry(
+        "rocks.commands.sync", "discover", "Turn DHCP requests from unknown MACs into new hosts"
+    ),
     ("dump",): Entry(
         _LOAD, "dump", "Print the inventory as hostfile, attrfile and commands"
     ),
@@ -186,6 +189,18 @@ COMMANDS: CommandTable = {
     ("report", "graph"): Entry(
         _GRAPH, "report_graph", "Print the graph in Graphviz DOT"
     ),
+    ("report", "host", "dhcpd"): Entry(
+        "rocks.commands.sync", "report_host_dhcpd", "Print the DHCP configuration sync would write"
+    ),
+    ("report", "host", "dns"): Entry(
+        "rocks.commands.sync", "report_host_dns", "Print the DNS zones sync would write"
+    ),
+    ("report", "host", "hosts"): Entry(
+        "rocks.commands.sync", "report_host_hosts", "Print the /etc/hosts sync would write"
+    ),
+    ("report", "host", "pxe"): Entry(
+        "rocks.commands.sync", "report_host_pxe", "Print hosts' network-boot files"
+    ),
     ("report", "nextip"): Entry(
         _NET, "report_nextip", "Print the next free address of a network"
     ),
@@ -261,8 +276,17 @@ COMMANDS: CommandTable = {
     ("start", "frontend"): Entry(
         "rocks.commands.frontend", "start_frontend", "Serve kickstarts, events and the dashboard"
     ),
+    ("sync", "config"): Entry(
+        "rocks.commands.sync", "sync_config", "Make DHCP, DNS, hosts, boot files match"
+    ),
     ("sync", "host", "access"): Entry(
         _RUN, "sync_host_access", "Apply access rules to running nodes"
+    ),
+    ("try", "appliance"): Entry(
+        "rocks.commands.try_", "try_appliance", "Install an appliance into a dir, run its %post"
+    ),
+    ("try", "host"): Entry(
+        "rocks.commands.try_", "try_host", "Install a host profile into a dir, run its %post"
     ),
 }
 

@@ -73,3 +73,13 @@ def session(ctx: Context) -> Session:
     """The command's inventory session (opened on first use)."""
     s: Session = ctx.service("inventory")
     return s
+
+
+def open_session_factory(ctx: Context) -> Any:
+    """Short transactions for long-running commands (discover) that must not hold the write
+    lock while they wait: each `with factory() as s:` commits on success."""
+    from rocks.inventory import open_inventory
+
+    inv = open_inventory(database_url_from(ctx.env))
+    ctx.resources.callback(inv.close)
+    return inv.transaction

@@ -4,6 +4,8 @@ with a MAC, and the boot-loader choice by client architecture for kickstartable 
 
 from __future__ import annotations
 
+import re
+
 from rocks.sync import bootloaders
 from rocks.sync.inputs import HEADER, SHARED, DesiredFile, Service
 from rocks.sync.site import Net, Nic, Site, int_to_ip, ip_to_int
@@ -11,8 +13,11 @@ from rocks.sync.site import Net, Nic, Site, int_to_ip, ip_to_int
 PATH = "etc/dhcp/dhcpd.conf"
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9-]")
+
+
 def _safe_ident(text: str) -> str:
-    return "".join(c if c.isalnum() or c == "-" else "-" for c in text)
+    return _UNSAFE.sub("-", text)
 
 
 def boot_block(site: Site, indent: str) -> list[str]:
@@ -77,7 +82,7 @@ def render(site: Site) -> str:
         if nic.iface.mac:
             by_net.setdefault(nic.net.network.name, []).append(nic)
     used: set[str] = set()
-    disc = inp.discovery
+    disc = site.discovery
     for name in sorted(site.nets):
         net = site.nets[name]
         network = net.network

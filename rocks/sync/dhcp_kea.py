@@ -70,7 +70,7 @@ def render(site: Site, interfaces: Sequence[str] | None = None) -> str:
             options.append({"name": "domain-name", "data": network.zone})
         if fe.ntp_servers:
             options.append({"name": "ntp-servers", "data": ", ".join(fe.ntp_servers)})
-        disc = inp.discovery
+        disc = site.discovery
         pools = ([{"pool": f"{disc.start} - {disc.end}"}]
                  if disc is not None and disc.network == name else [])
         rows = ",\n      ".join(_reservation(n) for n in by_net.get(name, []))

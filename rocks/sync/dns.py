@@ -55,11 +55,11 @@ def _zone_text(site: Site, zone: str, records: list[str], previous: bytes | None
     ns = f"{fe.name}.{fe.dns_domain}."
     ttl = site.inp.dns_ttl
     soa_tail = f"{ttl} 900 604800 {ttl} )"
-    body = "\n".join([f"$TTL {ttl}", f"@ IN NS {ns}", *records, ""])
+    body = "\n".join([f"@ IN NS {ns}", *records, ""])
     digest = hashlib.sha256(f"{zone}\n{ns}\n{soa_tail}\n{body}".encode()).hexdigest()[:32]
     serial = next_serial(previous, digest, today)
-    head = (f"; {HEADER}\n; rocks-content-hash: {digest}\n$ORIGIN {zone}.\n"
-            f"@ {ttl} IN SOA {ns} root.{fe.name}.{fe.dns_domain}. ( {serial} {soa_tail}\n")
+    head = (f"; {HEADER}\n; rocks-content-hash: {digest}\n$ORIGIN {zone}.\n$TTL {ttl}\n"
+            f"@ IN SOA {ns} root.{fe.name}.{fe.dns_domain}. ( {serial} {soa_tail}\n")
     return (head + body).encode()
 
 
@@ -90,14 +90,18 @@ def dns_files(site: Site, previous: PreviousReader | None = None) -> list[Desire
                 rz, octets = reverse_zone(net)
                 reverse[rz][1].append(
                     f"{_ptr_name(fe_ip, octets)} IN PTR {fe.name}.{fe.dns_domain}.")
+    rev_of = {name: reverse_zone(net) for name, net in served.items()}
     nic: Nic
     for nic in site.nics:
         network = nic.net.network
         if network.name not in served:
             continue
         forward[network.zone].append(f"{nic.name} IN A {nic.ip}")
-        rz, octets = reverse_zone(nic.net)
-        reverse[rz][1].append(f"{_ptr_name(nic.ip_int, octets)} IN PTR {nic.name}.{network.zone}.")
+        rz, octets = rev_of[network.name]
+        ip = nic.ip_int
+        ptr = (f"{ip & 255}.{ip >> 8 & 255}" if octets == 2 else f"{ip & 255}" if octets == 3
+               else _ptr_name(ip, octets))
+        reverse[rz][1].append(f"{ptr} IN PTR {nic.name}.{network.zone}.")
     files: list[DesiredFile] = []
     conf = [f"// {HEADER}"]
     zones = sorted(forward.items()) + sorted((z, r) for z, (_, r) in reverse.items())

@@ -1,0 +1,206 @@
+"""Per-host network boot configuration: the PXELINUX and GRUB files in the TFTP tree, and the
+iPXE script the frontend serves at /boot/ipxe?mac=….
+
+A host in `install` boots its install action's kernel with the kickstart URL carrying its token;
+a host in `os` boots its run action, normally the local disk. Files are named the way the loaders
+look them up: PXELINUX `pxelinux.cfg/01-<mac>` then `<HEXIP>`; GRUB `grub.cfg-01-<mac>` (the EL
+build) and `grub.cfg-<HEXIP>` (every build, upstream GRUB tries it after its dashed MAC name).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from rocks.errors import Diagnostic, RocksError
+from rocks.model.inventory import BootAction, BootState, Host
+from rocks.sync.bootloaders import TFTP
+from rocks.sync.inputs import SHARED, BiosLoader, DesiredFile, SyncInput, UefiLoader
+from rocks.sync.site import Nic, Site
+
+PXELINUX_DIR = f"{TFTP}/pxelinux.cfg"
+GRUB_DIR = f"{TFTP}/grub"
+_GRUB_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=+@%")
+
+
+@dataclass(frozen=True, slots=True)
+class BootSpec:
+    """What a client boots: the local disk, or a kernel, initrd and arguments."""
+
+    label: str
+    local: bool
+    kernel: str = ""
+    initrd: str = ""
+    args: tuple[str, ...] = ()
+
+
+def install_args(inp: SyncInput, action: BootAction, token: str | None) -> tuple[str, ...]:
+    base = inp.frontend.http_base
+    ks = f"{base}/install/kickstart"
+    if token:
+        ks += f"?token={quote(token, safe='')}"
+    return (f"inst.ks={ks}", "inst.ks.sendmac", f"inst.repo={base}/install/distro", "ip=dhcp",
+            *action.args.split())
+
+
+def _is_local(action: BootAction) -> bool:
+    return not action.kernel or action.kernel.lower().startswith("localboot")
+
+
+def boot_spec(
+    inp: SyncInput, actions: dict[str, BootAction], host: Host
+) -> BootSpec | Diagnostic:
+    install = host.boot is BootState.INSTALL
+    name = host.install_action if install else host.run_action
+    action = actions.get(name)
+    if action is None:
+        if not install and name in ("os", "run"):
+            return BootSpec(name, True)
+        return Diagnostic("sync.unknown-bootaction",
+                          f"host {host.name}: boot action {name!r} is not defined", None,
+                          "list them with `rocks list bootaction`")
+    if _is_local(action):
+        # no host name in the label: every local-boot file is the same text, rendered once
+        return BootSpec(name, True)
+    token = inp.tokens.get(host.name)
+    if install and not token:
+        return Diagnostic("sync.no-token", f"host {host.name}: in install but has no token",
+                          None, "set the host's boot to install again to issue one")
+    return BootSpec(f"{host.name} {name}", False, action.kernel, action.initrd,
+                    install_args(inp, action, token))
+
+
+def discovery_spec(
+    inp: SyncInput, actions: dict[str, BootAction], on: bool | None = None
+) -> BootSpec:
+    """What unknown clients boot: the install action (no token: the server discovers them)
+    when discovery is on, else the local disk."""
+    action = actions.get("install")
+    if on is None:
+        on = inp.discovery is not None
+    if not on or action is None or _is_local(action):
+        return BootSpec("default", True)
+    return BootSpec("default install", False, action.kernel, action.initrd,
+                    install_args(inp, action, None))
+
+
+@functools.lru_cache(maxsize=256)
+def pxelinux_text(spec: BootSpec) -> str:
+    head = f"# rocks: {spec.label}\nDEFAULT rocks\nPROMPT 0\nTIMEOUT 0\nLABEL rocks\n"
+    if spec.local:
+        return head + "  LOCALBOOT 0\n"
+    initrd = f"initrd={spec.initrd} " if spec.initrd else ""
+    # IPAPPEND 2 adds BOOTIF=<mac> so the installer configures the interface that booted
+    return head + (f"  KERNEL {spec.kernel}\n  APPEND {initrd}{' '.join(spec.args)}\n"
+                   "  IPAPPEND 2\n")
+
+
+def grub_word(word: str) -> str:
+    """Quote one kernel argument for grub.cfg; an unquoted '&' or ';' is GRUB syntax, and quoting
+    the whole command line would pass it to the kernel as a single argument."""
+    if word and all(c in _GRUB_PLAIN for c in word) and "?" not in word:
+        return word
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+@functools.lru_cache(maxsize=256)
+def grub_text(spec: BootSpec) -> str:
+    head = f"# rocks: {spec.label}\nset default=0\nset timeout=0\n"
+    if spec.local:
+        return head + "menuentry 'local disk' {\n  exit\n}\n"
+    args = " ".join(grub_word(a) for a in spec.args)
+    lines = [f"menuentry '{spec.label}' {{", f"  linux /{spec.kernel.lstrip('/')} {args}"]
+    if spec.initrd:
+        lines.append(f"  initrd /{spec.initrd.lstrip('/')}")
+    return head + "\n".join([*lines, "}", ""])
+
+
+def _url(inp: SyncInput, path: str) -> str:
+    return path if "://" in path else f"{inp.kernel_base}/{path.lstrip('/')}"
+
+
+def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
+    head = f"#!ipxe\n# rocks: {spec.label}\n"
+    if spec.local:
+        return head + "exit\n"
+    # iPXE on EFI hands the kernel its initrd only when the command line names it
+    initrd_name = spec.initrd.rsplit("/", 1)[-1]
+    named = f" initrd={initrd_name}" if spec.initrd else ""
+    lines = [f"kernel {_url(inp, spec.kernel)}{named} {' '.join(spec.args)}"]
+    if spec.initrd:
+        lines.append(f"initrd {_url(inp, spec.initrd)}")
+    return head + "\n".join([*lines, "boot", ""])
+
+
+def ipxe_script(inp: SyncInput, host: Host) -> str:
+    """The iPXE script for one host; raises RocksError when its boot action cannot be built."""
+    spec = boot_spec(inp, {a.name: a for a in inp.boot_actions}, host)
+    if isinstance(spec, Diagnostic):
+        raise RocksError(spec)
+    return ipxe_text(inp, spec)
+
+
+def ipxe_script_for_mac(inp: SyncInput, mac: str) -> str:
+    """The script for whichever host has this MAC (':' or '-' separated, any case); unknown
+    MACs get the discovery script or a local boot."""
+    want = mac.strip().lower().replace("-", ":")
+    for host in inp.hosts:
+        if any(i.mac == want for i in host.interfaces):
+            return ipxe_script(inp, host)
+    return ipxe_text(inp, discovery_spec(inp, {a.name: a for a in inp.boot_actions}))
+
+
+def plan_host(site: Site, host: Host) -> tuple[list[DesiredFile], list[Diagnostic]]:
+    """The TFTP files of one host (empty for non-kickstartable appliances and iPXE-only
+    configurations)."""
+    inp = site.inp
+    if not site.kickstartable(host):
+        return [], []
+    nics = [n for n in site.nics_by_host.get(host.name, ()) if n.net.network.pxe and n.iface.mac]
+    if not nics:
+        return [], []
+    spec = boot_spec(inp, site.actions, host)
+    if isinstance(spec, Diagnostic):
+        return [], [spec]
+    if spec.local and site.discovery is None and not inp.local_boot_files:
+        return [], []  # the fall-back configuration boots the local disk
+    return _files_for(site, host.name, spec, nics), []
+
+
+def _files_for(site: Site, owner: str, spec: BootSpec, nics: list[Nic]) -> list[DesiredFile]:
+    inp = site.inp
+    files: list[DesiredFile] = []
+    pxl = inp.bios_loader is BiosLoader.PXELINUX
+    grub = inp.uefi_loader is UefiLoader.GRUB
+    ptext = pxelinux_text(spec).encode() if pxl else b""
+    gtext = grub_text(spec).encode() if grub else b""
+    macs = inp.pxe_mac_names
+    for nic in nics:
+        dashed = nic.iface.mac.replace(":", "-")
+        if pxl:
+            if macs:
+                files.append(DesiredFile(f"{PXELINUX_DIR}/01-{dashed}", ptext, 0o644, None,
+                                         owner))
+            files.append(DesiredFile(f"{PXELINUX_DIR}/{nic.hexip}", ptext, 0o644, None, owner))
+        if grub:
+            if macs:
+                files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg-01-{dashed}", gtext, 0o644, None,
+                                         owner))
+            files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg-{nic.hexip}", gtext, 0o644, None,
+                                     owner))
+    return files
+
+
+def default_files(site: Site) -> list[DesiredFile]:
+    """The fall-back configurations unknown clients read."""
+    inp = site.inp
+    spec = discovery_spec(inp, site.actions, site.discovery is not None)
+    files: list[DesiredFile] = []
+    if inp.bios_loader is BiosLoader.PXELINUX:
+        files.append(DesiredFile(f"{PXELINUX_DIR}/default", pxelinux_text(spec).encode(), 0o644,
+                                 None, SHARED))
+    if inp.uefi_loader is UefiLoader.GRUB:
+        files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg", grub_text(spec).encode(), 0o644, None,
+                                 SHARED))
+    return files

@@ -48,9 +48,14 @@ def sync_input(s: Session, settings: dict[str, str] | None = None) -> SyncInput:
     from rocks.sync.inputs import BiosLoader, DhcpFlavour, Frontend, SyncInput, UefiLoader
 
     g = settings if settings is not None else global_settings(s)
+    hosts = tuple(q.list_hosts(s))
+    private_ip = g.get("Kickstart_PrivateKickstartHost", "10.1.1.1")
+    # the frontend is the host that owns the frontend address, whatever its name
+    owner = next((h.name for h in hosts if h.appliance == "frontend"
+                  for i in h.interfaces if i.ip == private_ip), None)
     frontend = Frontend(
-        name=g.get("Kickstart_PrivateHostname", "frontend"),
-        private_ip=g.get("Kickstart_PrivateKickstartHost", "10.1.1.1"),
+        name=owner or g.get("Kickstart_PrivateHostname", "frontend"),
+        private_ip=private_ip,
         http_base=g.get("Kickstart_FrontendURL", "http://10.1.1.1:8080").rstrip("/"),
         dns_domain=g.get("Kickstart_PrivateDNSDomain", "local"),
         dns_servers=tuple(x for x in g.get("Kickstart_PrivateDNSServers", "").split(",") if x),
@@ -59,7 +64,7 @@ def sync_input(s: Session, settings: dict[str, str] | None = None) -> SyncInput:
         frontend=frontend,
         networks=tuple(q.list_networks(s)),
         appliances=tuple(q.list_appliances(s)),
-        hosts=tuple(q.list_hosts(s)),
+        hosts=hosts,
         boot_actions=tuple(q.list_bootactions(s)),
         tokens=tokens(s),
         dhcp=DhcpFlavour(g.get("sync_dhcp", "isc")),

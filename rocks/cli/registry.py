@@ -282,12 +282,6 @@ COMMANDS: CommandTable = {
     ("sync", "host", "access"): Entry(
         _RUN, "sync_host_access", "Apply access rules to running nodes"
     ),
-    ("try", "appliance"): Entry(
-        "rocks.commands.try_", "try_appliance", "Install an appliance into a dir, run its %post"
-    ),
-    ("try", "host"): Entry(
-        "rocks.commands.try_", "try_host", "Install a host profile into a dir, run its %post"
-    ),
 }
 
 

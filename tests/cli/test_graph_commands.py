@@ -131,8 +131,8 @@ def test_list_node_xml_is_xml_with_references_intact() -> None:
     assert (root.tag, root.get("root"), root.get("release")) == ("profile", "compute", "el9")
     nodes = [n.get("name") for n in root.iterfind("node")]
     assert nodes == ["install-log-begin", "phone-home", "base", "client", "nfs-client",
-                     "access", "dnf-repo", "firewall", "node-info", "ntp-client", "partition", "resolv",
-                     "ssh", "compute", "install-log-end", "install-finished"]
+                     "access", "dnf-repo", "firewall", "node-info", "ntp-client", "partition",
+                     "resolv", "ssh", "compute", "install-log-end", "install-finished"]
     assert "@hostname@" in etree.tostring(root, encoding="unicode")
 
 
@@ -235,8 +235,8 @@ def test_report_graph_compute_is_dot() -> None:
     assert (r.code, r.stderr) == (0, "")
     assert r.stdout.startswith('digraph "compute" {\n')
     declared, edges = _check_dot(r.stdout)
-    assert declared == {"access", "base", "client", "compute", "dnf-repo", "firewall", "install-finished",
-                        "install-log-begin", "install-log-end", "nfs-client", "node-info",
+    assert declared == {"access", "base", "client", "compute", "dnf-repo", "firewall",
+                        "install-finished", "install-log-begin", "install-log-end", "nfs-client", "node-info",
                         "ntp-client", "partition", "phone-home", "resolv", "ssh", "x11"}
     assert ("compute", "client") in edges
     assert ("client", "x11") in edges

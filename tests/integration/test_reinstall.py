@@ -1,0 +1,196 @@
+"""Bare-metal reinstall, end to end: a VM with a known MAC network-boots from the project's own
+DHCP configuration, TFTP tree and frontend inside a private network namespace, installs (with the
+stand-in installer of scripts/e2e-assets.sh), reports finished, and boots the local disk after;
+`rocks set host boot <node> action=install` then reinstalls it on the next power-on.
+
+Every CI run: BIOS (SeaBIOS) + pxelinux with ISC dhcpd, and UEFI (OVMF's own PXE) + GRUB with
+Kea. ROCKS_E2E_MATRIX=1 adds e1000, the other DHCP server per firmware, iPXE and two nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.integration.cluster import NODES, NOT_ASKED, ROCKS, Cluster, Node, build_cluster
+from tests.integration.conftest import matrix_enabled
+from tests.integration.netlab import SERVER, Boot, Lab
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BOOT_TIMEOUT = float(os.environ.get("ROCKS_E2E_BOOT_TIMEOUT", "240"))
+FRONTEND = f"http://{SERVER}:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    id: str
+    firmware: str  # bios | uefi
+    nic: str  # virtio | e1000
+    dhcp: str  # isc | kea
+    bios_loader: str = "pxelinux"
+    uefi_loader: str = "grub"
+    nodes: int = 1
+
+
+EVERY_RUN = (
+    Variant("bios-pxelinux-isc", "bios", "virtio", "isc"),
+    Variant("uefi-grub-kea", "uefi", "virtio", "kea"),
+)
+MATRIX = (
+    Variant("bios-pxelinux-kea-e1000", "bios", "e1000", "kea"),
+    Variant("uefi-grub-isc", "uefi", "virtio", "isc"),
+    Variant("bios-ipxe-isc", "bios", "virtio", "isc", bios_loader="ipxe"),
+    Variant("uefi-ipxe-kea", "uefi", "virtio", "kea", uefi_loader="ipxe"),
+    Variant("bios-pxelinux-isc-two-nodes", "bios", "virtio", "isc", nodes=2),
+)
+_wide = pytest.mark.skipif(not matrix_enabled(), reason="wider matrix: set ROCKS_E2E_MATRIX=1")
+PARAMS = [pytest.param(v, id=v.id) for v in EVERY_RUN] + [
+    pytest.param(v, id=v.id, marks=_wide) for v in MATRIX]
+
+
+def _start_servers(lab: Lab, c: Cluster, v: Variant, work: Path) -> None:
+    lab.start("dnsmasq-tftp", [
+        "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
+        "--interface=br0", "--bind-interfaces", "--except-interface=lo",
+        # root: the test's directories are private to root (dnsmasq would serve as nobody)
+        "--user=root", "--enable-tftp", f"--tftp-root={c.tftp}", f"--pid-file={work}/dnsmasq.pid",
+        # IPv6 router advertisements only (no DHCP from dnsmasq): iPXE stops waiting for them
+        "--enable-ra", "--dhcp-range=::,constructor:br0,ra-only,64",
+        "--log-facility=-"])
+    if v.dhcp == "isc":
+        leases = work / "dhcpd.leases"
+        leases.touch()
+        lab.start("dhcpd", ["dhcpd", "-4", "-f", "-d", "-cf", str(c.root / "etc/dhcp/dhcpd.conf"),
+                            "-lf", str(leases), "-pf", str(work / "dhcpd.pid"), "br0"])
+    else:
+        conf = json.loads((c.root / "etc/kea/kea-dhcp4.conf").read_text())
+        assert conf["Dhcp4"]["interfaces-config"]["interfaces"] == ["br0"], conf
+        # the only change: the lease file lives in the test's directory, not /var/lib/kea
+        conf["Dhcp4"]["lease-database"]["name"] = str(work / "kea-leases4.csv")
+        run_conf = work / "kea-dhcp4.conf"
+        run_conf.write_text(json.dumps(conf, indent=1))
+        env = dict(os.environ, KEA_PIDFILE_DIR=str(work), KEA_LOCKFILE_DIR=str(work))
+        check = lab.run("kea-dhcp4", "-t", str(run_conf), env=env)
+        assert check.returncode == 0, check.stdout + check.stderr
+        lab.start("kea", ["kea-dhcp4", "-c", str(run_conf)], env=env)
+    fe = lab.start("frontend", [str(ROCKS), "start", "frontend", f"host={SERVER}",
+                                "port=8080"], env=c.env)
+    lab.wait_http(f"{FRONTEND}/status.json", fe)
+
+
+def _xfail_unserved_ipxe(lab: Lab, c: Cluster, v: Variant, node: Node) -> None:
+    """qemu's NIC boot ROM is iPXE and the generated DHCP configuration hands iPXE clients the
+    frontend's /boot/ipxe script; while the frontend does not serve it a BIOS VM cannot boot."""
+    if v.firmware == "uefi" and v.uefi_loader == "grub":
+        return  # OVMF's own PXE client, no iPXE involved
+    r = lab.run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5",
+                f"{FRONTEND}/boot/ipxe?mac={node.mac.replace(':', '-')}")
+    if r.stdout.strip() == "404":
+        pytest.xfail("the frontend does not serve /boot/ipxe, where the generated DHCP "
+                     "configuration sends iPXE clients (qemu's BIOS boot ROM is iPXE)")
+
+
+def _fail(msg: str, boot: Boot | None, lab: Lab) -> None:
+    parts = [msg]
+    if boot is not None:
+        tail = "\n".join(boot.serial.splitlines()[-150:])
+        parts.append(f"--- serial log (last 150 lines, {boot.seconds:.1f} s) ---\n{tail}")
+    for proc in lab.procs:
+        if not proc.name.startswith("qemu"):
+            parts.append(f"--- {proc.name} ---\n{proc.tail(25)}")
+    pytest.fail("\n".join(parts), pytrace=False)
+
+
+def _wait_frontend_sees(lab: Lab, c: Cluster, node: Node, boot: str) -> None:
+    """The frontend re-reads the inventory about once a second: wait until it has."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        r = lab.run("curl", "-fsS", "--max-time", "2", f"{FRONTEND}/status.json")
+        if r.returncode == 0 and re.search(
+                rf'"name":\s*"{node.name}".*?"boot":\s*"{boot}"', r.stdout, re.S):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"frontend never showed {node.name} boot={boot}")
+
+
+def _check_install(lab: Lab, c: Cluster, v: Variant, node: Node, boot: Boot, token: str,
+                   wanted: set[str]) -> None:
+    s = boot.serial
+    if "Booting `local disk'" in s and "ROCKS-STANDIN" not in s:
+        pytest.xfail("GRUB booted the shared grub/grub.cfg (local disk) instead of the host's "
+                     "grub.cfg-01-<mac>: Debian's GRUB 2.06 does not look up per-host files; "
+                     "the shared grub.cfg has to chain to them")
+    if boot.timed_out:
+        _fail(f"{node.name}: no power-off within {BOOT_TIMEOUT:.0f} s", boot, lab)
+    if "ROCKS-STANDIN: result ok" not in s:
+        _fail(f"{node.name}: the stand-in installer did not finish ok", boot, lab)
+    cmdline = re.search(r"ROCKS-STANDIN: cmdline ks=(\S+) sendmac=(\S+)", s)
+    assert cmdline, s
+    assert cmdline.group(1) == f"{FRONTEND}/install/kickstart?token={token}", cmdline.group(1)
+    assert cmdline.group(2) == "yes"
+    assert f"ROCKS-STANDIN: dhcp eth0 mac={node.mac} ip={node.ip} host={node.name}" in s
+    assert f"bytes for host={node.name}.local" in s, "fetched another host's kickstart"
+    assert f"ROCKS-STANDIN: url {FRONTEND}/install/distro" in s
+    assert "ROCKS-STANDIN: group core: 2 packages" in s
+    fetched = set(re.findall(r"ROCKS-STANDIN: fetched (\S+) \d+", s))
+    assert fetched == wanted, (sorted(fetched - wanted), sorted(wanted - fetched))
+    assert not fetched & ({"e2e-core-optional"} | set(NOT_ASKED))
+    events = re.findall(r"ROCKS-STANDIN: event (\w+) (\S+)", s)
+    assert events == [("pre", "ok"), ("post", "ok"), ("post", "ok")], events
+    # the frontend's view: finished, boot action os, the boot files boot the local disk
+    row = c.install_row(node)
+    assert row[:2] == [node.name, "finished"], row
+    assert c.boot_state(node) == "os"
+    pxe, grub = c.boot_file(node, "pxelinux"), c.boot_file(node, "grub")
+    if f"token={token}" in pxe:
+        pytest.xfail("after `finished` the frontend set boot os but did not rewrite the host's "
+                     "boot files (they still carry the spent token)")
+    assert "LOCALBOOT 0" in pxe and "inst.ks" not in pxe, (
+        f"{node.name} finished but its pxelinux file does not boot the local disk:\n{pxe}")
+    assert "  exit\n" in grub and "inst.ks" not in grub, grub
+
+
+@pytest.mark.parametrize("variant", PARAMS)
+def test_reinstall(variant: Variant, assets: tuple[Path, Path], tmp_path: Path) -> None:
+    v = variant
+    kernel, initrd = assets
+    nodes = NODES[: v.nodes]
+    c, wanted = build_cluster(tmp_path / "state", kernel, initrd, dhcp=v.dhcp,
+                              bios_loader=v.bios_loader, uefi_loader=v.uefi_loader, nodes=nodes)
+    for node in nodes:
+        c.rocks("set", "host", "boot", node.name, "action=install")
+    c.sync("br0" if v.dhcp == "kea" else None)
+    work = tmp_path / "run"
+    work.mkdir()
+    with Lab(f"rocks-e2e-{os.getpid()}", work, taps=len(nodes)) as lab:
+        _start_servers(lab, c, v, work)
+        _xfail_unserved_ipxe(lab, c, v, nodes[0])
+        seen_tokens: set[str] = set()
+        for round_ in (1, 2):
+            tokens = {n.name: c.token(n) for n in nodes}
+            assert not seen_tokens & set(tokens.values()), "a token was issued twice"
+            seen_tokens |= set(tokens.values())
+            for node in nodes:
+                _wait_frontend_sees(lab, c, node, "install")
+
+            def power_on(i: int, node: Node, r: int = round_) -> Boot:
+                return lab.boot(firmware=v.firmware, nic=v.nic, mac=node.mac, tap=i,
+                                label=f"{node.name}-{r}", timeout=BOOT_TIMEOUT)
+
+            with ThreadPoolExecutor(len(nodes)) as pool:
+                boots = list(pool.map(power_on, range(len(nodes)), nodes))
+            for node, boot in zip(nodes, boots, strict=True):
+                print(f"{v.id} round {round_} {node.name}: powered off after "
+                      f"{boot.seconds:.1f} s")
+                _check_install(lab, c, v, node, boot, tokens[node.name], wanted)
+            if round_ == 1:
+                for node in nodes:
+                    c.rocks("set", "host", "boot", node.name, "action=install")

@@ -1,0 +1,111 @@
+"""`rocks try appliance|host`: a test roll's packages (a busybox /bin/sh among them) installed
+into a directory with dnf, its %post scripts run chrooted there; a failing one is reported with
+its node file and line, and the command fails."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from rocks.cli.context import run_cli
+from rocks.inventory import open_inventory
+from rocks.inventory.catalog import add_appliance
+from rocks.model.inventory import Appliance
+from rocks.packages.testing import make_busybox_rpm, make_rpm
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="dnf --installroot and chroot need root"),
+]
+
+GOOD = textwrap.dedent("""\
+    <?xml version="1.0"?>
+    <kickstart>
+    <package>rocks-busybox-sh</package>
+    <package>trial-app</package>
+    <post>
+    echo "configured &hostname;" > /etc/trial-ok
+    cat /etc/trial-app/version
+    </post>
+    </kickstart>
+    """)
+BROKEN = textwrap.dedent("""\
+    <?xml version="1.0"?>
+    <kickstart>
+    <post>
+    echo "about to fail"
+    ls /no/such/dir
+    exit 3
+    </post>
+    </kickstart>
+    """)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)
+    state = tmp_path / "state"
+    roll = tmp_path / "trial"
+    (roll / "nodes").mkdir(parents=True)
+    (roll / "graphs" / "default").mkdir(parents=True)
+    (roll / "roll.xml").write_text('<roll name="trial" interface="4.0"><info version="1.0" '
+                                   'release="1" arch="x86_64" os="linux"/></roll>\n')
+    (roll / "nodes" / "trybox.xml").write_text(GOOD)
+    (roll / "nodes" / "broken.xml").write_text(BROKEN)
+    (roll / "graphs" / "default" / "trial.xml").write_text(
+        '<graph><edge from="trybox" to="broken"/></graph>\n')
+    make_busybox_rpm(roll / "RPMS")
+    make_rpm("trial-app", "1.2", dest=roll / "RPMS",
+             files={"/etc/trial-app/version": "trial-app 1.2\n"},
+             post="echo installed > /etc/trial-app/scriptlet-ran")
+    e = {"ROCKS_STATE": str(state)}
+    for argv in (["add", "roll", str(roll)], ["enable", "roll", "trial"], ["create", "distro"]):
+        r = run_cli(argv, env=e)
+        assert r.code == 0, (argv, r.stderr)
+    # `rocks add appliance` checks the node against the bundled graph only, not store rolls
+    with open_inventory(str(state / "rocks.db")) as inv, inv.transaction() as s:
+        add_appliance(s, Appliance("trybox", "trybox"))
+    r = run_cli(["add", "host", "trybox-0-0", "appliance=trybox"], env=e)
+    assert r.code == 0, r.stderr
+    return e
+
+
+def test_try_appliance_reports_each_post_with_its_node_file(
+        env: dict[str, str], tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    r = run_cli(["try", "appliance", "trybox", f"root={root}"], env=env)
+    assert r.code != 0
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["SCRIPT", "ORIGIN", "STATUS"]
+    assert [line.split(maxsplit=2) for line in lines[1:3]] == [
+        ["post-01", "/bin/sh", "trial:nodes/trybox.xml:5  ok"],
+        ["post-02", "/bin/sh", "trial:nodes/broken.xml:3  exit 3"],
+    ]
+    assert "--- post-02 (trial:nodes/broken.xml:3" in r.stdout
+    assert "about to fail" in r.stdout
+    assert "/no/such/dir" in r.stdout
+    assert "nodes/broken.xml:3" in r.stderr and "%post script 2 of 2: exit 3" in r.stderr
+    # the packages really are in the root, their scriptlet ran, and so did the good %post
+    assert (root / "etc/trial-app/version").read_text() == "trial-app 1.2\n"
+    assert (root / "etc/trial-app/scriptlet-ran").read_text() == "installed\n"
+    assert (root / "etc/trial-ok").read_text() == "configured \n"
+    assert (root / "bin/sh").is_symlink()
+    assert not list((root / "tmp").glob("rocks-try-*"))
+
+
+def test_try_host_uses_the_hosts_values(env: dict[str, str], tmp_path: Path) -> None:
+    root = tmp_path / "host-root"
+    r = run_cli(["try", "host", "trybox-0-0", f"root={root}"], env=env)
+    assert r.code != 0
+    assert (root / "etc/trial-ok").read_text() == "configured trybox-0-0\n"
+    assert "trial:nodes/broken.xml:3  exit 3" in r.stdout
+
+
+def test_try_appliance_without_a_distribution_says_how(tmp_path: Path) -> None:
+    e = {"ROCKS_STATE": str(tmp_path / "empty")}
+    r = run_cli(["try", "appliance", "compute", f"root={tmp_path / 'r'}"], env=e)
+    assert r.code != 0
+    assert "no distribution at" in r.stderr and "rocks create distro" in r.stderr

@@ -237,7 +237,8 @@ def test_report_graph_compute_is_dot() -> None:
     declared, edges = _check_dot(r.stdout)
     assert declared == {"access", "base", "client", "compute", "dnf-repo", "firewall",
                         "install-finished", "install-log-begin", "install-log-end", "nfs-client",
-                        "node-info", "ntp-client", "partition", "phone-home", "resolv", "ssh", "x11"}
+                        "node-info", "ntp-client", "partition", "phone-home", "resolv", "ssh",
+                        "x11"}
     assert ("compute", "client") in edges
     assert ("client", "x11") in edges
     assert not any("server" in e for e in edges)

@@ -34,13 +34,16 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     MAC, an address outside its network, a duplicate) are reported and left out, never
     half-written.
     """
+    from rocks.commands._inventory import distro_dir
+    from rocks.siteconfig import installer_files
     from rocks.sync.apply import apply, disk_reader, reload
     from rocks.sync.plan import plan
 
     s = session(ctx)
     root = _root(ctx, args)
-    p = plan(sync_input(s), previous=disk_reader(root),
-             sysroot=Path("/") if args["loaders"] else None)
+    inp = sync_input(s)
+    p = plan(inp, previous=disk_reader(root), sysroot=Path("/") if args["loaders"] else None)
+    p = p.extended(installer_files(inp, distro_dir(ctx)))
     report_problems(ctx, p)
     result = apply(p, root, dry_run=args["dry-run"])
     if args["dry-run"]:

@@ -31,6 +31,7 @@ class FrontendApp:
 
     def _build(self) -> None:
         from rocks.server.api import api_router
+        from rocks.server.boot import boot_router
         from rocks.server.web import web_router
 
         fe = Frontend(self.config)
@@ -42,10 +43,15 @@ class FrontendApp:
         web.state.api_token = api_token(self.config)
         web.include_router(api_router)
         web.include_router(web_router)
+        web.include_router(boot_router)
         distro = self.config.distro_dir
         distro.mkdir(parents=True, exist_ok=True)
         web.mount("/install/distro", StaticFiles(directory=distro, follow_symlink=False),
                   name="distro")
+        pxeboot = distro / "images" / "pxeboot"
+        pxeboot.mkdir(parents=True, exist_ok=True)
+        web.mount("/boot/files", StaticFiles(directory=pxeboot, follow_symlink=False),
+                  name="boot-files")
         self.web = web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

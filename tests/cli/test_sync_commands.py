@@ -112,3 +112,13 @@ def test_discover_adds_unknown_macs_then_withdraws_the_range(cluster: Cluster,
     assert "install" in hosts
     conf = (cluster.root / "etc/dhcp/dhcpd.conf").read_text()
     assert "52:54:00:aa:bb:cc" in conf and "range" not in conf
+
+
+def test_sync_puts_the_installer_images_in_the_tftp_tree(cluster: Cluster, tmp_path: Path) -> None:
+    pxeboot = tmp_path / "state" / "distro" / "images" / "pxeboot"
+    pxeboot.mkdir(parents=True)
+    (pxeboot / "vmlinuz").write_bytes(b"K")
+    (pxeboot / "initrd.img").write_bytes(b"I")
+    cluster.ok("sync", "config", "loaders=no")
+    assert (cluster.root / "tftpboot/vmlinuz").read_bytes() == b"K"
+    assert (cluster.root / "tftpboot/initrd.img").read_bytes() == b"I"

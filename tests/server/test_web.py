@@ -201,3 +201,21 @@ def test_list_host_install_cli(cluster: Cluster, server: Server) -> None:
     rows = json.loads(out.stdout)
     assert rows[0]["host"] == "compute-0-2" and rows[0]["stage"] == "stalled"
     assert rows[0]["last-message"] == "installer started"
+
+
+def test_ipxe_script_per_mac_and_boot_files(cluster: Cluster, server: Server) -> None:
+    from tests.server.conftest import mac
+
+    kernel = cluster.state / "distro" / "images" / "pxeboot" / "vmlinuz"
+    kernel.write_bytes(b"kernel bytes")
+    r = httpx.get(f"{server.base}/boot/ipxe", params={"mac": mac(1).replace(":", "-")})
+    assert r.status_code == 200
+    assert r.text.startswith("#!ipxe\n")
+    assert f"token={cluster.tokens['compute-0-1']}" in r.text and "inst.ks.sendmac" in r.text
+    assert "initrd=initrd.img" in r.text
+    # a host that is not installing boots its disk; a bad MAC is refused
+    idle = httpx.get(f"{server.base}/boot/ipxe", params={"mac": mac(3)})
+    assert idle.status_code == 200 and "token=" not in idle.text
+    assert httpx.get(f"{server.base}/boot/ipxe", params={"mac": "nope"}).status_code == 400
+    assert httpx.get(f"{server.base}/boot/files/vmlinuz").content == b"kernel bytes"
+    assert httpx.get(f"{server.base}/boot/files/../rocks.db").status_code == 404

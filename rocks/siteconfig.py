@@ -1,0 +1,79 @@
+"""The inventory as the frontend's configuration: global settings and the input of `rocks.sync`.
+
+Shared by the CLI (`rocks sync config`, `set host boot`) and the frontend server (`/boot/ipxe`),
+so it sits beside the layers it joins. Frontend facts come from global attributes over the
+rolls' declared defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from rocks.sync.inputs import DesiredFile, SyncInput
+
+
+def global_settings(s: Session) -> dict[str, str]:
+    """Global attributes over the bundled rolls' defaults."""
+    from rocks.compiler.service import load_graph
+    from rocks.inventory import queries as q
+
+    values: dict[str, str] = {}
+    for roll in load_graph().rolls:
+        for a in roll.attributes:
+            if not a.appliance:
+                values.setdefault(a.name, a.value)
+    values.update({a.name: a.value for a in q.list_attrs(s, "global")})
+    return values
+
+
+def sync_input(s: Session, settings: dict[str, str] | None = None) -> SyncInput:
+    from rocks.inventory import queries as q
+    from rocks.inventory.install import tokens
+    from rocks.sync.inputs import BiosLoader, DhcpFlavour, Frontend, SyncInput, UefiLoader
+
+    g = settings if settings is not None else global_settings(s)
+    hosts = tuple(q.list_hosts(s))
+    private_ip = g.get("Kickstart_PrivateKickstartHost", "10.1.1.1")
+    # the frontend is the frontend-appliance host that owns the frontend address
+    owner = next((h.name for h in hosts if h.appliance == "frontend"
+                  for i in h.interfaces if i.ip == private_ip), None)
+    frontend = Frontend(
+        name=owner or g.get("Kickstart_PrivateHostname", "frontend"),
+        private_ip=private_ip,
+        http_base=g.get("Kickstart_FrontendURL", "http://10.1.1.1:8080").rstrip("/"),
+        dns_domain=g.get("Kickstart_PrivateDNSDomain", "local"),
+        dns_servers=tuple(x for x in g.get("Kickstart_PrivateDNSServers", "").split(",") if x),
+    )
+    return SyncInput(
+        frontend=frontend,
+        networks=tuple(q.list_networks(s)),
+        appliances=tuple(q.list_appliances(s)),
+        hosts=hosts,
+        boot_actions=tuple(q.list_bootactions(s)),
+        tokens=tokens(s),
+        dhcp=DhcpFlavour(g.get("sync_dhcp", "isc")),
+        bios_loader=BiosLoader(g.get("sync_bios_loader", "pxelinux")),
+        uefi_loader=UefiLoader(g.get("sync_uefi_loader", "grub")),
+    )
+
+
+def installer_files(inp: SyncInput, distro: Path) -> list[DesiredFile]:
+    """The install boot action's kernel and initrd for the TFTP tree, from the distribution's
+    images/pxeboot (the OS roll's installer images)."""
+    from rocks.sync.inputs import DesiredFile
+
+    pxeboot = distro / "images" / "pxeboot"
+    out: list[DesiredFile] = []
+    for action in inp.boot_actions:
+        if action.name != "install":
+            continue
+        for name in (action.kernel, action.initrd):
+            src = pxeboot / Path(name).name
+            if name and src.is_file():
+                out.append(DesiredFile(f"tftpboot/{Path(name).name}", src.read_bytes(), 0o644,
+                                       None, ":boot"))
+    return out

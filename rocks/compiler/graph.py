@@ -13,6 +13,7 @@ import heapq
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from rocks.compiler.graphfile import HEAD, TAIL, ApplianceDecl, Edge, GraphFile, Order
 from rocks.compiler.nodes import NodeFile, NodeKind, XElem
@@ -87,6 +88,19 @@ class ConfigGraph:
             elif name != HEAD and name in via:
                 out.append(Visit(name, via[name]))
         return out
+
+    def to_networkx(self) -> Any:
+        """The merged graph as a networkx MultiDiGraph: nodes carry their roll, edges their
+        condition text and location (for analysis and drawing; traversal does not need it)."""
+        import networkx as nx
+
+        g: Any = nx.MultiDiGraph()
+        for name, node in self.nodes.items():
+            g.add_node(name, roll=node.roll, files=[f.file for f in node.files])
+        for e in self.edges:
+            g.add_edge(e.src, e.dst, cond=e.cond.source if e.cond is not None else "",
+                       location=str(e.location))
+        return g
 
     def reachable_all(self, root: str) -> set[str]:
         """Every node reachable from root if every condition held (for static analysis)."""

@@ -34,10 +34,13 @@ def lint(graph: ConfigGraph) -> list[Diagnostic]:
             )
     roots = {a.node for a in graph.appliances.values()}
     if roots:
+        import networkx as nx
+
+        g = graph.to_networkx()
         reach: set[str] = set()
         for r in roots:
-            if r in graph.nodes:
-                reach |= graph.reachable_all(r)
+            if r in g:
+                reach |= {r} | nx.descendants(g, r)
         for name in sorted(set(graph.nodes) - reach):
             nf = graph.nodes[name].files[0]
             d.warning(

@@ -67,6 +67,8 @@ class NodeFile:
     description: str
     references: tuple[tuple[str, int], ...]
     trusted: bool = False
+    # description, changelog and copyright text: kept for listings, never emitted
+    metadata: tuple[tuple[str, str], ...] = ()
 
     def loc(self, line: int) -> SourceLocation:
         return SourceLocation(self.file, line, self.roll)
@@ -120,12 +122,14 @@ def parse_node(
     local = Diagnostics()
     body: list[XElem] = []
     description = ""
+    metadata: list[tuple[str, str]] = []
     for child in root:
         if not isinstance(child.tag, str):
             continue
         if child.tag == "description":
             description = " ".join((child.text or "").split())
         if child.tag in META_TAGS:
+            metadata.append((str(child.tag), (child.text or "").strip()))
             continue
         body.append(convert(child, loaded.file, local))
     diags.extend(local)
@@ -136,6 +140,7 @@ def parse_node(
         digest=hashlib.sha256(loaded.data).hexdigest(), body=tuple(body),
         root_tag=str(root.tag), description=description,
         references=tuple(sorted(loaded.references.items())), trusted=trusted,
+        metadata=tuple(metadata),
     )
 
 

@@ -58,6 +58,7 @@ def sync_input(s: Session, settings: dict[str, str] | None = None) -> SyncInput:
         dhcp=DhcpFlavour(g.get("sync_dhcp", "isc")),
         bios_loader=BiosLoader(g.get("sync_bios_loader", "pxelinux")),
         uefi_loader=UefiLoader(g.get("sync_uefi_loader", "grub")),
+        dhcp_interfaces=tuple(x for x in g.get("sync_dhcp_interfaces", "").split(",") if x),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from rocks.commands import Context, Result, Rows, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import database_url_from, session
+from rocks.commands._sync import sync_root
 
 
 def _positive(raw: str) -> int:
@@ -64,6 +65,7 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
         workers=args["workers"], max_inflight=args["max-inflight"],
         stall_after=float(args["stall-after"]), distro=args["distro"],
         token_file=args["token-file"], release=args["release"],
+        sync_root=str(sync_root(ctx)),
     )
     ctx.stderr.write(f"rocks frontend on http://{config.host}:{config.port}/ "
                      f"(admin API token: {config.token_path}"

@@ -16,7 +16,8 @@ from rocks.model.inventory import Appliance, BootAction, Roll
 # Rocks' own defaults (core-pxe.xml); the kernel and initrd names are placeholders that the
 # distribution build replaces with the real versioned files.
 DEFAULT_BOOT_ACTIONS = (
-    BootAction("install", "vmlinuz", "initrd.img", "ip=dhcp inst.ks.sendmac inst.ks.sendsn"),
+    # sync adds inst.ks (with the token), inst.ks.sendmac, inst.repo and ip=dhcp itself
+    BootAction("install", "vmlinuz", "initrd.img", "inst.ks.sendsn"),
     BootAction("os", "localboot", "", ""),
 )
 

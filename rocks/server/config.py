@@ -29,10 +29,18 @@ class ServerConfig:
     refresh_interval: float = 1.0  # seconds between inventory change checks
     retry_after: int = 2  # Retry-After of a 503 (Rocks said 15; serving is cheap here)
     max_event_body: int = 16 * 1024
+    # where `rocks sync` writes (the TFTP tree lives under it); "" = <state>/root, so a server
+    # started by a test never touches this machine's /tftpboot. `rocks start frontend` passes "/"
+    # unless ROCKS_SYNC_ROOT or ROCKS_STATE says otherwise.
+    sync_root: str = ""
 
     @property
     def distro_dir(self) -> Path:
         return Path(self.distro) if self.distro else Path(self.state_dir) / "distro"
+
+    @property
+    def sync_root_dir(self) -> Path:
+        return Path(self.sync_root) if self.sync_root else Path(self.state_dir) / "root"
 
     @property
     def token_path(self) -> Path:

@@ -18,6 +18,7 @@ from typing import Any
 
 from rocks.errors import RocksError
 from rocks.inventory import Inventory, open_inventory
+from rocks.server.bootfiles import BootFileWriter
 from rocks.server.config import ServerConfig
 from rocks.server.index import HostEntry, Indexer, Snapshot
 from rocks.server.status import LastEvent, classify, last_events
@@ -63,6 +64,7 @@ class Frontend:
         self.spent: set[str] = set()  # tokens a `finished` was accepted for
         self.inferred: set[tuple[str, str]] = set()  # (host, token) that got a `packages`
         self.writer = EventWriter(self.inventory, self._committed)
+        self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir)
         self.inflight = 0
         self.refreshes = 0
         self._task: asyncio.Task[None] | None = None
@@ -76,6 +78,7 @@ class Frontend:
         self.snapshot = snap
         await self._prerender(snap)
         self.writer.start()
+        self.bootfiles.start()
         self._task = loop.create_task(self._refresh_loop(), name="inventory-refresh")
 
     async def stop(self) -> None:
@@ -84,6 +87,7 @@ class Frontend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.writer.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self.bootfiles.stop)
         self.compile_pool.submit(self.indexer.close).result()
         self.compile_pool.shutdown(wait=True)
         self.inventory.close()
@@ -188,6 +192,9 @@ class Frontend:
     def _committed(self, events: list[Pending]) -> None:
         for e in events:
             self.board[e.host] = LastEvent(e.time, e.stage, e.message)
+        done = [e.host for e in events if e.stage == "finished" and e.token is not None]
+        if done:
+            self.bootfiles.submit(done)
 
     def status(self, entry: HostEntry, now: datetime) -> tuple[str, datetime | None, str]:
         return classify(entry.boot, entry.install_started, self.board.get(entry.name), now,

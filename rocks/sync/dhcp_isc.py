@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from rocks.sync import bootloaders
-from rocks.sync.inputs import HEADER, SHARED, DesiredFile, Service
+from rocks.sync.inputs import HEADER, SHARED, BiosLoader, DesiredFile, Service
 from rocks.sync.site import Net, Nic, Site, int_to_ip, ip_to_int
 
 PATH = "etc/dhcp/dhcpd.conf"
@@ -25,6 +25,22 @@ def boot_block(site: Site, indent: str) -> list[str]:
     (arch 7 or 9) and BIOS (arch 0) their loader over TFTP."""
     inp = site.inp
     i2 = indent + "  "
+    if inp.bios_loader is BiosLoader.PXELINUX:
+        # A BIOS client gets pxelinux.0 even when its ROM is iPXE (as qemu's is): pxelinux then
+        # reads its per-host file by TFTP. Only UEFI iPXE is sent to the HTTP script.
+        i3 = i2 + "  "
+        return [
+            f"{indent}next-server {inp.frontend.private_ip};",
+            f"{indent}if option arch = 00:07 or option arch = 00:09 {{",
+            f'{i2}if exists user-class and option user-class = "iPXE" {{',
+            f'{i3}filename "{bootloaders.ipxe_script_url(inp)}";',
+            f"{i2}}} else {{",
+            f'{i3}filename "{bootloaders.uefi_filename(inp)}";',
+            f"{i2}}}",
+            f"{indent}}} elsif option arch = 00:00 {{",
+            f'{i2}filename "{bootloaders.bios_filename(inp)}";',
+            f"{indent}}}",
+        ]
     return [
         f"{indent}next-server {inp.frontend.private_ip};",
         f'{indent}if exists user-class and option user-class = "iPXE" {{',

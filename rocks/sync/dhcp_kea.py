@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from rocks.sync import bootloaders
 from rocks.sync.dhcp_isc import router_for
-from rocks.sync.inputs import SHARED, DesiredFile, Service
+from rocks.sync.inputs import SHARED, BiosLoader, DesiredFile, Service
 from rocks.sync.site import Nic, Site, int_to_ip
 
 PATH = "etc/kea/kea-dhcp4.conf"
@@ -27,6 +27,20 @@ def _j(value: object) -> str:
 def _classes(site: Site) -> list[dict[str, object]]:
     inp = site.inp
     fe = inp.frontend.private_ip
+    if inp.bios_loader is BiosLoader.PXELINUX:
+        # BIOS clients get pxelinux.0 even from an iPXE ROM; only UEFI iPXE gets the script
+        return [
+            {"name": "rocks-ipxe",
+             "test": "substring(option[77].hex,0,4) == 'iPXE' and "
+                     "(option[93].hex == 0x0007 or option[93].hex == 0x0009)",
+             "boot-file-name": bootloaders.ipxe_script_url(inp)},
+            {"name": "rocks-uefi-x64",
+             "test": "not member('rocks-ipxe') and "
+                     "(option[93].hex == 0x0007 or option[93].hex == 0x0009)",
+             "next-server": fe, "boot-file-name": bootloaders.uefi_filename(inp)},
+            {"name": "rocks-bios", "test": "option[93].hex == 0x0000",
+             "next-server": fe, "boot-file-name": bootloaders.bios_filename(inp)},
+        ]
     return [
         {"name": "rocks-ipxe", "test": "substring(option[77].hex,0,4) == 'iPXE'",
          "boot-file-name": bootloaders.ipxe_script_url(inp)},

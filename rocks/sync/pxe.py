@@ -104,6 +104,14 @@ def grub_word(word: str) -> str:
     return "'" + word.replace("'", "'\\''") + "'"
 
 
+# Upstream GRUB reads only grub.cfg over the network (per-client names are an EL patch), so the
+# fall-back configuration hands a known machine on to its own file; if there is none, the
+# failed configfile is reported and the script goes on to the fall-back entry.
+GRUB_CHAIN = ('if [ -n "$net_default_mac" ]; then\n'
+              '  configfile "$prefix/grub.cfg-$net_default_mac"\n'
+              "fi\n")
+
+
 @functools.lru_cache(maxsize=256)
 def grub_text(spec: BootSpec) -> str:
     head = f"# rocks: {spec.label}\nset default=0\nset timeout=0\n"
@@ -184,6 +192,10 @@ def _files_for(site: Site, owner: str, spec: BootSpec, nics: list[Nic]) -> list[
                                          owner))
             files.append(DesiredFile(f"{PXELINUX_DIR}/{nic.hexip}", ptext, 0o644, None, owner))
         if grub:
+            # what the fall-back grub.cfg chains to (Debian's network GRUB looks for nothing
+            # else): the MAC as GRUB's $net_default_mac spells it
+            files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg-{nic.iface.mac}", gtext, 0o644, None,
+                                     owner))
             if macs:
                 files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg-01-{dashed}", gtext, 0o644, None,
                                          owner))
@@ -201,6 +213,6 @@ def default_files(site: Site) -> list[DesiredFile]:
         files.append(DesiredFile(f"{PXELINUX_DIR}/default", pxelinux_text(spec).encode(), 0o644,
                                  None, SHARED))
     if inp.uefi_loader is UefiLoader.GRUB:
-        files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg", grub_text(spec).encode(), 0o644, None,
-                                 SHARED))
+        files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg", (GRUB_CHAIN + grub_text(spec)).encode(),
+                                 0o644, None, SHARED))
     return files

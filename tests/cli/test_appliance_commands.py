@@ -17,7 +17,7 @@ SEEDED = ("APPLIANCE  NODE     KICKSTARTABLE  PUBLIC  IN_GRAPH\n"
           "login      login    yes            yes     yes\n"
           "nas        nas      yes            yes     yes\n")
 BOOTACTIONS = ("ACTION   KERNEL     INITRD      ARGS\n"
-               "install  vmlinuz    initrd.img  ip=dhcp inst.ks.sendmac inst.ks.sendsn\n"
+               "install  vmlinuz    initrd.img  inst.ks.sendsn\n"
                "os       localboot  -           -\n")
 
 

@@ -20,7 +20,7 @@ def test_seed_defaults_is_idempotent(inv: Inventory) -> None:
     with inv.transaction(readonly=True) as s:
         assert q.list_bootactions(s) == [
             BootAction(
-                "install", "vmlinuz", "initrd.img", "ip=dhcp inst.ks.sendmac inst.ks.sendsn"
+                "install", "vmlinuz", "initrd.img", "inst.ks.sendsn"
             ),
             BootAction("os", "localboot", "", ""),
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -101,7 +102,17 @@ def test_refusals_change_nothing_and_leak_nothing(cluster: Cluster, server: Serv
 
 
 def test_events_through_finished_then_replay_refused(cluster: Cluster, server: Server) -> None:
+    from rocks.siteconfig import sync_input
+    from rocks.sync.apply import apply
+    from rocks.sync.plan import plan_hosts
+
     name, token = "compute-0-4", cluster.tokens["compute-0-4"]
+    # the host's boot files, as `rocks set host boot … action=install` writes them
+    root = cluster.state / "root"
+    with cluster.inventory.transaction(readonly=True) as s:
+        apply(plan_hosts(sync_input(s), [name]), root)
+    own = [p for p in (root / "tftpboot/pxelinux.cfg").iterdir() if p.name != "default"]
+    assert own and all(f"token={token}" in p.read_text() for p in own)
     with client(server, cluster.addresses[name]) as c:
         ks = c.get(f"/install/kickstart?token={token}")
         assert ks.status_code == 200
@@ -132,6 +143,12 @@ def test_events_through_finished_then_replay_refused(cluster: Cluster, server: S
         assert_clean_refusal(c.get(f"/install/kickstart?token={token}"), 403,
                              "host is not set to install")
         assert db_state(cluster) == before
+        # the frontend rewrites the host's boot files: the default boots the local disk
+        deadline = time.monotonic() + 15
+        while any(p.exists() for p in own) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(p.exists() for p in own)
+        assert "LOCALBOOT 0" in (root / "tftpboot/pxelinux.cfg/default").read_text()
     stages = [s for s, _ in events_of(cluster, name)]
     assert stages == ["fetched-kickstart", "pre", "post", "finished"]
 

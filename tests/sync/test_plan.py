@@ -49,11 +49,12 @@ def test_file_set_and_services(cluster: Make) -> None:
     per_host = sorted(f.path for f in p.files if f.owner == "compute-0-0")
     assert per_host == [
         "tftpboot/grub/grub.cfg-01-52-54-00-00-00-00", "tftpboot/grub/grub.cfg-0A01FFFE",
+        "tftpboot/grub/grub.cfg-52:54:00:00:00:00",
         "tftpboot/pxelinux.cfg/01-52-54-00-00-00-00", "tftpboot/pxelinux.cfg/0A01FFFE",
     ]
     # frontend and switch are not kickstartable: DHCP entries but no boot files
     assert not [f for f in p.files if f.owner in ("frontend", "network-0-0")]
-    assert len([f for f in p.files if f.owner == "nas-0-0"]) == 4
+    assert len([f for f in p.files if f.owner == "nas-0-0"]) == 5
 
 
 def test_install_host_boot_files(cluster: Make) -> None:
@@ -87,10 +88,13 @@ def test_by_default_only_installing_hosts_get_their_own_boot_files(cluster: Make
     own = sorted(f.path for f in p.files if f.owner and not f.owner.startswith(":"))
     assert own == [
         "tftpboot/grub/grub.cfg-01-52-54-00-00-00-00", "tftpboot/grub/grub.cfg-0A01FFFE",
+        "tftpboot/grub/grub.cfg-52:54:00:00:00:00",
         "tftpboot/pxelinux.cfg/01-52-54-00-00-00-00", "tftpboot/pxelinux.cfg/0A01FFFE",
     ]  # compute-0-0 installs; every other host falls through to the default: the local disk
     assert text(p, "tftpboot/pxelinux.cfg/default").endswith("LABEL rocks\n  LOCALBOOT 0\n")
     assert text(p, "tftpboot/grub/grub.cfg").endswith("menuentry 'local disk' {\n  exit\n}\n")
+    assert text(p, "tftpboot/grub/grub.cfg").startswith(
+        'if [ -n "$net_default_mac" ]; then\n  configfile "$prefix/grub.cfg-$net_default_mac"\n')
     # with discovery on, the default installs: hosts that boot their disk need their own files
     on = plan(cluster(local_boot_files=False,
                       discovery=Discovery("private", "10.1.200.1", "10.1.200.50")))
@@ -103,12 +107,19 @@ def test_dhcpd_content(cluster: Make) -> None:
     assert "option ipxe.no-pxedhcp 1;" in conf
     assert "subnet 192.0.2.0" not in conf  # only PXE networks are served
     assert "range" not in conf  # discovery is off
-    assert ('if exists user-class and option user-class = "iPXE" {\n'
-            '      filename "http://10.1.1.1:8080/boot/ipxe?mac=${netX/mac:hexhyp}";\n'
-            "    } elsif option arch = 00:07 or option arch = 00:09 {\n"
-            '      filename "grub/grubx64.efi";\n'
+    # pxelinux flavour: BIOS gets pxelinux.0 even from an iPXE ROM; UEFI iPXE gets the script
+    assert ("    if option arch = 00:07 or option arch = 00:09 {\n"
+            '      if exists user-class and option user-class = "iPXE" {\n'
+            '        filename "http://10.1.1.1:8080/boot/ipxe?mac=${netX/mac:hexhyp}";\n'
+            "      } else {\n"
+            '        filename "grub/grubx64.efi";\n'
+            "      }\n"
             "    } elsif option arch = 00:00 {\n"
             '      filename "pxelinux.0";\n    }') in conf
+    ipxe = text(plan(cluster(bios_loader=BiosLoader.IPXE)), "etc/dhcp/dhcpd.conf")
+    assert ('if exists user-class and option user-class = "iPXE" {\n'
+            '      filename "http://10.1.1.1:8080/boot/ipxe?mac=${netX/mac:hexhyp}";\n'
+            "    } elsif option arch = 00:07 or option arch = 00:09 {\n") in ipxe
     assert ("    host compute-0-0-eth0 {\n      hardware ethernet 52:54:00:00:00:00;\n"
             '      fixed-address 10.1.255.254;\n      option host-name "compute-0-0";\n    }'
             ) in conf
@@ -141,7 +152,8 @@ def test_loader_by_architecture(cluster: Make, bios: BiosLoader, uefi: UefiLoade
 def test_address_names_only(cluster: Make) -> None:
     p = plan(cluster(pxe_mac_names=False))
     assert sorted(f.path for f in p.files if f.owner == "compute-0-0") == [
-        "tftpboot/grub/grub.cfg-0A01FFFE", "tftpboot/pxelinux.cfg/0A01FFFE"]
+        "tftpboot/grub/grub.cfg-0A01FFFE", "tftpboot/grub/grub.cfg-52:54:00:00:00:00",
+        "tftpboot/pxelinux.cfg/0A01FFFE"]
 
 
 def test_ipxe_only_writes_no_tftp_configs(cluster: Make) -> None:

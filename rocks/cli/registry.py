@@ -282,6 +282,12 @@ COMMANDS: CommandTable = {
     ("sync", "host", "access"): Entry(
         _RUN, "sync_host_access", "Apply access rules to running nodes"
     ),
+    ("try", "appliance"): Entry(
+        "rocks.commands.try_", "try_appliance", "Try an appliance: install into root=, run %post"
+    ),
+    ("try", "host"): Entry(
+        "rocks.commands.try_", "try_host", "Try a host: install into root=, run %post"
+    ),
 }
 
 

@@ -77,18 +77,20 @@ class Cluster:
             raise AssertionError(f"sync failed:\n{r.stdout}{r.stderr}")
         pxeboot = self.state / "distro" / "images" / "pxeboot"
         for name in ("vmlinuz", "initrd.img"):
-            shutil.copyfile(pxeboot / name, self.tftp / name)
+            if not (self.tftp / name).exists():  # newer sync copies them itself
+                shutil.copyfile(pxeboot / name, self.tftp / name)
         # dnsmasq serves TFTP as nobody
         for path in [self.tftp, *self.tftp.rglob("*")]:
             path.chmod(path.stat().st_mode | (0o755 if path.is_dir() else 0o644))
 
-    def boot_file(self, node: Node, kind: str) -> str:
-        rel = (f"pxelinux.cfg/{node.hexip}" if kind == "pxelinux"
-               else f"grub/grub.cfg-{node.hexip}")
-        return (self.tftp / rel).read_text()
+    def boot_files(self, node: Node) -> dict[str, str]:
+        """The node's TFTP boot files that the loader choice makes sync write."""
+        paths = {"pxelinux": self.tftp / f"pxelinux.cfg/{node.hexip}",
+                 "grub": self.tftp / f"grub/grub.cfg-{node.hexip}"}
+        return {k: p.read_text() for k, p in paths.items() if p.exists()}
 
     def token(self, node: Node) -> str:
-        text = self.boot_file(node, "pxelinux")
+        text = "".join(self.boot_files(node).values())
         m = re.search(r"token=([A-Za-z0-9_%-]+)", text)
         assert m, f"no install token in the boot file of {node.name}:\n{text}"
         return m.group(1)

@@ -69,7 +69,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     # `rocks add appliance` checks the node against the bundled graph only, not store rolls
     with open_inventory(str(state / "rocks.db")) as inv, inv.transaction() as s:
         add_appliance(s, Appliance("trybox", "trybox"))
-    r = run_cli(["add", "host", "trybox-0-0", "appliance=trybox"], env=e)
+    r = run_cli(["add", "host", "tb-7", "appliance=trybox"], env=e)
     assert r.code == 0, r.stderr
     return e
 
@@ -86,23 +86,25 @@ def test_try_appliance_reports_each_post_with_its_node_file(
         ["post-01", "/bin/sh", f"trial:{NODES}/broken.xml:3", "exit", "3"],
         ["post-02", "/bin/sh", f"trial:{NODES}/trybox.xml:5", "ok"],
     ]
-    assert lines[4] == f"--- post-01 (trial:{NODES}/broken.xml:3 (node broken, via trybox -> broken)): exit 3"
+    assert lines[4] == (f"--- post-01 (trial:{NODES}/broken.xml:3 "
+                        "(node broken, via trybox -> broken)): exit 3")
     assert lines[5] == "about to fail"
     assert "/no/such/dir" in lines[6]
     assert f"{NODES}/broken.xml:3" in r.stderr and "%post script 1 of 2: exit 3" in r.stderr
     # the packages really are in the root, their scriptlet ran, and so did the good %post
     assert (root / "etc/trial-app/version").read_text() == "trial-app 1.2\n"
     assert (root / "etc/trial-app/scriptlet-ran").read_text() == "installed\n"
-    assert (root / "etc/trial-ok").read_text() == "configured \n"
+    # appliance previews use the appliance's sample host name
+    assert (root / "etc/trial-ok").read_text() == "configured trybox-0-0\n"
     assert (root / "bin/sh").is_symlink()
     assert not list((root / "tmp").glob("rocks-try-*"))
 
 
 def test_try_host_uses_the_hosts_values(env: dict[str, str], tmp_path: Path) -> None:
     root = tmp_path / "host-root"
-    r = run_cli(["try", "host", "trybox-0-0", f"root={root}"], env=env)
+    r = run_cli(["try", "host", "tb-7", f"root={root}"], env=env)
     assert r.code != 0
-    assert (root / "etc/trial-ok").read_text() == "configured trybox-0-0\n"
+    assert (root / "etc/trial-ok").read_text() == "configured tb-7\n"
     assert f"trial:{NODES}/broken.xml:3  exit 3" in r.stdout
 
 

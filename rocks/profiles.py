@@ -105,6 +105,22 @@ def profile_service(session: Session, *, release: str = "el9", provenance: bool 
     return ProfileService(graph, compiler, roots)
 
 
+def hosts_package_problems(svc: ProfileService, session: Session, hosts: list[str],
+                           repo: Path) -> list[Diagnostic]:
+    """package_problems for each host, depsolving once per distinct compiled profile."""
+    from rocks.inventory import queries as q
+
+    resolved = q.resolve_attrs_many(session, hosts)
+    seen: dict[str, list[Diagnostic]] = {}
+    problems: list[Diagnostic] = []
+    for h in hosts:
+        compiled = svc.compiled(svc.view(resolved[h]))
+        if compiled.key not in seen:
+            seen[compiled.key] = package_problems(compiled.profile, repo)
+        problems.extend(seen[compiled.key])
+    return list(dict.fromkeys(problems))
+
+
 def package_problems(profile: Profile, repo: Path) -> list[Diagnostic]:
     """Depsolve a compiled profile's %packages against a repository, without installing;
     each problem is located at the node file line that asked for the package."""

@@ -18,14 +18,10 @@ if TYPE_CHECKING:
 
 def global_settings(s: Session) -> dict[str, str]:
     """Global attributes over the bundled rolls' defaults."""
-    from rocks.compiler.service import load_graph
+    from rocks.compiler.service import global_defaults, load_graph
     from rocks.inventory import queries as q
 
-    values: dict[str, str] = {}
-    for roll in load_graph().rolls:
-        for a in roll.attributes:
-            if not a.appliance:
-                values.setdefault(a.name, a.value)
+    values = global_defaults(load_graph())
     values.update({a.name: a.value for a in q.list_attrs(s, "global")})
     return values
 

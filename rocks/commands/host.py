@@ -257,9 +257,7 @@ def _on_boot_change(ctx: Context, s: Session, hosts: Sequence[str], action: Boot
 
 def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
     from rocks.commands._inventory import distro_dir, roll_store
-    from rocks.errors import Diagnostic
-    from rocks.inventory import queries as q
-    from rocks.profiles import package_problems, profile_service
+    from rocks.profiles import hosts_package_problems, profile_service
 
     repo = distro_dir(ctx)
     if not (repo / "repodata").is_dir():
@@ -267,16 +265,9 @@ def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
                  hint="rocks create distro")
         return
     svc = profile_service(s, store=roll_store(ctx))
-    resolved = q.resolve_attrs_many(s, list(hosts))
-    seen: dict[str, list[Diagnostic]] = {}
-    problems: list[Diagnostic] = []
-    for h in hosts:
-        compiled = svc.compiled(svc.view(resolved[h]))
-        if compiled.key not in seen:
-            seen[compiled.key] = package_problems(compiled.profile, repo)
-        problems.extend(seen[compiled.key])
+    problems = hosts_package_problems(svc, s, list(hosts), repo)
     if problems:
-        raise RocksError(*dict.fromkeys(problems))
+        raise RocksError(*problems)
 
 
 def _write_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._inventory import distro_dir, roll_store, session
-from rocks.errors import Diagnostic, RocksError
+from rocks.errors import RocksError
 from rocks.profiles import package_problems
 
 VERSION = keyword("version", default="", help="only this version")
@@ -187,20 +187,12 @@ def check_appliance(ctx: Context, args: dict[str, Any]) -> Result:
 def check_host_packages(ctx: Context, args: dict[str, Any]) -> Result:
     """Depsolve each host's %packages against the distribution, without installing."""
     from rocks.commands._hosts import expand_hosts
-    from rocks.inventory import queries as q
-    from rocks.profiles import profile_service
+    from rocks.profiles import hosts_package_problems, profile_service
 
     s = session(ctx)
     names = expand_hosts(s, args["hosts"])
     svc = profile_service(s, store=roll_store(ctx))
-    resolved = q.resolve_attrs_many(s, names)
-    problems: list[Diagnostic] = []
-    seen: dict[str, list[Diagnostic]] = {}
-    for name in names:
-        compiled = svc.compiled(svc.view(resolved[name]))
-        if compiled.key not in seen:
-            seen[compiled.key] = package_problems(compiled.profile, distro_dir(ctx))
-        problems.extend(seen[compiled.key])
+    problems = hosts_package_problems(svc, s, names, distro_dir(ctx))
     if problems:
-        raise RocksError(*dict.fromkeys(problems))
+        raise RocksError(*problems)
     return Text(f"{len(names)} hosts: every package can be installed\n")

@@ -120,13 +120,21 @@ def _with_trust(info: RollInfo) -> RollInfo:
                     info.os, info.description, info.attributes, True)
 
 
-def default_attributes(graph: ConfigGraph, appliance: str, release: str) -> dict[str, str]:
-    """Declared roll defaults (global, then appliance-scoped) plus release facts."""
-    attrs = {"os": "linux", "arch": "x86_64", "release": release, **RELEASE_ATTRS[release]}
+def global_defaults(graph: ConfigGraph) -> dict[str, str]:
+    """The rolls' declared global defaults (the first roll to declare a name wins)."""
+    attrs: dict[str, str] = {}
     for roll in graph.rolls:
         for a in roll.attributes:
             if not a.appliance:
                 attrs.setdefault(a.name, a.value)
+    return attrs
+
+
+def default_attributes(graph: ConfigGraph, appliance: str, release: str) -> dict[str, str]:
+    """Declared roll defaults (global, then appliance-scoped) plus release facts."""
+    attrs = {"os": "linux", "arch": "x86_64", "release": release, **RELEASE_ATTRS[release]}
+    for name, value in global_defaults(graph).items():
+        attrs.setdefault(name, value)
     for roll in graph.rolls:
         for a in roll.attributes:
             if a.appliance == appliance:

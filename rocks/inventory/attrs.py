@@ -204,6 +204,8 @@ def resolve_attrs_many(
 
     explicit = {row.name: row.value for row in layers[Scope.GLOBAL].get("", ())}
     facts = network_facts(session, explicit) if hosts else {}
+    fact_values = {k: f.value for k, f in facts.items()}
+    fact_sources: dict[str, Scope | str] = dict.fromkeys(facts, NETWORK)
     out: dict[str, ResolvedAttributes] = {}
     for hid, name, rack, rank, os_name, aid, app in hosts:
         values = {
@@ -214,9 +216,8 @@ def resolve_attrs_many(
             "os": os_name,
         }
         sources: dict[str, Scope | str] = dict.fromkeys(values, INTRINSIC)
-        for key, fact in facts.items():
-            values[key] = fact.value
-            sources[key] = NETWORK
+        values.update(fact_values)
+        sources.update(fact_sources)
         secret: set[str] = set()
         keys = {Scope.GLOBAL: "", Scope.OS: os_name, Scope.APPLIANCE: aid, Scope.HOST: hid}
         for scope in SCOPE_PRECEDENCE:

@@ -2,7 +2,8 @@
 
 Shared by the CLI (`rocks sync config`, `set host boot`) and the frontend server (`/boot/ipxe`),
 so it sits beside the layers it joins. Frontend facts come from global attributes over the
-rolls' declared defaults.
+facts derived from the networks (the frontend's address, the DNS domain) over the rolls'
+declared defaults.
 """
 
 from __future__ import annotations
@@ -13,17 +14,26 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rocks.errors import Diagnostic
     from rocks.sync.inputs import DesiredFile, SyncInput
 
 
 def global_settings(s: Session) -> dict[str, str]:
-    """Global attributes over the bundled rolls' defaults."""
+    """Global attributes over the facts derived from the networks over the bundled rolls'
+    defaults (the precedence hosts resolve with: rocks/inventory/netfacts.py)."""
     from rocks.compiler.service import global_defaults, load_graph
-    from rocks.inventory import queries as q
+    from rocks.inventory.netfacts import resolve_global
 
     values = global_defaults(load_graph())
-    values.update({a.name: a.value for a in q.list_attrs(s, "global")})
+    values.update(resolve_global(s).values)
     return values
+
+
+def network_warnings(s: Session, settings: dict[str, str] | None = None) -> list[Diagnostic]:
+    """Explicit attributes that disagree with their network, and frontend facts outside it."""
+    from rocks.inventory.netfacts import conflicts
+
+    return conflicts(s, settings if settings is not None else global_settings(s))
 
 
 def sync_input(s: Session, settings: dict[str, str] | None = None) -> SyncInput:

@@ -267,6 +267,9 @@ COMMANDS: CommandTable = {
     ("set", "host", "runaction"): Entry(
         _HOST, "set_host_runaction", "Set hosts' run (os) boot action"
     ),
+    ("set", "network"): Entry(
+        _NET, "set_network", "Change a network (subnet, netmask, zone, mtu, gateway, …)"
+    ),
     ("set", "os", "attr"): Entry(
         _ATTR, "set_os_attr", "Set an os attribute"
     ),

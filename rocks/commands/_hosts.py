@@ -1,4 +1,5 @@
-"""Host arguments as Rocks expanded them: none = all hosts, names, appliance names, rackN, globs."""
+"""Host arguments as Rocks expanded them: none = all hosts, names, appliance names, rackN, globs,
+and a host's IP, MAC or FQDN."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ def expand_hosts(session: Session, words: Sequence[str], *, empty_means_all: boo
     """Host names (sorted, unique) for the given words; an unknown word is an error."""
     from sqlalchemy import select
 
+    from rocks.inventory.lookup import host_by_address
     from rocks.inventory.schema import ApplianceRow, HostRow
 
     rows = session.execute(
@@ -45,6 +47,8 @@ def expand_hosts(session: Session, words: Sequence[str], *, empty_means_all: boo
             if not hits:
                 raise RocksError.of("unknown-host", f'no host matches "{word}"')
             chosen |= hits
+        elif (owner := host_by_address(session, word)) is not None:
+            chosen.add(owner)  # an IP, a MAC or an FQDN, as Rocks accepted
         else:
             import difflib
 
@@ -52,6 +56,7 @@ def expand_hosts(session: Session, words: Sequence[str], *, empty_means_all: boo
             raise RocksError.of(
                 "unknown-host", f'unknown host "{word}"',
                 hint=f'did you mean "{close[0]}"?' if close
-                else "give host names, appliance names, rackN or a glob (rocks list host)",
+                else "give host names, appliance names, rackN, globs, or a host's IP, MAC or "
+                "FQDN (rocks list host)",
             )
     return sorted(chosen)

@@ -1,7 +1,8 @@
 """Attribute commands at the four scopes (global, os, appliance, host): add, set, remove, list.
 
 `list host attr` shows each host's resolved attributes with the scope each value came from, as
-Rocks did: G global, O os, A appliance, H host, I intrinsic, and R for a roll's declared default.
+Rocks did: G global, O os, A appliance, H host, I intrinsic, R for a roll's declared default
+and N for a value derived from the networks (rocks/inventory/netfacts.py).
 Secret values print as ******** in every listing and output format.
 """
 
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 SECRET_MASK = "********"
-LETTERS = {"global": "G", "os": "O", "appliance": "A", "host": "H", "intrinsic": "I", "roll": "R"}
+LETTERS = {"global": "G", "os": "O", "appliance": "A", "host": "H", "intrinsic": "I", "roll": "R",
+           "network": "N"}
 # Above this many targets one bulk write beats a few queries per target.
 _BULK_FROM = 8
 
@@ -248,9 +250,10 @@ def list_host_attr(ctx: Context, args: dict[str, Any]) -> Result:
     """List every attribute each host resolves to, and where its value came from.
 
     SOURCE: G global, O os, A appliance, H host, I intrinsic (name, rack, rank, appliance, os,
-    address and MAC from the inventory), R a roll's declared default. Higher scopes override
-    lower ones: R < G < O < A < H. Secret values (marked secret=yes, or declared secret by a
-    roll) show as ********.
+    address and MAC from the inventory), N derived from the networks and the frontend host
+    (Kickstart_Private*/Public*: netmask, gateway, DNS, kickstart host, URLs), R a roll's
+    declared default. Higher ones override lower ones: R < N < G < O < A < H. Secret values
+    (marked secret=yes, or declared secret by a roll) show as ********.
     """
     from rocks.commands._hosts import expand_hosts
     from rocks.compiler.service import default_attributes
@@ -298,6 +301,54 @@ remove_attr = _remove(Scope.GLOBAL)
 remove_os_attr = _remove(Scope.OS)
 remove_appliance_attr = _remove(Scope.APPLIANCE)
 remove_host_attr = _remove(Scope.HOST)
-list_attr = _list(Scope.GLOBAL)
+@command(
+    _FILTER,
+    keyword("defaults", bool, default=True,
+            help="also show the rolls' declared defaults (R) and the values derived from the "
+                 "networks (N), with SOURCE and DOC columns; no: only the attributes set with "
+                 "`rocks set attr`"),
+    tabular=True,
+    examples=("rocks list attr", "rocks list attr attr='Kickstart_*'",
+              "rocks list attr defaults=no"),
+)
+def list_attr(ctx: Context, args: dict[str, Any]) -> Result:
+    """List the cluster-wide attributes: what every host starts from before its os, appliance
+    and host attributes.
+
+    SOURCE: R a roll's declared default, N derived from the networks and the frontend host
+    (Kickstart_Private*/Public*), G set with `rocks set attr`; R < N < G. DOC is the declaring
+    roll's doc=. Secret values show as ********.
+    """
+    from rocks.commands._inventory import roll_store
+    from rocks.compiler.service import global_defaults
+    from rocks.inventory import queries as q
+    from rocks.inventory.netfacts import resolve_global
+    from rocks.profiles import profile_service
+
+    s = session(ctx)
+    keep = _matches(args["attr"])
+    if not args["defaults"]:
+        set_here = sorted((a for a in q.list_attrs(s, Scope.GLOBAL) if keep(a.name)),
+                          key=lambda a: _order(a.name))
+        return Rows(("attr", "value"), ((a.name, masked(a)) for a in set_here))
+    resolved = resolve_global(s)
+    values: dict[str, str] = dict(resolved.values)
+    sources = {k: str(v) for k, v in resolved.sources.items()}
+    docs: dict[str, str] = {}
+    secret = set(resolved.secret)
+    graph = profile_service(s, store=roll_store(ctx)).graph
+    for name, value in global_defaults(graph).items():
+        values.setdefault(name, value)
+        sources.setdefault(name, "roll")
+    for roll in graph.rolls:
+        for a in roll.attributes:
+            if not a.appliance:
+                docs.setdefault(a.name, a.doc)
+                if a.secret:
+                    secret.add(a.name)
+    return Rows(("attr", "value", "source", "doc"), (
+        (name, SECRET_MASK if name in secret else values[name], LETTERS[sources[name]],
+         docs.get(name) or None)
+        for name in sorted(values, key=_order) if keep(name)))
 list_os_attr = _list(Scope.OS)
 list_appliance_attr = _list(Scope.APPLIANCE)

@@ -93,7 +93,9 @@ def check_graph(ctx: Context, args: dict[str, Any]) -> Result:
 
     Errors: XML and schema errors, bad conditions, edges to missing nodes, duplicate node
     files, cycles in order constraints. Warnings: unreachable nodes, order constraints naming
-    unknown nodes, conditions reading attributes no roll declares. Exit status 2 on any error.
+    unknown nodes, conditions reading attributes no roll declares, and (with the bundled
+    rolls) explicit Kickstart_* attributes that disagree with the inventory's networks. Exit
+    status 2 on any error.
     """
     from pathlib import Path as P
 
@@ -105,6 +107,8 @@ def check_graph(ctx: Context, args: dict[str, Any]) -> Result:
         release=args["release"], trusted=[t for t in args["trusted"].split(",") if t],
     )
     found = [*diags.items, *lint(graph)]
+    if args["bundled"]:  # checking the cluster, not only roll directories
+        found += _network_warnings(ctx, graph)
     def where(d: Any) -> tuple[str, int]:
         return (d.location.file, d.location.line) if d.location else ("", 0)
 
@@ -168,6 +172,16 @@ def create_profiles(ctx: Context, args: dict[str, Any]) -> Result:
                      f"{load_ms:.1f} ms; compiled and checked {len(rows)} appliances in "
                      f"{(time.perf_counter() - t0) * 1000 - load_ms:.1f} ms\n")
     return Rows(("appliance", "kickstart", "lines", "compile_ms"), rows)
+
+
+def _network_warnings(ctx: Context, graph: Any) -> list[Any]:
+    """Explicit Kickstart_* attributes that disagree with the inventory's networks."""
+    from rocks.commands._inventory import session
+    from rocks.compiler.service import global_defaults
+    from rocks.inventory.netfacts import conflicts, resolve_global
+
+    s = session(ctx)
+    return conflicts(s, {**global_defaults(graph), **resolve_global(s).values})
 
 
 def _n(count: int, word: str) -> str:

@@ -591,13 +591,14 @@ def dump_commands(s: Session) -> str:
     where the graph's appliances and the default boot actions already exist."""
     from rocks.compiler.service import load_graph
     from rocks.inventory import queries as q
+    from rocks.inventory.networks import default_zone
     from rocks.model.inventory import Appliance, BootAction
 
     out: list[str] = []
     for n in q.list_networks(s):
         opts = [f"subnet={n.subnet}", f"netmask={n.netmask}"]
         opts += [f"mtu={n.mtu}"] if n.mtu != 1500 else []
-        opts += [f"zone={n.zone}"] if n.zone != n.name else []
+        opts += [f"zone={n.zone}"] if n.zone != default_zone(n.name) else []
         opts += [f"{k}=yes" for k, v in (("servedns", n.servedns), ("pxe", n.pxe)) if v]
         opts += [f"gateway={n.gateway}"] if n.gateway else []
         out.append(_rocks("add", "network", n.name, *opts))

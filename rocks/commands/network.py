@@ -1,4 +1,5 @@
-"""Network commands: add, remove and list networks (Rocks' subnets); the next free address."""
+"""Network commands: add, set, remove and list networks (Rocks' subnets); the next free
+address."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from rocks.commands._lookup import need_network
     keyword("subnet", help="network address, e.g. 10.1.0.0"),
     keyword("netmask", help="mask, e.g. 255.255.0.0"),
     keyword("mtu", int, default=1500, help="MTU"),
-    keyword("zone", default="", help="DNS zone (default: the network's name)"),
+    keyword("zone", default="",
+            help='DNS zone (default: "local" for the network private, else the network\'s name)'),
     keyword("servedns", bool, default=False, help="the frontend serves DNS for the zone"),
     keyword("pxe", bool, default=False, help="hosts PXE-boot (DHCP) on this network"),
     keyword("gateway", default="", help="default gateway, inside the network"),
@@ -28,8 +30,46 @@ def add_network(ctx: Context, args: dict[str, Any]) -> Result:
 
     q.add_network(session(ctx), Network(
         args["network"], args["subnet"], args["netmask"], mtu=args["mtu"],
-        zone=args["zone"] or args["network"], servedns=args["servedns"], pxe=args["pxe"],
+        zone=args["zone"], servedns=args["servedns"], pxe=args["pxe"],
         gateway=args["gateway"]))
+    return None
+
+
+@command(
+    positional("network", help="network name (rocks list network)"),
+    keyword("subnet", default=None, help="new network address; every address on it must fit"),
+    keyword("netmask", default=None, help="new mask; every address on the network must fit"),
+    keyword("zone", default=None, help="DNS zone (the kickstart's DNS domain on the private "
+                                       "network, DHCP's domain-name, /etc/hosts names)"),
+    keyword("mtu", int, default=None, help="MTU"),
+    keyword("gateway", default=None, help="default gateway inside the network (empty: none, "
+                                          "the frontend routes for the private network)"),
+    keyword("servedns", bool, default=None, help="the frontend serves DNS for the zone"),
+    keyword("pxe", bool, default=None, help="hosts PXE-boot (DHCP) on this network"),
+    examples=("rocks set network private subnet=192.168.10.0 netmask=255.255.255.0",
+              "rocks set network private zone=cluster.example.org servedns=yes",
+              "rocks set network ipmi mtu=9000 gateway="),
+)
+def set_network(ctx: Context, args: dict[str, Any]) -> Result:
+    """Change a network, as Rocks' `set network subnet|netmask|zone|mtu|servedns` did.
+
+    A new subnet or netmask is checked against every interface on the network: an address
+    that would fall outside it (or become its network or broadcast address) is an error
+    naming the host and interface, and nothing changes. The Kickstart_Private*/Public*
+    attributes derived from the network follow at once (rocks list host attr shows them as
+    N); run `rocks sync config` to rewrite DHCP, DNS and /etc/hosts.
+    """
+    from rocks.errors import RocksError
+    from rocks.inventory import queries as q
+
+    s = session(ctx)
+    need_network(s, args["network"])
+    fields = ("subnet", "netmask", "zone", "mtu", "gateway", "servedns", "pxe")
+    change = {k: args[k] for k in fields if args[k] is not None}
+    if not change:
+        raise RocksError.of("nothing-to-set", f"network {args['network']}: nothing to change",
+                            hint="give one or more of " + "= ".join(fields) + "=")
+    q.update_network(s, args["network"], **change)
     return None
 
 

@@ -30,9 +30,15 @@ def create_roll(ctx: Context, args: dict[str, Any]) -> Result:
 
 @command(positional("sources", many=True, help="roll ISOs, tarballs or directories; an OS DVD"),
          keyword("clean", bool, default=False, help="replace a roll of the same name/version"),
+         tabular=True,
          examples=("rocks add roll base-7.0-0.x86_64.disk1.iso", "rocks add roll Rocky-9.4.iso"))
 def add_roll(ctx: Context, args: dict[str, Any]) -> Result:
     """Copy rolls into the frontend's roll store and record them (disabled until enabled).
+
+    Packages are taken from anywhere under the roll's RPMS/ (flat, or rpmbuild's
+    RPMS/<arch>/); each roll's line says how many packages and node files were copied.
+    clean=yes replaces a roll of the same name, version and arch and keeps it enabled if it
+    was (a trusted roll must be trusted again).
 
     An OS installation DVD (Rocky/Alma: .treeinfo, BaseOS/Packages) becomes the roll `os`:
     its packages, comps groups and installer kernel and initrd. Nothing is half-added: a bad
@@ -47,18 +53,38 @@ def add_roll(ctx: Context, args: dict[str, Any]) -> Result:
     store = roll_store(ctx)
     store.mkdir(parents=True, exist_ok=True)
     rows = []
+    disabled = []
     for src in args["sources"]:
         rec = store_add(Path(src), store, clean=args["clean"])
         try:
+            enabled = False
             if args["clean"]:
-                q.remove_roll(s, rec.name, version=rec.version, arch=rec.arch)
-            q.add_roll(s, Roll(rec.name, rec.version, rec.arch, rec.os))
+                # a re-add replaces the content, not the admin's choice to enable it; trust
+                # was given to the old content and is not carried over
+                old = q.remove_roll(s, rec.name, version=rec.version, arch=rec.arch)
+                enabled = any(r.enabled for r in old)
+                if any(r.trusted for r in old):
+                    ctx.warn(f"roll {rec.name} was trusted; its new content is not",
+                             f"rocks set roll {rec.name} trusted=yes")
+            q.add_roll(s, Roll(rec.name, rec.version, rec.arch, rec.os, enabled=enabled))
         except Exception:
             store_remove(store, rec.name, rec.version, rec.arch)
             raise
-        rows.append((rec.name, rec.version, rec.arch, rec.os, str(rec.path)))
-    ctx.stderr.write("enable with: rocks enable roll " + " ".join(r[0] for r in rows) + "\n")
-    return Rows(("name", "version", "arch", "os", "path"), rows)
+        packages = len(list(rec.rpms_dir.glob("*.rpm")))
+        nodes = len(list((rec.path / "nodes").glob("*.xml")))
+        ctx.stderr.write(f"{rec.name} {rec.version} {rec.arch}: copied {_n(packages, 'package')}"
+                         f", {_n(nodes, 'node file')}\n")
+        rows.append((rec.name, rec.version, rec.arch, rec.os, enabled, packages, nodes,
+                     str(rec.path)))
+        if not enabled:
+            disabled.append(rec.name)
+    if disabled:
+        ctx.stderr.write("enable with: rocks enable roll " + " ".join(disabled) + "\n")
+    return Rows(("name", "version", "arch", "os", "enabled", "packages", "nodes", "path"), rows)
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _flip(ctx: Context, args: dict[str, Any], **change: bool) -> Result:

@@ -32,16 +32,19 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     Only files whose content changed are written (temp file, fsync, rename); files of removed
     hosts are removed; only services whose files changed are reloaded. Hosts with problems (no
     MAC, an address outside its network, a duplicate) are reported and left out, never
-    half-written.
+    half-written. An explicit Kickstart_Private*/Public* attribute that disagrees with its
+    network is a warning (the explicit value wins).
     """
     from rocks.commands._inventory import distro_dir
-    from rocks.siteconfig import installer_files
+    from rocks.siteconfig import global_settings, installer_files, network_warnings
     from rocks.sync.apply import apply, disk_reader, reload
     from rocks.sync.plan import plan
 
     s = session(ctx)
     root = _root(ctx, args)
-    inp = sync_input(s)
+    settings = global_settings(s)
+    inp = sync_input(s, settings)
+    ctx.report(network_warnings(s, settings))
     p = plan(inp, previous=disk_reader(root), sysroot=Path("/") if args["loaders"] else None)
     p = p.extended(installer_files(inp, distro_dir(ctx)))
     report_problems(ctx, p)

@@ -1,8 +1,10 @@
 """Attributes at global, os, appliance and host scope, and their resolution for a host.
 
-Resolution follows Rocks: intrinsic `hostname rack rank appliance os` first, then global < os <
-appliance < host (each may override the intrinsics), then `hostaddr`/`ksmac` from the host's
-interface on the PXE network (or its first interface by device name).
+Resolution follows Rocks: intrinsic `hostname rack rank appliance os` first, then the network
+facts (`Kickstart_Private*`… derived from the networks, see netfacts.py), then global < os <
+appliance < host (each may override the intrinsics and the derived facts), then
+`hostaddr`/`ksmac` from the host's interface on the PXE network (or its first interface by
+device name).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from rocks.errors import RocksError
 from rocks.inventory.lookup import appliance_id, host_id, unknown
+from rocks.inventory.netfacts import NETWORK, network_facts
 from rocks.inventory.schema import ApplianceRow, AttributeRow, HostRow, InterfaceRow, NetworkRow
 from rocks.model.inventory import SCOPE_PRECEDENCE, Attribute, ResolvedAttributes, Scope
 
@@ -199,6 +202,10 @@ def resolve_attrs_many(
     for hid, device, ip, mac, pxe in session.execute(iq):
         ifaces.setdefault(hid, []).append((device, ip, mac, bool(pxe)))
 
+    explicit = {row.name: row.value for row in layers[Scope.GLOBAL].get("", ())}
+    facts = network_facts(session, explicit) if hosts else {}
+    fact_values = {k: f.value for k, f in facts.items()}
+    fact_sources: dict[str, Scope | str] = dict.fromkeys(facts, NETWORK)
     out: dict[str, ResolvedAttributes] = {}
     for hid, name, rack, rank, os_name, aid, app in hosts:
         values = {
@@ -209,6 +216,8 @@ def resolve_attrs_many(
             "os": os_name,
         }
         sources: dict[str, Scope | str] = dict.fromkeys(values, INTRINSIC)
+        values.update(fact_values)
+        sources.update(fact_sources)
         secret: set[str] = set()
         keys = {Scope.GLOBAL: "", Scope.OS: os_name, Scope.APPLIANCE: aid, Scope.HOST: hid}
         for scope in SCOPE_PRECEDENCE:

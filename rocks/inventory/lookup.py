@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -41,3 +43,54 @@ def network_row(session: Session, name: str) -> NetworkRow:
     if row is None:
         raise unknown("network", name, hint="see `rocks list network`, or add it first")
     return row
+
+
+def host_by_address(session: Session, word: str) -> str | None:
+    """The host a Rocks host argument names by address, as Rocks' getHostname resolved it: an
+    IP of one of its interfaces, a MAC, or an FQDN `<name>.<zone>` — the host's (or its
+    interface's) name on a network whose zone that is, or on the cluster's DNS domain."""
+    import ipaddress
+
+    from rocks.inventory.schema import InterfaceRow
+
+    def owner(condition: Any) -> str | None:
+        found: str | None = session.scalar(
+            select(HostRow.name).join(InterfaceRow, InterfaceRow.host_id == HostRow.id)
+            .where(condition).order_by(HostRow.name).limit(1))
+        return found
+
+    try:
+        return owner(InterfaceRow.ip == str(ipaddress.ip_address(word)))
+    except ValueError:
+        pass
+    from rocks.inventory.validate import normalise_mac
+
+    if len(word) >= 12 and all(c in "0123456789abcdefABCDEF:-." for c in word):
+        try:
+            return owner(InterfaceRow.mac == normalise_mac(word))
+        except RocksError:
+            pass
+    from sqlalchemy import func
+
+    label, dot, zone = word.lower().rstrip(".").partition(".")
+    if not dot or not label:
+        return None  # DNS names are case-insensitive
+    rows = session.execute(
+        select(HostRow.name, InterfaceRow.name, NetworkRow.zone)
+        .join(InterfaceRow, InterfaceRow.host_id == HostRow.id)
+        .join(NetworkRow, InterfaceRow.network_id == NetworkRow.id)
+        .where((func.lower(HostRow.name) == label) | (func.lower(InterfaceRow.name) == label))
+        .order_by(HostRow.name)
+    ).all()
+    for host, ifname, net_zone in rows:
+        if (ifname or host).lower() == label and (net_zone or "").lower() == zone:
+            return str(host)
+    named: str | None = session.scalar(
+        select(HostRow.name).where(func.lower(HostRow.name) == label)
+        .order_by(HostRow.name).limit(1))
+    if named is None:
+        return None
+    from rocks.inventory.netfacts import resolve_global
+
+    domain = resolve_global(session).values.get("Kickstart_PrivateDNSDomain", "")
+    return named if domain and domain.lower().rstrip(".") == zone else None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -10,6 +13,8 @@ from rocks.inventory.lookup import network_row
 from rocks.inventory.schema import InterfaceRow, NetworkRow
 from rocks.inventory.validate import check_name, parse_ip, parse_network
 from rocks.model.inventory import Network
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def to_network(row: NetworkRow) -> Network:
@@ -25,21 +30,53 @@ def to_network(row: NetworkRow) -> Network:
     )
 
 
+PRIVATE_ZONE = "local"
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def default_zone(name: str) -> str:
+    """Rocks' rule: the private network's DNS zone is "local"; any other network's is its
+    name. The kickstart's DNS domain, DHCP's domain-name and /etc/hosts all use the zone."""
+    return PRIVATE_ZONE if name == "private" else name
+
+
+def check_zone(network: str, zone: str) -> str:
+    """A DNS zone name (letters, digits, '-', dot-separated labels), without a trailing dot."""
+    text = zone.strip().rstrip(".")
+    if not text or len(text) > 253 or not all(_LABEL.fullmatch(p) for p in text.split(".")):
+        raise RocksError.of(
+            "bad-zone", f"network {network}: zone {zone!r} is not a DNS domain name",
+            hint="dot-separated labels of letters, digits and '-', e.g. local or "
+            "cluster.example.org",
+        )
+    return text
+
+
+def _gateway(name: str, gateway: str, net: IPNetwork) -> str:
+    if not gateway:
+        return ""
+    gw = parse_ip(gateway)
+    if gw not in net:
+        raise RocksError.of(
+            "ip-outside-network",
+            f"gateway {gw} is not inside network {name} ({net})",
+            hint=f"choose an address in {net}",
+        )
+    return str(gw)
+
+
+def _check_mtu(name: str, mtu: int) -> None:
+    if mtu <= 0:
+        raise RocksError.of("bad-mtu", f"network {name}: mtu {mtu} is not positive")
+
+
 def add_network(session: Session, network: Network) -> Network:
+    """Add a network; an empty zone becomes default_zone(name)."""
     check_name("network", network.name)
     net = parse_network(network.name, network.subnet, network.netmask)
-    gateway = ""
-    if network.gateway:
-        gw = parse_ip(network.gateway)
-        if gw not in net:
-            raise RocksError.of(
-                "ip-outside-network",
-                f"gateway {gw} is not inside network {network.name} ({net})",
-                hint=f"choose an address in {net}",
-            )
-        gateway = str(gw)
-    if network.mtu <= 0:
-        raise RocksError.of("bad-mtu", f"network {network.name}: mtu {network.mtu} is not positive")
+    gateway = _gateway(network.name, network.gateway, net)
+    _check_mtu(network.name, network.mtu)
+    zone = check_zone(network.name, network.zone or default_zone(network.name))
     if session.scalar(select(NetworkRow.id).where(NetworkRow.name == network.name)) is not None:
         raise RocksError.of(
             "duplicate-network",
@@ -51,7 +88,7 @@ def add_network(session: Session, network: Network) -> Network:
         subnet=str(net.network_address),
         netmask=str(net.netmask),
         mtu=network.mtu,
-        zone=network.zone,
+        zone=zone,
         servedns=network.servedns,
         pxe=network.pxe,
         gateway=gateway,
@@ -59,6 +96,73 @@ def add_network(session: Session, network: Network) -> Network:
     session.add(row)
     session.flush()
     return to_network(row)
+
+
+def update_network(
+    session: Session,
+    name: str,
+    *,
+    subnet: str | None = None,
+    netmask: str | None = None,
+    zone: str | None = None,
+    mtu: int | None = None,
+    gateway: str | None = None,
+    servedns: bool | None = None,
+    pxe: bool | None = None,
+) -> Network:
+    """Change the given fields of network `name` (None leaves a field as it is; gateway ""
+    removes it). A new subnet or netmask is refused, naming each host and interface, when an
+    interface address on the network (or its gateway) would fall outside it or become its
+    network or broadcast address; nothing is changed then."""
+    row = network_row(session, name)
+    net = parse_network(name, row.subnet if subnet is None else subnet,
+                        row.netmask if netmask is None else netmask)
+    new_gateway = _gateway(name, row.gateway if gateway is None else gateway, net)
+    if mtu is not None:
+        _check_mtu(name, mtu)
+    new_zone = row.zone if zone is None else check_zone(name, zone)
+    if subnet is not None or netmask is not None:
+        _recheck_interfaces(session, row, net)
+    row.subnet, row.netmask = str(net.network_address), str(net.netmask)
+    row.gateway, row.zone = new_gateway, new_zone
+    if mtu is not None:
+        row.mtu = mtu
+    if servedns is not None:
+        row.servedns = servedns
+    if pxe is not None:
+        row.pxe = pxe
+    session.flush()
+    return to_network(row)
+
+
+def _recheck_interfaces(session: Session, row: NetworkRow, net: IPNetwork) -> None:
+    from rocks.errors import Diagnostic
+    from rocks.inventory.schema import HostRow
+
+    reserved = {net.network_address, net.broadcast_address} if net.num_addresses > 2 else set()
+    problems = []
+    rows = session.execute(
+        select(HostRow.name, InterfaceRow.device, InterfaceRow.ip)
+        .join(HostRow, InterfaceRow.host_id == HostRow.id)
+        .where(InterfaceRow.network_id == row.id, InterfaceRow.ip.is_not(None))
+        .order_by(HostRow.name, InterfaceRow.device)
+    )
+    for host, device, ip in rows:
+        address = parse_ip(ip or "", host)
+        if address not in net:
+            why = f"is not inside {net}"
+        elif address in reserved:
+            why = f"would be the {'network' if address == net.network_address else 'broadcast'}" \
+                  f" address of {net}"
+        else:
+            continue
+        problems.append(Diagnostic(
+            "ip-outside-network",
+            f"network {row.name}: host {host} interface {device} address {address} {why}",
+            None, f"move it first: rocks set host interface ip {host} {device} <address in {net}>",
+        ))
+    if problems:
+        raise RocksError(*problems)
 
 
 def get_network(session: Session, name: str) -> Network:

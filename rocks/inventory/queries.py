@@ -47,6 +47,7 @@ from rocks.inventory.networks import (
     list_networks,
     next_ip,
     remove_network,
+    update_network,
 )
 
 __all__ = [
@@ -88,5 +89,6 @@ __all__ = [
     "set_attr",
     "set_profile",
     "update_host",
+    "update_network",
     "update_rolls",
 ]

@@ -9,6 +9,7 @@ graphs/default/, RPMS/, optional comps.xml; OS media add images/pxeboot/ and .tr
 from __future__ import annotations
 
 import enum
+import itertools
 import os
 import re
 import shutil
@@ -148,6 +149,18 @@ def remove_roll(store: Path, name: str, version: str, arch: str) -> bool:
     return True
 
 
+def package_files(rpms: Path) -> list[Path]:
+    """The RPMs anywhere under a roll's `RPMS/` (flat, or rpmbuild's `RPMS/<arch>/`), sorted
+    by file name; two files of the same name in different subdirectories are an error."""
+    found = sorted((p for p in rpms.rglob("*.rpm") if p.is_file()), key=lambda p: (p.name, p))
+    for a, b in itertools.pairwise(found):
+        if a.name == b.name:
+            raise RocksError.of(
+                "roll-duplicate-rpm", f"{a.name} is in both {a.parent} and {b.parent}",
+                SourceLocation(str(b)), hint="keep one copy of each package file")
+    return found
+
+
 def _check_rpms(paths: list[Path]) -> None:
     problems: list[Diagnostic] = []
     for path in paths:
@@ -170,7 +183,7 @@ def _fill_from_roll_dir(src: Path, entry: Path, move: bool) -> None:
     if (src / "comps.xml").is_file():
         transfer(src / "comps.xml", entry / "comps.xml", move)
     (entry / "RPMS").mkdir(parents=True, exist_ok=True)
-    for rpm_path in sorted((src / "RPMS").glob("*.rpm")):
+    for rpm_path in package_files(src / "RPMS"):
         transfer(rpm_path, entry / "RPMS" / rpm_path.name, move)
     if list((src / "src").glob("*.spec")):
         build_rpms(src / "src", entry / "RPMS")
@@ -184,7 +197,7 @@ def _fill_from_disc(base: Path, entry: Path, move: bool) -> None:
     if (base / "RedHat" / "base" / "comps.xml").is_file():
         transfer(base / "RedHat" / "base" / "comps.xml", entry / "comps.xml", move)
     (entry / "RPMS").mkdir(parents=True, exist_ok=True)
-    for rpm_path in sorted((base / "RedHat" / "RPMS").glob("*.rpm")):
+    for rpm_path in package_files(base / "RedHat" / "RPMS"):
         transfer(rpm_path, entry / "RPMS" / rpm_path.name, move)
 
 
@@ -339,7 +352,7 @@ def create_roll(roll_dir: Path, out_dir: Path, *, fmt: RollFormat = RollFormat.I
             load_comps(roll_dir / "comps.xml")
             (base / "RedHat" / "base").mkdir(parents=True)
             shutil.copy2(roll_dir / "comps.xml", base / "RedHat" / "base" / "comps.xml")
-        existing = sorted((roll_dir / "RPMS").glob("*.rpm"))
+        existing = package_files(roll_dir / "RPMS")
         _check_rpms(existing)
         for path in existing:
             shutil.copy2(path, rpms / path.name)

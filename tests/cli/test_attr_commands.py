@@ -40,12 +40,12 @@ def test_global_attrs_positional_and_keyword(rocks_env: Rocks) -> None:
     assert ok(rocks, "set", "attr", "Kickstart_Timezone", "UTC") == ""
     assert ok(rocks, "add", "attr", "attr=x11", "value=no") == ""
     assert ok(rocks, "set", "attr", "Kickstart_Timezone", "Europe/Paris") == ""
-    assert ok(rocks, "list", "attr") == (
+    assert ok(rocks, "list", "attr", "defaults=no") == (
         "ATTR                VALUE\n"
         "Kickstart_Timezone  Europe/Paris\n"
         "x11                 no\n"
     )
-    assert ok(rocks, "list", "attr", "attr=K*", "output-format=csv") == (
+    assert ok(rocks, "list", "attr", "defaults=no", "attr=K*", "output-format=csv") == (
         "attr,value\nKickstart_Timezone,Europe/Paris\n"
     )
     assert fails(rocks, "add", "attr", "x11", "yes") == (
@@ -57,7 +57,7 @@ def test_global_attrs_positional_and_keyword(rocks_env: Rocks) -> None:
         "error: no attribute x11 at global [unknown-attr]\n"
         "  hint: see `rocks list attr`\n"
     )
-    assert ok(rocks, "list", "attr", "attr=x11") == ""
+    assert ok(rocks, "list", "attr", "defaults=no", "attr=x11") == ""
 
 
 def test_bad_values(rocks_env: Rocks) -> None:
@@ -79,16 +79,17 @@ def test_secret_values_are_masked_everywhere(rocks_env: Rocks) -> None:
     rocks = rocks_env
     ok(rocks, "set", "attr", "rootpw", "$6$salt$hash", "secret=yes")
     table = "ATTR    VALUE\nrootpw  ********\n"
-    assert ok(rocks, "list", "attr") == table
-    assert json.loads(ok(rocks, "list", "attr", "output-format=json")) == [
+    assert ok(rocks, "list", "attr", "defaults=no") == table
+    assert json.loads(ok(rocks, "list", "attr", "defaults=no", "output-format=json")) == [
         {"attr": "rootpw", "value": "********"}
     ]
-    assert ok(rocks, "list", "attr", "output-format=csv") == "attr,value\nrootpw,********\n"
+    assert ok(rocks, "list", "attr", "defaults=no", "output-format=csv") == (
+        "attr,value\nrootpw,********\n")
     # set without secret= keeps the flag; secret=no clears it
     ok(rocks, "set", "attr", "rootpw", "$6$salt$other")
-    assert ok(rocks, "list", "attr") == table
+    assert ok(rocks, "list", "attr", "defaults=no") == table
     ok(rocks, "set", "attr", "rootpw", "visible", "secret=no")
-    assert ok(rocks, "list", "attr") == "ATTR    VALUE\nrootpw  visible\n"
+    assert ok(rocks, "list", "attr", "defaults=no") == "ATTR    VALUE\nrootpw  visible\n"
 
 
 def test_os_and_appliance_attrs(cluster: Rocks) -> None:

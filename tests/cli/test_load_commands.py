@@ -277,17 +277,17 @@ def test_load_attrfile(rocks: Rocks, tmp_path: Path) -> None:
         "add compute-0-1 cpus=8\n"
         "attributes: 5 added, 0 changed, 0 unchanged (dry run: nothing written)\n"
     )
-    assert ok(rocks, "list", "attr") == ""
+    assert ok(rocks, "list", "attr", "defaults=no") == ""
     assert ok(rocks, "load", "attrfile", path) == "attributes: 5 added, 0 changed, 0 unchanged\n"
     assert ok(rocks, "load", "attrfile", path) == "attributes: 0 added, 0 changed, 5 unchanged\n"
-    assert ok(rocks, "list", "attr") == (
+    assert ok(rocks, "list", "attr", "defaults=no") == (
         "ATTR                VALUE\nKickstart_Timezone  UTC\nrootpw              ********\n"
     )
     changed = write(tmp_path, "b.csv", "target,cpus,rootpw\ncompute-0-1,16,\nglobal,,plain\n")
     assert ok(rocks, "load", "attrfile", changed) == (
         "attributes: 0 added, 2 changed, 0 unchanged\n"
     )
-    assert ok(rocks, "list", "attr") == (
+    assert ok(rocks, "list", "attr", "defaults=no") == (
         "ATTR                VALUE\nKickstart_Timezone  UTC\nrootpw              plain\n"
     )
     # the os-scope secret still overrides the (now plain) global value for hosts
@@ -327,7 +327,7 @@ compute-0-0,yes,secret
         "  hint: target,<attr>,…,secret:<attr>,… (target: global, os:NAME, appliance:NAME or"
         " a host name)\n"
     )
-    assert ok(rocks, "list", "attr") == ""
+    assert ok(rocks, "list", "attr", "defaults=no") == ""
 
 
 def _restore(dumped: dict[str, str], into: Rocks, tmp_path: Path) -> None:

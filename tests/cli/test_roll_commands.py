@@ -56,7 +56,9 @@ def test_roll_lifecycle_and_dependency_check(tmp_path: Path, env: dict[str, str]
 
     r = run_cli(["add", "roll", str(artifact), str(os_media(tmp_path))], env=env)
     assert r.code == 0, r.stderr
-    assert r.stderr == "enable with: rocks enable roll hpc os\n"
+    assert r.stderr == ("hpc 2.0 x86_64: copied 1 package, 1 node file\n"
+                        "os 9.4 x86_64: copied 3 packages, 0 node files\n"
+                        "enable with: rocks enable roll hpc os\n")
     r = run_cli(["add", "roll", str(artifact)], env=env)
     assert r.code == 2 and "roll-exists" in r.stderr
 
@@ -104,3 +106,69 @@ def test_bad_sources_add_nothing(tmp_path: Path, env: dict[str, str]) -> None:
         "name,version,arch,os,enabled,trusted,source", "base,-,-,linux,yes,no,bundled"]
     store = Path(env["ROCKS_STATE"]) / "rolls"
     assert not store.exists() or not any(p for p in store.iterdir() if not p.name.startswith("."))
+
+
+def rpmbuild_layout_roll(tmp_path: Path) -> Path:
+    """A roll whose packages sit where rpmbuild puts them: RPMS/<arch>/."""
+    root = tmp_path / "tools"
+    (root / "nodes").mkdir(parents=True)
+    (root / "graphs" / "default").mkdir(parents=True)
+    (root / "roll.xml").write_text('<roll name="tools" interface="4.0"><info version="1.0" '
+                                   'release="1" arch="x86_64" os="linux"/></roll>\n')
+    (root / "nodes" / "tools.xml").write_text(NODE.format(missing="extra"))
+    (root / "graphs" / "default" / "tools.xml").write_text(
+        '<graph><edge from="compute" to="tools"/></graph>\n')
+    make_rpm("hello", "2.0", dest=root / "RPMS" / "noarch")
+    make_rpm("extra", "1.0", dest=root / "RPMS" / "x86_64")
+    return root
+
+
+def test_add_roll_finds_rpmbuild_layout_and_says_what_it_copied(tmp_path: Path,
+                                                                env: dict[str, str]) -> None:
+    roll = rpmbuild_layout_roll(tmp_path)
+    r = run_cli(["add", "roll", str(roll), "output-format=csv"], env=env)
+    assert r.code == 0, r.stderr
+    assert r.stderr == ("tools 1.0 x86_64: copied 2 packages, 1 node file\n"
+                        "enable with: rocks enable roll tools\n")
+    store = Path(env["ROCKS_STATE"]) / "rolls" / "tools" / "1.0" / "x86_64"
+    assert r.stdout.splitlines() == [
+        "name,version,arch,os,enabled,packages,nodes,path",
+        f"tools,1.0,x86_64,linux,no,2,1,{store}"]
+    assert sorted(p.name for p in (store / "RPMS").iterdir()) == [
+        "extra-1.0-1.noarch.rpm", "hello-2.0-1.noarch.rpm"]
+    # the ISO built from the same tree carries both packages too
+    r = run_cli(["create", "roll", str(roll), f"dir={tmp_path / 'out'}"], env=env)
+    assert r.code == 0, r.stderr
+    iso = Path(r.stdout.strip())
+    r = run_cli(["add", "roll", str(iso), "clean=yes"], env=env)
+    assert r.code == 0 and r.stderr.startswith("tools 1.0 x86_64: copied 2 packages, 1 node file")
+
+
+def test_re_add_keeps_the_roll_enabled(tmp_path: Path, env: dict[str, str]) -> None:
+    roll = rpmbuild_layout_roll(tmp_path)
+    assert run_cli(["add", "roll", str(roll)], env=env).code == 0
+    assert run_cli(["enable", "roll", "tools"], env=env).code == 0
+    assert run_cli(["set", "roll", "tools", "trusted=yes"], env=env).code == 0
+    r = run_cli(["add", "roll", str(roll), "clean=yes"], env=env)
+    assert r.code == 0, r.stderr
+    assert r.stderr == ("warning: roll tools was trusted; its new content is not\n"
+                        "  hint: rocks set roll tools trusted=yes\n"
+                        "tools 1.0 x86_64: copied 2 packages, 1 node file\n")
+    listed = run_cli(["list", "roll", "tools", "output-format=csv"], env=env).stdout
+    assert listed.splitlines()[1] == "tools,1.0,x86_64,linux,yes,no,store"
+    # still enabled where it counts: its packages make the distribution
+    r = run_cli(["create", "distro"], env=env)
+    assert r.code == 0 and ": 2 packages, " in r.stdout, r.stderr
+    # a disabled roll stays disabled
+    assert run_cli(["disable", "roll", "tools"], env=env).code == 0
+    assert run_cli(["add", "roll", str(roll), "clean=yes"], env=env).code == 0
+    listed = run_cli(["list", "roll", "tools", "output-format=csv"], env=env).stdout
+    assert listed.splitlines()[1] == "tools,1.0,x86_64,linux,no,no,store"
+
+
+def test_same_package_file_twice_is_refused(tmp_path: Path, env: dict[str, str]) -> None:
+    roll = rpmbuild_layout_roll(tmp_path)
+    make_rpm("extra", "1.0", dest=roll / "RPMS" / "i686")
+    r = run_cli(["add", "roll", str(roll)], env=env)
+    assert r.code == 2 and "[roll-duplicate-rpm]" in r.stderr, r.stderr
+    assert "extra-1.0-1.noarch.rpm is in both" in r.stderr

@@ -49,6 +49,14 @@ def test_resolution_precedence_and_sources(host: Inventory) -> None:
         q.set_attr(s, "host", "compute-1-2", "x", "mine", secret=True)
     with host.transaction(readonly=True) as s:
         resolved = q.resolve_attrs(s, "compute-1-2")
+    # the private network's facts (no frontend host here: only the network's own)
+    derived = {k: v for k, v in resolved.values.items() if resolved.sources[k] == "network"}
+    assert derived == {
+        "Kickstart_PrivateNetwork": "10.1.0.0", "Kickstart_PrivateNetmask": "255.255.0.0",
+        "Kickstart_PrivateNetmaskCIDR": "16", "Kickstart_PrivateBroadcast": "10.1.255.255",
+        "Kickstart_PrivateMTU": "1500", "Kickstart_PrivateDNSDomain": "local"}
+    for k in derived:
+        del resolved.values[k], resolved.sources[k]
     assert resolved.values == {
         "hostname": "compute-1-2",
         "rack": "99",

@@ -17,8 +17,10 @@ def test_add_and_list(inv: Inventory) -> None:
     with inv.transaction(readonly=True) as s:
         assert [n.name for n in q.list_networks(s)] == ["private", "public"]
         assert q.get_network(s, "private") == Network(
-            "private", "10.1.0.0", "255.255.0.0", mtu=9000, pxe=True
+            "private", "10.1.0.0", "255.255.0.0", mtu=9000, pxe=True, zone="local"
         )
+        # Rocks' rule: the private network's zone is "local", any other's its name
+        assert q.get_network(s, "public").zone == "public"
 
 
 @pytest.mark.parametrize(
@@ -29,6 +31,8 @@ def test_add_and_list(inv: Inventory) -> None:
         (Network("n", "10.1.0.0", "255.255.0.0", gateway="10.2.0.1"), "ip-outside-network"),
         (Network("n", "10.1.0.0", "255.255.0.0", mtu=0), "bad-mtu"),
         (Network("a b", "10.1.0.0", "255.255.0.0"), "bad-network-name"),
+        (Network("n", "10.1.0.0", "255.255.0.0", zone='x"; y'), "bad-zone"),
+        (Network("n", "10.1.0.0", "255.255.0.0", zone="a..b"), "bad-zone"),
     ],
 )
 def test_invalid_networks(inv: Inventory, network: Network, code: str) -> None:

@@ -59,7 +59,7 @@ def make_cluster(state: Path, n: int, url: str | None = None, idle: tuple[str, .
     cluster = Cluster(url, state, inv)
     with inv.transaction() as s:
         ensure_appliances(s)
-        q.add_network(s, Network("loop", "127.0.0.0", "255.0.0.0", pxe=True))
+        q.add_network(s, Network("loop", "127.0.0.0", "255.0.0.0", zone="local", pxe=True))
         hosts = []
         for i in range(n):
             name = f"compute-0-{i}"

@@ -216,3 +216,29 @@ def test_failed_compile_is_500_and_a_failed_event(cluster: Cluster, server: Serv
     stage, message = events_of(cluster, name)[-1]
     assert stage == "failed"
     assert "Kickstart_Timezone" in message and "line break" in message
+
+
+def test_served_kickstart_follows_the_network(cluster: Cluster, server: Server) -> None:
+    """The network facts reach the node over HTTP, and `rocks set network` reaches it without a
+    restart (the loop network 127.0.0.0/8 is the cluster's only PXE network)."""
+    from rocks.cli.context import run_cli
+
+    name = "compute-0-7"
+
+    def fetch() -> str:
+        with client(server, cluster.addresses[name]) as c:
+            r = c.get("/install/kickstart", params={"token": cluster.tokens[name]})
+        assert r.status_code == 200, r.text
+        return r.text
+
+    assert f"--netmask=255.0.0.0 --gateway=10.1.1.1 --nameserver=10.1.1.1 --hostname={name}" \
+           ".local " in fetch()  # no frontend host on the network: those keep the roll's default
+    env = {"ROCKS_DATABASE_URL": cluster.url, "ROCKS_STATE": str(cluster.state)}
+    r = run_cli(["set", "network", "loop", "gateway=127.0.0.254", "zone=cluster.test"], env=env)
+    assert (r.code, r.stderr) == (0, "")
+    try:
+        server.wait_refresh()
+        assert (f"--netmask=255.0.0.0 --gateway=127.0.0.254 --nameserver=10.1.1.1 "
+                f"--hostname={name}.cluster.test ") in fetch()
+    finally:
+        run_cli(["set", "network", "loop", "gateway=", "zone=local"], env=env)

@@ -43,6 +43,10 @@ def display_path(path: Path, bases: tuple[Path, ...] = ()) -> str:
     return rel if rel.count("..") <= 2 else str(path)
 
 
-def site_graph_dir() -> Path:
-    """Transitional: the checkout's graph/ (the site graph moves to <state>/site/)."""
-    return Path(__file__).resolve().parent.parent / "graph"
+_RELEASE_ORDER = ("el9", "el10", "el7")
+
+
+def releases() -> tuple[str, ...]:
+    """The target releases offered: those with a kickstart template (each template is checked
+    by pykickstart for its release: rocks.compiler.render.RELEASES)."""
+    return tuple(r for r in _RELEASE_ORDER if (templates_dir() / r / "kickstart.ks.j2").is_file())

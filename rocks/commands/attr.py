@@ -253,9 +253,9 @@ def list_host_attr(ctx: Context, args: dict[str, Any]) -> Result:
     roll) show as ********.
     """
     from rocks.commands._hosts import expand_hosts
+    from rocks.commands._inventory import cluster_service
     from rocks.compiler.service import default_attributes
     from rocks.inventory import queries as q
-    from rocks.profiles import profile_service
 
     s = session(ctx)
     names = expand_hosts(s, args["host"])
@@ -264,7 +264,7 @@ def list_host_attr(ctx: Context, args: dict[str, Any]) -> Result:
         return Rows(header, ())
     # Many names make a long IN list; resolving everyone and picking is cheaper then.
     resolved = q.resolve_attrs_many(s, names if args["host"] and len(names) <= 500 else None)
-    graph = profile_service(s, release=args["release"]).graph
+    graph = cluster_service(ctx, release=args["release"]).graph
     defaults: dict[str, dict[str, str]] = {}
     # A roll may declare an attribute secret: it stays masked whatever scope sets it.
     declared_secret = {a.name for roll in graph.rolls for a in roll.attributes if a.secret}

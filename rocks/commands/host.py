@@ -256,15 +256,15 @@ def _on_boot_change(ctx: Context, s: Session, hosts: Sequence[str], action: Boot
 
 
 def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
-    from rocks.commands._inventory import distro_dir, roll_store
-    from rocks.profiles import hosts_package_problems, profile_service
+    from rocks.commands._inventory import cluster_service, distro_dir
+    from rocks.profiles import hosts_package_problems
 
     repo = distro_dir(ctx)
     if not (repo / "repodata").is_dir():
         ctx.warn("no distribution built yet: the packages check was skipped",
                  hint="rocks create distro")
         return
-    svc = profile_service(s, store=roll_store(ctx))
+    svc = cluster_service(ctx)
     problems = hosts_package_problems(svc, s, list(hosts), repo)
     if problems:
         raise RocksError(*problems)

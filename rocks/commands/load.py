@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Text, command, keyword, positional
-from rocks.commands._inventory import session
+from rocks.commands._inventory import cluster_source, session
 from rocks.errors import Diagnostic, RocksError, SourceLocation
 from rocks.model.inventory import Attribute, BootState, Host, Interface, Scope
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from rocks.inventory.db import Session
+    from rocks.profiles import ClusterSource
 
 SECRET_MASK = "********"
 HOST_REQUIRED = ("name", "appliance", "rack", "rank", "interface", "ip", "mac", "network")
@@ -534,6 +535,7 @@ def load_attrfile(ctx: Context, args: dict[str, Any]) -> Result:
 
 class Section(enum.StrEnum):
     ALL = "all"
+    SITE = "site"
     COMMANDS = "commands"
     HOSTFILE = "hostfile"
     ATTRFILE = "attrfile"
@@ -580,18 +582,40 @@ def dump_attrfile(ctx: Context, attrs: Sequence[Attribute]) -> str:
     return _csv([header, *([target, *cells] for target, cells in rows.items())])
 
 
+def dump_site(source: ClusterSource) -> str:
+    """A shell script that writes the site graph's XML files into $ROCKS_STATE/site (default:
+    this state's directory); empty when the site graph has none."""
+    import shlex
+
+    files = sorted(p for p in source.site.rglob("*.xml") if p.is_file()) \
+        if source.site.is_dir() else []
+    if not files:
+        return ""
+    out = [f": \"${{ROCKS_STATE:={shlex.quote(str(source.state))}}}\"\n"]
+    for path in files:
+        rel = path.relative_to(source.site).as_posix()
+        text = path.read_text(errors="replace")
+        end = "ROCKS_SITE_EOF"
+        while end in text:
+            end += "_"
+        target = f'"$ROCKS_STATE/site/{rel}"'
+        out.append(f'mkdir -p "$(dirname {target})"\ncat > {target} <<\'{end}\'\n{text}'
+                   f"{'' if text.endswith(chr(10)) else chr(10)}{end}\n")
+    return "".join(out)
+
+
 def _rocks(*words: str) -> str:
     import shlex
 
     return "rocks " + " ".join(shlex.quote(w) for w in words) + "\n"
 
 
-def dump_commands(s: Session) -> str:
+def dump_commands(s: Session, source: ClusterSource) -> str:
     """`rocks` commands restoring networks, appliances and boot actions into a new inventory,
     where the graph's appliances and the default boot actions already exist."""
-    from rocks.compiler.service import load_graph
     from rocks.inventory import queries as q
     from rocks.model.inventory import Appliance, BootAction
+    from rocks.profiles import cluster_graph
 
     out: list[str] = []
     for n in q.list_networks(s):
@@ -601,7 +625,7 @@ def dump_commands(s: Session) -> str:
         opts += [f"{k}=yes" for k, v in (("servedns", n.servedns), ("pxe", n.pxe)) if v]
         opts += [f"gateway={n.gateway}"] if n.gateway else []
         out.append(_rocks("add", "network", n.name, *opts))
-    graph = load_graph()
+    graph = cluster_graph(None, source).graph  # what a new inventory is seeded with
     seeded = {a.name: Appliance(a.name, a.node, a.kickstartable, a.public)
               for a in graph.appliances.values()}
     have = {a.name: a for a in q.list_appliances(s)}
@@ -643,16 +667,21 @@ def dump(ctx: Context, args: dict[str, Any]) -> Result:
     that differ from what a new inventory starts with), then `rocks load hostfile` and
     `rocks load attrfile`. Host attributes go to the attribute file. Secret attribute values
     ARE printed (in secret:<attr> columns): a restore needs them, so guard the output.
-    Rolls and install history are not part of the dump.
-    section=all prints the three parts, each after a `# ---` line; section=commands,
+    The site graph (<state>/site) comes first, as a shell script writing its files, when it has
+    any. Rolls and install history are not part of the dump.
+    section=all prints the parts, each after a `# ---` line; section=site, commands,
     hostfile or attrfile prints that part alone, ready to save as a file.
     """
     from rocks.inventory import queries as q
 
     s = session(ctx)
     section = Section(args["section"])
+    source = cluster_source(ctx)
+    site = dump_site(source)
     parts: list[tuple[Section, str, Callable[[], str]]] = [
-        (Section.COMMANDS, "commands: run these first", lambda: dump_commands(s)),
+        *([(Section.SITE, "site: sh, run first (the site graph's files)", lambda: site)]
+          if site or section is Section.SITE else []),
+        (Section.COMMANDS, "commands: run these first", lambda: dump_commands(s, source)),
         (Section.HOSTFILE, "hostfile: rocks load hostfile FILE",
          lambda: dump_hostfile(q.list_hosts(s))),
         (Section.ATTRFILE, "attrfile: rocks load attrfile FILE",

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session
 
 from rocks.inventory import Inventory, open_inventory
 from rocks.inventory import queries as q
-from rocks.inventory.db import Session
 from rocks.inventory.install import begin_install_many
 from rocks.model.inventory import Host, Interface, Network, Scope
 from rocks.server.config import ServerConfig

@@ -26,7 +26,7 @@ from rocks.errors import Diagnostic, RocksError
 from rocks.model.inventory import Attribute, Scope
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from rocks.inventory.db import Session
 
 SECRET_MASK = "********"
 LETTERS = {"global": "G", "os": "O", "appliance": "A", "host": "H", "intrinsic": "I", "roll": "R"}

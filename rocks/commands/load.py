@@ -139,16 +139,14 @@ class _Index:
     """What rows are checked against, loaded in a few queries."""
 
     def __init__(self, s: Session, names: set[str]) -> None:
-        from sqlalchemy import select
-
         from rocks.inventory import queries as q
         from rocks.inventory.hosts import network_index
-        from rocks.inventory.schema import HostRow
+        from rocks.inventory.names import host_names
 
         self.appliances = {a.name for a in q.list_appliances(s)}
         self.bootactions = {b.name for b in q.list_bootactions(s)}
         self.networks = network_index(s)
-        in_db = set(s.scalars(select(HostRow.name)))
+        in_db = set(host_names(s))
         self.current: dict[str, Host] = {}
         self.attrs: dict[str, dict[str, Attribute]] = {}
         self.macs: dict[str, str] = {}
@@ -448,10 +446,8 @@ def _show(target: tuple[Scope, str]) -> str:
 
 def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], int, int]:
     """(attributes to write, report lines, added, unchanged) for an attribute file."""
-    from sqlalchemy import select
-
     from rocks.inventory import queries as q
-    from rocks.inventory.schema import HostRow
+    from rocks.inventory.names import host_names
 
     p = Problems(path)
     header, at, rows = _read_csv(path, p, lambda raw: "target" if raw.lower() == "target"
@@ -462,7 +458,7 @@ def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], in
               "appliance:NAME or a host name)")
     p.raise_any()
     appliances = {a.name for a in q.list_appliances(s)}
-    hosts = set(s.scalars(select(HostRow.name)))
+    hosts = set(host_names(s))
     current = {(a.scope, a.target, a.name): a for a in q.list_attrs(s)}
     seen: dict[tuple[Scope, str], int] = {}
     out: list[Attribute] = []

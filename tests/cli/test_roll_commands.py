@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rocks.cli.context import run_cli
-from rocks.packages.testing import comps_xml, make_os_media, make_rpm
+from tests.packages.rpmtools import comps_xml, make_os_media, make_rpm
 
 NODE = textwrap.dedent("""\
     <?xml version="1.0"?>

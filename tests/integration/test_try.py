@@ -14,7 +14,7 @@ from rocks.cli.context import run_cli
 from rocks.inventory import open_inventory
 from rocks.inventory.catalog import add_appliance
 from rocks.model.inventory import Appliance
-from rocks.packages.testing import make_busybox_rpm, make_rpm
+from tests.packages.rpmtools import make_busybox_rpm, make_rpm
 
 pytestmark = [
     pytest.mark.integration,

@@ -139,3 +139,15 @@ def test_a_broken_node_fails_only_the_appliances_reaching_it(
     assert "appliance login: FAILS: " in r.stdout and "appliance nas: FAILS: " in r.stdout
     errors = [ln for ln in r.stderr.splitlines() if ": error: " in ln]
     assert len(errors) == 2 and not any("no node file" in e for e in errors), r.stderr
+
+
+def test_the_example_site_graph_works_from_the_state(env: dict[str, str]) -> None:
+    import shutil
+
+    example = Path(__file__).resolve().parents[2] / "graph" / "example-site"
+    ok(["list", "appliance"], env)
+    shutil.copytree(example, Path(env["ROCKS_STATE"]) / "site", dirs_exist_ok=True)
+    check = ok(["check", "graph"], env)
+    assert check.stderr == "" and "site graph " in check.stdout
+    text = ok(["list", "appliance", "profile", "compute"], env).stdout
+    assert "\ntmux\n" in text and "chmod 1777 /scratch" in text

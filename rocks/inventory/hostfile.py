@@ -14,12 +14,13 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from rocks.errors import Diagnostic, RocksError, SourceLocation
 from rocks.model.inventory import Attribute, BootState, Host, Interface, Scope
+
+if TYPE_CHECKING:  # no SQLAlchemy at import: `rocks load … help` and completion stay light
+    from sqlalchemy.orm import Session
 
 SECRET_MASK = "********"
 HOST_REQUIRED = ("name", "appliance", "rack", "rank", "interface", "ip", "mac", "network")

@@ -21,7 +21,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="dnf --installroot and chroot need root"),
 ]
 
-NODES = "state/rolls/trial/1.0/x86_64/nodes"  # as shown: relative to the working directory
+NODES = "rolls/trial/1.0/x86_64/nodes"  # as shown: relative to the state directory
 GOOD = textwrap.dedent("""\
     <?xml version="1.0"?>
     <kickstart>

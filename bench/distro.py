@@ -22,7 +22,7 @@ from bench.common import emit, median_of
 from rocks.packages.depsolve import depsolve
 from rocks.packages.distro import create_distro
 from rocks.packages.roll import RollRecord, add_roll
-from rocks.packages.testing import comps_xml, make_many_rpms
+from tests.packages.rpmtools import comps_xml, make_many_rpms
 
 ROLLS = 5
 CHUNK = 250  # subpackages per spec: rpmbuild slows down per package in very large specs

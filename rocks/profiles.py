@@ -1,12 +1,18 @@
-"""Hosts to kickstarts: the inventory's view of rolls and attributes fed to the compiler.
+"""The cluster's graph and hosts' kickstarts: the one place that decides them.
 
-Both the CLI (`rocks list host profile`) and the frontend server use this, so it sits beside the
-layers it joins rather than in either. A host's attributes are the rolls' declared defaults
-under the inventory's resolution (global < os < appliance < host), plus the release facts.
+`cluster_graph(session, source, options)` is the only way anything in rocks builds the cluster's
+configuration graph: the bundled rolls, the store's enabled rolls with their trust flags, and the
+site graph under <state>/site/ (ClusterSource). Every command, the compile cache, the package
+check, `rocks try`, the dashboard and the frontend get it from here; the roll-author options
+(rolls=, bundled=no, trusted=, release=) are GraphOptions of the same function. The CLI and the
+frontend both use this, so it sits beside the layers it joins rather than in either. A host's
+attributes are the rolls' declared defaults under the inventory's resolution (global < os <
+appliance < host), plus the release facts.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +25,7 @@ if TYPE_CHECKING:
 
     from rocks.compiler.graph import ConfigGraph
     from rocks.compiler.service import Compiled, Compiler
-    from rocks.errors import Diagnostic
+    from rocks.errors import Diagnostic, Diagnostics
     from rocks.model.inventory import ResolvedAttributes
     from rocks.model.profile import Profile
 
@@ -41,6 +47,7 @@ class ProfileService:
     graph: ConfigGraph
     compiler: Compiler
     roots: dict[str, str] = field(default_factory=dict)  # appliance -> root node (inventory)
+    cluster: Cluster | None = None
 
     def view(self, resolved: ResolvedAttributes) -> HostView:
         from rocks.compiler.service import default_attributes
@@ -62,6 +69,19 @@ class ProfileService:
         attrs["release"] = self.compiler.release
         return HostView(name, appliance, root, attrs, sources, resolved.secret)
 
+    def preview(self, appliance: str, session: Session | None = None) -> dict[str, str]:
+        """Attributes for compiling an appliance without a host: roll defaults and sample
+        intrinsics, then the inventory's global, os and appliance attributes."""
+        from rocks.compiler.service import preview_attributes
+
+        attrs = preview_attributes(self.graph, appliance, self.compiler.release)
+        if session is not None:
+            from rocks.inventory import queries as q
+
+            attrs.update(q.resolve_appliance_attrs(session, appliance).values)
+        attrs["release"] = self.compiler.release
+        return attrs
+
     def render(self, view: HostView) -> str:
         return self.compiler.render(view.root, view.attrs, host=view.name)
 
@@ -69,40 +89,205 @@ class ProfileService:
         return self.compiler.compile(view.root, view.attrs)
 
 
-def enabled_roll_dirs(session: Session, store: Path | None) -> list[Path]:
-    """Directories of the rolls added to the store (rocks add roll) and enabled."""
-    from rocks.inventory import queries as q
+SITE_README = """\
+The site graph of this cluster: your own nodes and edges, loaded after every roll.
 
-    if store is None:
-        return []
-    out = []
-    for r in q.list_rolls(session):
-        path = store / r.name / r.version / r.arch
-        # an OS roll brings packages only: no configuration to load
-        if r.enabled and ((path / "nodes").is_dir() or (path / "graphs" / "default").is_dir()):
-            out.append(path)
-    return out
+  nodes/NAME.xml           a new node (an appliance root names one: rocks add appliance)
+  nodes/extend-NAME.xml    appended to node NAME of any roll (e.g. extend-compute.xml)
+  nodes/replace-NAME.xml   stands in for node NAME of any roll
+  graphs/default/*.xml     edges, order constraints and <appliance> declarations
+
+The running frontend notices a change here within a second and recompiles; `rocks check graph`
+shows what it will serve. `rocks dump` includes these files.
+"""
 
 
-def profile_service(session: Session, *, release: str = "el9", provenance: bool = False,
-                    eval_mode: str = "run", store: Path | None = None) -> ProfileService:
-    """Load the graph: bundled rolls plus the store's enabled rolls, trusted as recorded."""
-    from rocks.compiler.compile import EvalMode
-    from rocks.compiler.service import Compiler, bundled_roll_dirs, load_graph
-    from rocks.inventory import queries as q
+@dataclass(frozen=True, slots=True)
+class ClusterSource:
+    """Where the cluster's graph comes from besides the bundled rolls: the state directory
+    (roll store <state>/rolls, site graph <state>/site)."""
 
-    rolls = q.list_rolls(session)
-    bundled = {p.name for p in bundled_roll_dirs()}
-    graph = load_graph(
-        rolls=enabled_roll_dirs(session, store),
-        release=release,
-        trusted=[r.name for r in rolls if r.trusted],
-        disabled=[r.name for r in rolls if not r.enabled and r.name in bundled],
+    state: Path
+
+    @property
+    def store(self) -> Path:
+        return self.state / "rolls"
+
+    @property
+    def site(self) -> Path:
+        return self.state / "site"
+
+    def init(self) -> None:
+        """Create the site graph's directories (with a README) if the state has none."""
+        if self.site.is_dir():
+            return
+        (self.site / "nodes").mkdir(parents=True, exist_ok=True)
+        (self.site / "graphs" / "default").mkdir(parents=True, exist_ok=True)
+        (self.site / "README").write_text(SITE_README)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphOptions:
+    """How to load the graph. The defaults are the cluster's own graph; the rest are the
+    roll-author options of the graph commands, layered on the same function."""
+
+    release: str = "el9"
+    rolls: tuple[Path, ...] = ()  # rolls=DIR,…: roll directories added to the cluster's
+    bundled: bool = True  # no: only `rolls` (no bundled rolls, no store, no site graph)
+    trusted: tuple[str, ...] = ()  # trusted=ROLL,…: trusted in addition to the store's flags
+    eval_mode: str = "run"
+    provenance: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRoll:
+    name: str
+    version: str
+    arch: str
+    path: Path
+    enabled: bool
+    trusted: bool
+    configures: bool  # has nodes/ or graphs/default/ (an OS roll brings packages only)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphInputs:
+    """Everything that decides the graph, as `rocks check graph` lists it."""
+
+    release: str
+    bundled: tuple[Path, ...]
+    store: tuple[StoreRoll, ...]
+    extra: tuple[Path, ...]
+    site: Path | None
+    trusted: frozenset[str]
+    disabled: frozenset[str]  # bundled rolls the inventory records as disabled
+
+    @property
+    def roll_dirs(self) -> list[Path]:
+        """The non-bundled roll directories loaded: the store's enabled rolls, then rolls=."""
+        return [r.path for r in self.store if r.enabled and r.configures] + list(self.extra)
+
+    def digest(self) -> str:
+        """A digest of the inputs and of every graph file in them (path, size, mtime): the
+        frontend recompiles when it moves. Packages (RPMS/) are not walked."""
+        h = hashlib.sha256(repr((self.release, sorted(self.trusted), sorted(self.disabled),
+                                 [(r.name, r.version, r.arch, r.enabled, r.trusted)
+                                  for r in self.store])).encode())
+        dirs = [*self.bundled, *self.roll_dirs, *([self.site] if self.site else [])]
+        for d in dirs:
+            h.update(f"dir {d}\n".encode())
+            for path in _graph_files(d):
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                h.update(f"{path} {st.st_size} {st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+
+def _graph_files(root: Path) -> list[Path]:
+    out = [root / "roll.xml"] if (root / "roll.xml").is_file() else []
+    for sub in ("nodes", "graphs", "include-version"):
+        if (root / sub).is_dir():
+            out.extend(p for p in (root / sub).rglob("*") if p.is_file())
+    return sorted(out)
+
+
+@dataclass
+class Cluster:
+    """The cluster's graph with every problem found loading it, and what it was built from."""
+
+    graph: ConfigGraph
+    diagnostics: Diagnostics
+    inputs: GraphInputs
+    global_errors: tuple[Diagnostic, ...] = ()
+
+    def raise_if_unusable(self) -> None:
+        """Raise on a problem no single appliance owns (node-local ones fail only the
+        appliances reaching them, when they compile)."""
+        if self.global_errors:
+            raise RocksError(*self.global_errors)
+
+
+def graph_inputs(session: Session | None, source: ClusterSource | None,
+                 options: GraphOptions = GraphOptions()) -> GraphInputs:
+    """What the graph is built from: the bundled rolls, the store's rolls as the inventory
+    records them (enabled, trusted), the site graph, plus the roll-author options."""
+    from rocks.compiler.service import bundled_roll_dirs
+
+    store: list[StoreRoll] = []
+    disabled: set[str] = set()
+    trusted = set(options.trusted)
+    bundled = tuple(bundled_roll_dirs()) if options.bundled else ()
+    if options.bundled and session is not None:
+        from rocks.inventory import queries as q
+
+        names = {p.name for p in bundled}
+        for r in q.list_rolls(session):
+            path = (source.store if source else Path("/nonexistent")) / r.name / r.version / r.arch
+            configures = (path / "nodes").is_dir() or (path / "graphs" / "default").is_dir()
+            store.append(StoreRoll(r.name, r.version, r.arch, path, r.enabled, r.trusted,
+                                   configures))
+            if r.trusted:
+                trusted.add(r.name)
+            if not r.enabled and r.name in names:
+                disabled.add(r.name)
+    site = source.site if options.bundled and source is not None and source.site.is_dir() \
+        else None
+    return GraphInputs(options.release, bundled, tuple(store), tuple(options.rolls), site,
+                       frozenset(trusted), frozenset(disabled))
+
+
+def cluster_graph(session: Session | None, source: ClusterSource | None,
+                  options: GraphOptions = GraphOptions()) -> Cluster:
+    """THE one place that builds the cluster's configuration graph (DESIGN.md §3.10).
+
+    Every command, the compile cache, the package check, `rocks try`, the dashboard and the
+    frontend call this (or profile_service, which does); a test fails when any other module
+    builds a graph or a Compiler. `session` None: no inventory yet (bundled rolls and the
+    site graph only); `source` None: no state (no store, no site graph).
+    """
+    from rocks.compiler.service import global_errors, load_graph_report
+
+    inputs = graph_inputs(session, source, options)
+    graph, diags = load_graph_report(
+        rolls=inputs.roll_dirs, bundled=bool(inputs.bundled), release=inputs.release,
+        trusted=inputs.trusted, disabled=inputs.disabled, site=inputs.site,
+        bases=(source.state,) if source is not None else (),
     )
-    compiler = Compiler(graph, release=release, eval_mode=EvalMode(eval_mode),
-                        provenance=provenance)
-    roots = {a.name: a.node for a in q.list_appliances(session)}
-    return ProfileService(graph, compiler, roots)
+    graph.warnings = tuple(diags.warnings)
+    return Cluster(graph, diags, inputs, tuple(global_errors(graph, diags)))
+
+
+def compiler_for(cluster: Cluster, options: GraphOptions = GraphOptions(), *,
+                 provenance: bool | None = None) -> Compiler:
+    """A compiler over the cluster's graph (the compile cache lives in it)."""
+    from rocks.compiler.compile import EvalMode
+    from rocks.compiler.service import Compiler
+
+    return Compiler(cluster.graph, release=cluster.inputs.release,
+                    eval_mode=EvalMode(options.eval_mode),
+                    provenance=options.provenance if provenance is None else provenance)
+
+
+def profile_service(session: Session | None, source: ClusterSource | None,
+                    options: GraphOptions = GraphOptions()) -> ProfileService:
+    """The cluster's graph and a compiler over it; appliance roots from the graph's
+    declarations, overridden by the inventory's appliances (rocks add appliance)."""
+    cluster = cluster_graph(session, source, options)
+    cluster.raise_if_unusable()
+    return ProfileService(cluster.graph, compiler_for(cluster, options),
+                          appliance_roots(cluster, session), cluster)
+
+
+def appliance_roots(cluster: Cluster, session: Session | None) -> dict[str, str]:
+    """Appliance name -> root node: the graph's declarations, then the inventory's."""
+    roots = {a.name: a.node for a in cluster.graph.appliances.values()}
+    if session is not None:
+        from rocks.inventory import queries as q
+
+        roots.update({a.name: a.node for a in q.list_appliances(session)})
+    return roots
 
 
 def hosts_package_problems(svc: ProfileService, session: Session, hosts: list[str],

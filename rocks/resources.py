@@ -1,47 +1,52 @@
-"""Finding the data directories rocks ships: rolls/, graph/ and kickstart_templates/.
+"""Finding the data rocks ships: the bundled rolls, the kickstart templates and the XML schemas.
 
-They live beside the `rocks` package in a source checkout; an installed copy may point elsewhere
-with ROCKS_DATA_DIR.
+They are package data under `rocks/data/` (rolls/, kickstart_templates/, schemas/), so the same
+path works in a source checkout and in an installed wheel. The site's own graph is not here: it
+lives with the site's state (`<state>/site/`, see rocks.profiles).
 """
 
 from __future__ import annotations
 
 import os
-from functools import cache
 from pathlib import Path
 
+_DATA = Path(__file__).resolve().parent / "data"
 
-@cache
+
 def data_dir() -> Path:
-    env = os.environ.get("ROCKS_DATA_DIR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent
+    return _DATA
 
 
 def rolls_dir() -> Path:
-    return data_dir() / "rolls"
-
-
-def site_graph_dir() -> Path:
-    return data_dir() / "graph"
+    return _DATA / "rolls"
 
 
 def schema_dir() -> Path:
-    return site_graph_dir() / "schemas"
+    return _DATA / "schemas"
 
 
 def templates_dir() -> Path:
-    return data_dir() / "kickstart_templates"
+    return _DATA / "kickstart_templates"
 
 
-def display_path(path: Path) -> str:
-    """A path as shown in messages: relative to the data dir or the cwd when inside them."""
+def display_path(path: Path, bases: tuple[Path, ...] = ()) -> str:
+    """A path as shown in messages and provenance: relative to the data dir (bundled rolls:
+    `rolls/base/nodes/x.xml`), else to one of `bases` (the state: `site/nodes/x.xml`), else to
+    the cwd when inside it."""
     path = path.resolve()
-    for base in (data_dir(), Path.cwd()):
+    for base in (_DATA, *bases, Path.cwd()):
         try:
             return str(path.relative_to(base.resolve()))
         except ValueError:
             continue
-    rel = os.path.relpath(path, data_dir())
+    rel = os.path.relpath(path, _DATA)
     return rel if rel.count("..") <= 2 else str(path)
+
+
+_RELEASE_ORDER = ("el9", "el10", "el7")
+
+
+def releases() -> tuple[str, ...]:
+    """The target releases offered: those with a kickstart template (each template is checked
+    by pykickstart for its release: rocks.compiler.render.RELEASES)."""
+    return tuple(r for r in _RELEASE_ORDER if (templates_dir() / r / "kickstart.ks.j2").is_file())

@@ -14,34 +14,42 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rocks.compiler.graph import ConfigGraph
     from rocks.errors import Diagnostic
+    from rocks.profiles import ClusterSource
     from rocks.sync.inputs import DesiredFile, SyncInput
 
 
-def global_settings(s: Session) -> dict[str, str]:
-    """Global attributes over the facts derived from the networks over the bundled rolls'
-    defaults (the precedence hosts resolve with: rocks/inventory/netfacts.py)."""
-    from rocks.compiler.service import global_defaults, load_graph
+def global_settings(s: Session, source: ClusterSource | None,
+                    graph: ConfigGraph | None = None) -> dict[str, str]:
+    """Global attributes over the facts derived from the networks over the cluster's rolls'
+    defaults (the precedence hosts resolve with: rocks/inventory/netfacts.py). `graph`: the
+    cluster's graph when the caller holds it already, as the frontend does."""
+    from rocks.compiler.service import global_defaults
     from rocks.inventory.netfacts import resolve_global
+    from rocks.profiles import cluster_graph
 
-    values = global_defaults(load_graph())
+    if graph is None:
+        graph = cluster_graph(s, source).graph
+    values = global_defaults(graph)
     values.update(resolve_global(s).values)
     return values
 
 
-def network_warnings(s: Session, settings: dict[str, str] | None = None) -> list[Diagnostic]:
+def network_warnings(s: Session, settings: dict[str, str]) -> list[Diagnostic]:
     """Explicit attributes that disagree with their network, and frontend facts outside it."""
     from rocks.inventory.netfacts import conflicts
 
-    return conflicts(s, settings if settings is not None else global_settings(s))
+    return conflicts(s, settings)
 
 
-def sync_input(s: Session, settings: dict[str, str] | None = None) -> SyncInput:
+def sync_input(s: Session, source: ClusterSource | None,
+               settings: dict[str, str] | None = None) -> SyncInput:
     from rocks.inventory import queries as q
     from rocks.inventory.install import tokens
     from rocks.sync.inputs import BiosLoader, DhcpFlavour, Frontend, SyncInput, UefiLoader
 
-    g = settings if settings is not None else global_settings(s)
+    g = settings if settings is not None else global_settings(s, source)
     hosts = tuple(q.list_hosts(s))
     private_ip = g.get("Kickstart_PrivateKickstartHost", "10.1.1.1")
     # the frontend is the frontend-appliance host that owns the frontend address

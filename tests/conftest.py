@@ -19,6 +19,14 @@ def need_corpus() -> Path:
     return CORPUS
 
 
+@pytest.fixture(autouse=True)
+def _own_default_state(tmp_path_factory: pytest.TempPathFactory,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes this machine's default state (/var/lib/rocks): a command run
+    without ROCKS_STATE in its environment gets an empty state of the test's own."""
+    monkeypatch.setenv("ROCKS_STATE", str(tmp_path_factory.mktemp("default-state")))
+
+
 RollMaker = Callable[..., Path]
 
 

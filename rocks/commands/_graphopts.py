@@ -1,7 +1,9 @@
-"""Parameters shared by every command that loads the graph, and the one place that loads it.
+"""Parameters shared by every command that loads the graph, mapped onto the one function that
+builds it (rocks.profiles.cluster_graph).
 
 A roll author tests a roll under development without installing it: `rolls=DIR[,DIR…]` adds roll
-directories, `bundled=no` compiles them alone, `release=`, `eval=skip`.
+directories to the cluster's graph (bundled rolls, the store's enabled rolls, the site graph),
+`bundled=no` compiles them alone, `trusted=`, `release=`, `eval=skip`.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Param, keyword
 from rocks.errors import RocksError, SourceLocation
+from rocks.resources import releases
 
 if TYPE_CHECKING:
     from rocks.compiler.graph import ConfigGraph
-    from rocks.compiler.service import Compiler
+    from rocks.inventory.db import Session
+    from rocks.profiles import Cluster, GraphOptions, ProfileService
 
 GRAPH_PARAMS: tuple[Param, ...] = (
     keyword("rolls", default="", metavar="DIR[,DIR...]",
             help="roll directories to add to the bundled rolls (nodes/ and graphs/default/)"),
     keyword("bundled", bool, default=True,
             help="include the bundled rolls and the site graph (no: only rolls=)"),
-    keyword("release", default="el9", choices=("el9", "el10", "el7"),
+    keyword("release", default="el9", choices=releases(),
             help="target release: el9 (Rocky/Alma 9), el10, or el7 for Rocks-era rolls"),
     keyword("trusted", default="", metavar="ROLL[,ROLL...]",
             help="rolls whose <eval> blocks may run on this machine"),
@@ -36,22 +40,50 @@ def _split(value: str) -> list[str]:
     return [v for v in (x.strip() for x in value.split(",")) if v]
 
 
-def graph_from(args: Mapping[str, Any]) -> ConfigGraph:
-    from rocks.compiler.service import load_graph
+def options_from(args: Mapping[str, Any], *, provenance: bool = False) -> GraphOptions:
+    from rocks.profiles import GraphOptions
 
-    return load_graph(
-        rolls=[Path(p) for p in _split(args["rolls"])], bundled=args["bundled"],
-        release=args["release"], trusted=_split(args["trusted"]),
+    return GraphOptions(
+        release=args["release"], rolls=tuple(Path(p) for p in _split(args["rolls"])),
+        bundled=args["bundled"], trusted=tuple(_split(args["trusted"])),
+        eval_mode=args.get("eval", "run"), provenance=provenance,
     )
 
 
-def compiler_from(args: Mapping[str, Any], graph: ConfigGraph, *, provenance: bool = False
-                  ) -> Compiler:
-    from rocks.compiler.compile import EvalMode
-    from rocks.compiler.service import Compiler
+def session_if_any(ctx: Context, args: Mapping[str, Any]) -> Session | None:
+    """The inventory when the graph needs it (the store's enabled rolls and their trust) and
+    one exists; a graph command never creates a state of its own."""
+    from rocks.commands._inventory import has_inventory, session
 
-    return Compiler(graph, release=args["release"], eval_mode=EvalMode(args["eval"]),
-                    provenance=provenance)
+    if not args["bundled"] or not has_inventory(ctx):
+        return None
+    return session(ctx)
+
+
+def cluster_from(ctx: Context, args: Mapping[str, Any]) -> Cluster:
+    """The cluster's graph (rocks.profiles.cluster_graph) with the roll-author options."""
+    from rocks.commands._inventory import cluster_source
+    from rocks.profiles import cluster_graph
+
+    source = cluster_source(ctx) if args["bundled"] else None
+    return cluster_graph(session_if_any(ctx, args), source, options_from(args))
+
+
+def graph_from(ctx: Context, args: Mapping[str, Any]) -> ConfigGraph:
+    cluster = cluster_from(ctx, args)
+    cluster.raise_if_unusable()
+    return cluster.graph
+
+
+def service_from(ctx: Context, args: Mapping[str, Any], *, provenance: bool = False
+                 ) -> ProfileService:
+    """The graph, a compiler over it and the appliances' roots (graph, then inventory)."""
+    from rocks.commands._inventory import cluster_source
+    from rocks.profiles import profile_service
+
+    source = cluster_source(ctx) if args["bundled"] else None
+    return profile_service(session_if_any(ctx, args), source,
+                           options_from(args, provenance=provenance))
 
 
 def read_attrs_file(path: str) -> dict[str, str]:

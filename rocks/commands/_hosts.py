@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from rocks.errors import RocksError
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from rocks.inventory.db import Session
 
 _RACK = re.compile(r"^rack(\d+)$")
 
@@ -19,19 +19,14 @@ _RACK = re.compile(r"^rack(\d+)$")
 def expand_hosts(session: Session, words: Sequence[str], *, empty_means_all: bool = True
                  ) -> list[str]:
     """Host names (sorted, unique) for the given words; an unknown word is an error."""
-    from sqlalchemy import select
-
+    from rocks.inventory import names as inv
     from rocks.inventory.lookup import host_by_address
-    from rocks.inventory.schema import ApplianceRow, HostRow
 
-    rows = session.execute(
-        select(HostRow.name, HostRow.rack, ApplianceRow.name).join(
-            ApplianceRow, HostRow.appliance_id == ApplianceRow.id)
-    ).all()
+    rows = inv.host_racks(session)
     if not words:
         return sorted(r[0] for r in rows) if empty_means_all else []
     names = {r[0] for r in rows}
-    appliances = {r[2] for r in rows} | set(session.scalars(select(ApplianceRow.name)))
+    appliances = {r[2] for r in rows} | set(inv.appliance_names(session))
     chosen: set[str] = set()
     for word in words:
         m = _RACK.match(word)

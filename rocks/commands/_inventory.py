@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from rocks.commands import Context
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from rocks.inventory.db import Session
+    from rocks.profiles import ClusterSource
 
 
 def database_url_from(env: Any) -> str | None:
@@ -27,25 +28,25 @@ def database_url_from(env: Any) -> str | None:
 def open_session(ctx: Context) -> Session:
     from rocks.inventory import open_inventory
 
+    source = cluster_source(ctx)
     inv = open_inventory(database_url_from(ctx.env))
     ctx.resources.callback(inv.close)
     session: Session = ctx.resources.enter_context(inv.transaction())
-    _seed_if_empty(session)
+    source.init()
+    seed_if_empty(session, source)
     return session
 
 
-def _seed_if_empty(session: Session) -> None:
-    from sqlalchemy import func, select
-
-    from rocks.inventory.schema import ApplianceRow
-
-    if session.scalar(select(func.count()).select_from(ApplianceRow)):
-        return
-    from rocks.compiler.service import load_graph
+def seed_if_empty(session: Session, source: ClusterSource) -> None:
+    """A new state: the default boot actions and the cluster graph's appliances."""
     from rocks.inventory import queries as q
-    from rocks.model.inventory import Appliance
 
-    graph = load_graph()
+    if q.has_appliances(session):
+        return
+    from rocks.model.inventory import Appliance
+    from rocks.profiles import cluster_graph
+
+    graph = cluster_graph(session, source).graph
     q.seed_defaults(session, [
         Appliance(a.name, a.node, a.kickstartable, a.public)
         for a in sorted(graph.appliances.values(), key=lambda a: a.name)
@@ -61,8 +62,20 @@ def state_path(ctx: Context) -> Path:
     return state_dir()
 
 
+def cluster_source(ctx: Context) -> ClusterSource:
+    """The state the cluster's graph is read from (roll store, site graph)."""
+    from rocks.profiles import ClusterSource
+
+    return ClusterSource(state_path(ctx))
+
+
+def has_inventory(ctx: Context) -> bool:
+    """Whether an inventory exists to read (a database URL, or the state's SQLite file)."""
+    return bool(ctx.env.get("ROCKS_DATABASE_URL")) or (state_path(ctx) / "rocks.db").is_file()
+
+
 def roll_store(ctx: Context) -> Path:
-    return state_path(ctx) / "rolls"
+    return cluster_source(ctx).store
 
 
 def distro_dir(ctx: Context) -> Path:
@@ -83,3 +96,12 @@ def open_session_factory(ctx: Context) -> Any:
     inv = open_inventory(database_url_from(ctx.env))
     ctx.resources.callback(inv.close)
     return inv.transaction
+
+
+def cluster_service(ctx: Context, *, release: str = "el9", provenance: bool = False) -> Any:
+    """The cluster's graph and compiler for commands over the inventory's hosts and appliances
+    (rocks.profiles.profile_service: the one place that builds it)."""
+    from rocks.profiles import GraphOptions, profile_service
+
+    return profile_service(session(ctx), cluster_source(ctx),
+                           GraphOptions(release=release, provenance=provenance))

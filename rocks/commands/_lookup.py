@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from rocks.errors import RocksError
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from rocks.inventory.db import Session
 
 
 def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> RocksError:
@@ -22,30 +22,24 @@ def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> Rocks
 
 
 def need_appliance(s: Session, name: str) -> None:
-    from sqlalchemy import select
+    from rocks.inventory.names import appliance_names
 
-    from rocks.inventory.schema import ApplianceRow
-
-    known = list(s.scalars(select(ApplianceRow.name)))
+    known = appliance_names(s)
     if name not in known:
         raise not_found("appliance", name, known, "rocks list appliance")
 
 
 def need_network(s: Session, name: str) -> None:
-    from sqlalchemy import select
+    from rocks.inventory.names import network_names
 
-    from rocks.inventory.schema import NetworkRow
-
-    known = list(s.scalars(select(NetworkRow.name)))
+    known = network_names(s)
     if name not in known:
         raise not_found("network", name, known, "rocks list network")
 
 
 def need_bootaction(s: Session, name: str) -> None:
-    from sqlalchemy import select
+    from rocks.inventory.names import bootaction_names
 
-    from rocks.inventory.schema import BootActionRow
-
-    known = list(s.scalars(select(BootActionRow.name)))
+    known = bootaction_names(s)
     if name not in known:
         raise not_found("boot action", name, known, "rocks list bootaction")

@@ -14,8 +14,7 @@ from rocks.commands import Context
 from rocks.siteconfig import sync_input
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
+    from rocks.inventory.db import Session
     from rocks.sync.plan import Plan
 
 __all__ = ["report_problems", "sync_input", "sync_root", "write_host_boot_files"]
@@ -36,7 +35,9 @@ def write_host_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> Non
 
     s.flush()
     root = sync_root(ctx)
-    plan = plan_hosts(sync_input(s), hosts, previous=disk_reader(root))
+    from rocks.commands._inventory import cluster_source
+
+    plan = plan_hosts(sync_input(s, cluster_source(ctx)), hosts, previous=disk_reader(root))
     report_problems(ctx, plan)
     result = apply(plan, root)
     for message in reload(result.services_to_reload):

@@ -6,6 +6,7 @@ extends a bundled one); the node is checked against the bundled graph and the si
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Rows, command, keyword, positional
@@ -27,25 +28,26 @@ if TYPE_CHECKING:
 )
 def add_appliance(ctx: Context, args: dict[str, Any]) -> Result:
     """Add an appliance whose hosts are built from the graph starting at node=."""
-    from rocks.compiler.service import load_graph
+    from rocks.commands._inventory import cluster_source
     from rocks.inventory import queries as q
     from rocks.model.inventory import Appliance
+    from rocks.profiles import cluster_graph
 
     name = args["appliance"]
-    node = args["node"] or name
-    graph = load_graph()
-    if node not in graph.nodes:
-        raise _missing_node(name, node, graph)
-    q.add_appliance(session(ctx), Appliance(name, node, args["kickstartable"], args["public"]))
+    s = session(ctx)
+    graph = cluster_graph(s, cluster_source(ctx)).graph
+    declared = graph.appliances.get(name)
+    node = args["node"] or (declared.node if declared is not None else name)
+    if node not in graph.nodes and node not in graph.broken:
+        raise _missing_node(name, node, graph, cluster_source(ctx).site)
+    q.add_appliance(s, Appliance(name, node, args["kickstartable"], args["public"]))
     return None
 
 
-def _missing_node(appliance: str, node: str, graph: ConfigGraph) -> RocksError:
+def _missing_node(appliance: str, node: str, graph: ConfigGraph, site: Path) -> RocksError:
     import difflib
 
-    from rocks.resources import display_path, site_graph_dir
-
-    where = display_path(site_graph_dir() / "nodes" / f"{node}.xml")
+    where = site / "nodes" / f"{node}.xml"
     close = difflib.get_close_matches(node, sorted(graph.nodes), n=1)
     hint = f"write the node file {where} (the site graph) first"
     if close:
@@ -73,16 +75,18 @@ def remove_appliance(ctx: Context, args: dict[str, Any]) -> Result:
 def list_appliance(ctx: Context, args: dict[str, Any]) -> Result:
     """List the inventory's appliances, their root nodes, and whether each node is in the graph.
 
-    The graph is the bundled rolls plus the site graph; `rocks check graph` explains problems.
+    The graph is the cluster's (bundled rolls, the store's enabled rolls, the site graph);
+    `rocks check graph` explains problems.
     """
-    from rocks.compiler.service import load_graph_report
+    from rocks.commands._inventory import cluster_source
     from rocks.inventory import queries as q
+    from rocks.profiles import cluster_graph
 
     s = session(ctx)
     for name in args["appliances"]:
         need_appliance(s, name)
     wanted = set(args["appliances"])
-    graph, _diags = load_graph_report()
+    graph = cluster_graph(s, cluster_source(ctx)).graph
     return Rows(("appliance", "node", "kickstartable", "public", "in_graph"),
                 ((a.name, a.node, a.kickstartable, a.public, a.node in graph.nodes)
                  for a in q.list_appliances(s) if not wanted or a.name in wanted))

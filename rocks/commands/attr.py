@@ -27,7 +27,7 @@ from rocks.errors import Diagnostic, RocksError
 from rocks.model.inventory import Attribute, Scope
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from rocks.inventory.db import Session
 
 SECRET_MASK = "********"
 LETTERS = {"global": "G", "os": "O", "appliance": "A", "host": "H", "intrinsic": "I", "roll": "R",
@@ -256,9 +256,9 @@ def list_host_attr(ctx: Context, args: dict[str, Any]) -> Result:
     (marked secret=yes, or declared secret by a roll) show as ********.
     """
     from rocks.commands._hosts import expand_hosts
+    from rocks.commands._inventory import cluster_service
     from rocks.compiler.service import default_attributes
     from rocks.inventory import queries as q
-    from rocks.profiles import profile_service
 
     s = session(ctx)
     names = expand_hosts(s, args["host"])
@@ -267,7 +267,7 @@ def list_host_attr(ctx: Context, args: dict[str, Any]) -> Result:
         return Rows(header, ())
     # Many names make a long IN list; resolving everyone and picking is cheaper then.
     resolved = q.resolve_attrs_many(s, names if args["host"] and len(names) <= 500 else None)
-    graph = profile_service(s, release=args["release"]).graph
+    graph = cluster_service(ctx, release=args["release"]).graph
     defaults: dict[str, dict[str, str]] = {}
     # A roll may declare an attribute secret: it stays masked whatever scope sets it.
     declared_secret = {a.name for roll in graph.rolls for a in roll.attributes if a.secret}
@@ -319,11 +319,11 @@ def list_attr(ctx: Context, args: dict[str, Any]) -> Result:
     (Kickstart_Private*/Public*), G set with `rocks set attr`; R < N < G. DOC is the declaring
     roll's doc=. Secret values show as ********.
     """
-    from rocks.commands._inventory import roll_store
+    from rocks.commands._inventory import cluster_source
     from rocks.compiler.service import global_defaults
     from rocks.inventory import queries as q
     from rocks.inventory.netfacts import resolve_global
-    from rocks.profiles import profile_service
+    from rocks.profiles import cluster_graph
 
     s = session(ctx)
     keep = _matches(args["attr"])
@@ -336,7 +336,7 @@ def list_attr(ctx: Context, args: dict[str, Any]) -> Result:
     sources = {k: str(v) for k, v in resolved.sources.items()}
     docs: dict[str, str] = {}
     secret = set(resolved.secret)
-    graph = profile_service(s, store=roll_store(ctx)).graph
+    graph = cluster_graph(s, cluster_source(ctx)).graph
     for name, value in global_defaults(graph).items():
         values.setdefault(name, value)
         sources.setdefault(name, "roll")

@@ -31,17 +31,14 @@ def add_bootaction(ctx: Context, args: dict[str, Any]) -> Result:
          examples=("rocks remove bootaction rescue",))
 def remove_bootaction(ctx: Context, args: dict[str, Any]) -> Result:
     """Remove boot actions that no host uses."""
-    from sqlalchemy import func, or_, select
-
     from rocks.errors import RocksError
     from rocks.inventory import queries as q
-    from rocks.inventory.schema import HostRow
+    from rocks.inventory.names import bootaction_users
 
     s = session(ctx)
     for name in dict.fromkeys(args["actions"]):
         need_bootaction(s, name)
-        used = s.scalar(select(func.count()).select_from(HostRow).where(
-            or_(HostRow.install_action == name, HostRow.run_action == name)))
+        used = bootaction_users(s, name)
         if used:
             raise RocksError.of(
                 "bootaction-in-use", f'boot action "{name}" is used by {used} host(s)',

@@ -9,6 +9,7 @@ from rocks.commands import Context, Result, Rows, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import database_url_from, session
 from rocks.commands._sync import sync_root
+from rocks.resources import releases
 
 
 def _positive(raw: str) -> int:
@@ -31,7 +32,7 @@ def _positive(raw: str) -> int:
                                        "(default: <state>/distro)"),
     keyword("token-file", default="", help="admin API token file (default: <state>/api-token, "
                                            "created 0600; ROCKS_API_TOKEN overrides)"),
-    keyword("release", default="el9", choices=("el9", "el10", "el7"), help="target release"),
+    keyword("release", default="el9", choices=releases(), help="target release"),
     examples=("rocks start frontend", "rocks start frontend host=10.1.1.1 port=80 workers=2"),
 )
 def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
@@ -41,23 +42,19 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     seeds the graph's appliances into an empty one. Hosts set to install without an install
     token (set by other means than `rocks set host boot`) are issued one now.
     """
-    from rocks.commands._inventory import _seed_if_empty
-    from rocks.inventory import database_url, open_inventory, state_dir
-    from rocks.inventory.install import begin_install
-    from rocks.inventory.schema import HostRow
+    from rocks.commands._inventory import cluster_source, seed_if_empty
+    from rocks.inventory import database_url, open_inventory
+    from rocks.inventory.install import issue_missing_tokens
     from rocks.server.config import ServerConfig
     from rocks.server.run import serve
 
     url = database_url(database_url_from(ctx.env))
-    state = ctx.env.get("ROCKS_STATE") or str(state_dir())
+    source = cluster_source(ctx)
+    state = str(source.state)
+    source.init()
     with open_inventory(url) as inv, inv.transaction() as s:
-        _seed_if_empty(s)
-        from sqlalchemy import select
-
-        missing = s.scalars(select(HostRow.name).where(
-            HostRow.boot == "install", HostRow.install_token.is_(None))).all()
-        for name in missing:
-            begin_install(s, name)
+        seed_if_empty(s, source)
+        missing = issue_missing_tokens(s)
     if missing:
         ctx.stderr.write(f"issued install tokens to {len(missing)} host(s) set to install\n")
     config = ServerConfig(

@@ -18,7 +18,7 @@ from rocks.errors import RocksError
 from rocks.model.inventory import BootState
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from rocks.inventory.db import Session
 
 _RACK_RANK = re.compile(r"^(.+)-(\d+)-(\d+)$")
 HOSTS = positional("hosts", many=True, metavar="HOST",
@@ -96,11 +96,9 @@ def add_host(ctx: Context, args: dict[str, Any]) -> Result:
 
 
 def _appliance_names(s: Session) -> list[str]:
-    from sqlalchemy import select
+    from rocks.inventory.names import appliance_names
 
-    from rocks.inventory.schema import ApplianceRow
-
-    return list(s.scalars(select(ApplianceRow.name).order_by(ApplianceRow.name)))
+    return appliance_names(s)
 
 
 def _no_appliance(host: str, prefix: str, appliances: Sequence[str]) -> RocksError:
@@ -131,16 +129,10 @@ _HOST_COLUMNS = ("host", "appliance", "rack", "rank", "os", "boot", "installacti
 @command(SOME_HOSTS, tabular=True, examples=("rocks list host", "rocks list host compute"))
 def list_host(ctx: Context, args: dict[str, Any]) -> Result:
     """List hosts: appliance, rack, rank, os, boot state, boot actions and comment."""
-    from sqlalchemy import select
-
-    from rocks.inventory.schema import ApplianceRow, HostRow
+    from rocks.inventory.names import host_rows
 
     s = session(ctx)
-    query = (select(HostRow.name, ApplianceRow.name, HostRow.rack, HostRow.rank, HostRow.os,
-                    HostRow.boot, HostRow.install_action, HostRow.run_action, HostRow.comment)
-             .join(ApplianceRow, HostRow.appliance_id == ApplianceRow.id)
-             .order_by(HostRow.name))
-    rows = s.execute(query).all()
+    rows = host_rows(s)
     if args["hosts"]:
         wanted = set(expand_hosts(s, args["hosts"]))
         rows = [r for r in rows if r[0] in wanted]
@@ -256,15 +248,15 @@ def _on_boot_change(ctx: Context, s: Session, hosts: Sequence[str], action: Boot
 
 
 def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
-    from rocks.commands._inventory import distro_dir, roll_store
-    from rocks.profiles import hosts_package_problems, profile_service
+    from rocks.commands._inventory import cluster_service, distro_dir
+    from rocks.profiles import hosts_package_problems
 
     repo = distro_dir(ctx)
     if not (repo / "repodata").is_dir():
         ctx.warn("no distribution built yet: the packages check was skipped",
                  hint="rocks create distro")
         return
-    svc = profile_service(s, store=roll_store(ctx))
+    svc = cluster_service(ctx)
     problems = hosts_package_problems(svc, s, list(hosts), repo)
     if problems:
         raise RocksError(*problems)
@@ -280,12 +272,10 @@ def _write_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
 @command(SOME_HOSTS, tabular=True, examples=("rocks list host boot",))
 def list_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
     """List what each host does at its next PXE boot (install or os)."""
-    from sqlalchemy import select
-
-    from rocks.inventory.schema import HostRow
+    from rocks.inventory.names import host_boots
 
     s = session(ctx)
-    rows = s.execute(select(HostRow.name, HostRow.boot).order_by(HostRow.name)).all()
+    rows = host_boots(s)
     if args["hosts"]:
         wanted = set(expand_hosts(s, args["hosts"]))
         rows = [r for r in rows if r[0] in wanted]
@@ -403,16 +393,12 @@ def _set_one(ctx: Context, args: dict[str, Any], **change: Any) -> None:
 
 def _set_many(ctx: Context, args: dict[str, Any], **change: Any) -> None:
     """Several hosts: change those that have the interface (at least one must)."""
-    from sqlalchemy import select
-
-    from rocks.inventory.schema import HostRow, InterfaceRow
+    from rocks.inventory.names import hosts_with_interface
 
     s = session(ctx)
     hosts = expand_hosts(s, args["hosts"])
     if len(hosts) > 1:
-        having = set(s.scalars(
-            select(HostRow.name).join(InterfaceRow, InterfaceRow.host_id == HostRow.id)
-            .where(InterfaceRow.device == args["iface"], HostRow.name.in_(hosts))))
+        having = hosts_with_interface(s, hosts, args["iface"])
         hosts = [h for h in hosts if h in having] or hosts[:1]
     _set_interface(ctx, hosts, args["iface"], **change)
 

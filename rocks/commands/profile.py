@@ -8,10 +8,11 @@ from typing import Any
 
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
-from rocks.commands._inventory import session
+from rocks.commands._inventory import cluster_service, session
 from rocks.errors import RocksError
+from rocks.resources import releases
 
-RELEASE = keyword("release", default="el9", choices=("el9", "el10", "el7"),
+RELEASE = keyword("release", default="el9", choices=releases(),
                   help="target release")
 
 
@@ -32,7 +33,6 @@ def list_host_profile(ctx: Context, args: dict[str, Any]) -> Result:
     host's own values are spliced in. With several hosts, give dir= to write one file each.
     """
     from rocks.inventory import queries as q
-    from rocks.profiles import profile_service
 
     s = session(ctx)
     names = expand_hosts(s, args["hosts"], empty_means_all=False)
@@ -43,7 +43,7 @@ def list_host_profile(ctx: Context, args: dict[str, Any]) -> Result:
             "many-hosts", f"{len(names)} hosts given; their kickstarts go to files",
             hint="add dir=DIR to write <DIR>/<host>.ks for each",
         )
-    svc = profile_service(s, release=args["release"], provenance=args["provenance"])
+    svc = cluster_service(ctx, release=args["release"], provenance=args["provenance"])
     resolved = q.resolve_attrs_many(s, names)
     if not args["dir"]:
         view = svc.view(resolved[names[0]])
@@ -70,10 +70,9 @@ def list_host_xml(ctx: Context, args: dict[str, Any]) -> Result:
     """Print the host's traversal: each node file in order, with the edge that brought it in."""
     from rocks.compiler.xmlout import traversal_xml
     from rocks.inventory import queries as q
-    from rocks.profiles import profile_service
 
     s = session(ctx)
     names = expand_hosts(s, [args["host"]], empty_means_all=False)
-    svc = profile_service(s, release=args["release"])
+    svc = cluster_service(ctx, release=args["release"])
     view = svc.view(q.resolve_attrs(s, names[0]))
     return Text(traversal_xml(svc.graph, view.root, view.attrs, args["release"]))

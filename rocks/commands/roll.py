@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
-from rocks.commands._inventory import distro_dir, roll_store, session
+from rocks.commands._inventory import cluster_service, distro_dir, roll_store, session
 from rocks.errors import RocksError
 from rocks.profiles import package_problems
 
@@ -194,14 +194,12 @@ def check_appliance(ctx: Context, args: dict[str, Any]) -> Result:
     Each missing package or broken dependency is reported with the node file and line that
     asked for it.
     """
-    from rocks.compiler.service import preview_attributes
     from rocks.inventory import queries as q
-    from rocks.profiles import profile_service
 
     s = session(ctx)
     app = q.get_appliance(s, args["appliance"])
-    svc = profile_service(s, store=roll_store(ctx))
-    attrs = preview_attributes(svc.graph, app.name, svc.compiler.release)
+    svc = cluster_service(ctx)
+    attrs = svc.preview(app.name, s)
     problems = package_problems(svc.compiler.compile(app.node, attrs).profile,
                                   distro_dir(ctx))
     if problems:
@@ -213,11 +211,11 @@ def check_appliance(ctx: Context, args: dict[str, Any]) -> Result:
 def check_host_packages(ctx: Context, args: dict[str, Any]) -> Result:
     """Depsolve each host's %packages against the distribution, without installing."""
     from rocks.commands._hosts import expand_hosts
-    from rocks.profiles import hosts_package_problems, profile_service
+    from rocks.profiles import hosts_package_problems
 
     s = session(ctx)
     names = expand_hosts(s, args["hosts"])
-    svc = profile_service(s, store=roll_store(ctx))
+    svc = cluster_service(ctx)
     problems = hosts_package_problems(svc, s, names, distro_dir(ctx))
     if problems:
         raise RocksError(*problems)

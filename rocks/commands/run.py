@@ -14,9 +14,8 @@ from rocks.commands import Context, Result, Rows, command, keyword, positional
 from rocks.errors import RocksError
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from rocks.inventory import Inventory
+    from rocks.inventory.db import Session
     from rocks.model.inventory import ResolvedAttributes
     from rocks.remote.access import Caller
     from rocks.remote.ssh import HostResult, Target

@@ -9,7 +9,7 @@ from typing import Any
 
 from rocks.commands import Context, Result, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
-from rocks.commands._inventory import session
+from rocks.commands._inventory import cluster_source, session
 from rocks.commands._sync import report_problems, sync_input, sync_root
 from rocks.errors import RocksError
 
@@ -42,8 +42,9 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
 
     s = session(ctx)
     root = _root(ctx, args)
-    settings = global_settings(s)
-    inp = sync_input(s, settings)
+    source = cluster_source(ctx)
+    settings = global_settings(s, source)
+    inp = sync_input(s, source, settings)
     ctx.report(network_warnings(s, settings))
     p = plan(inp, previous=disk_reader(root), sysroot=Path("/") if args["loaders"] else None)
     p = p.extended(installer_files(inp, distro_dir(ctx)))
@@ -64,7 +65,7 @@ def _report(ctx: Context, args: dict[str, Any], pick: str) -> Result:
     from rocks.sync.plan import plan
 
     s = session(ctx)
-    inp = sync_input(s)
+    inp = sync_input(s, cluster_source(ctx))
     p = plan(inp, previous=disk_reader(_root(ctx, args)))
     report_problems(ctx, p)
     owners = set(expand_hosts(s, args["hosts"])) if args.get("hosts") else None
@@ -169,7 +170,7 @@ def discover(ctx: Context, args: dict[str, Any]) -> Result:
         import dataclasses
 
         with open_session_factory(ctx)() as s:
-            inp = dataclasses.replace(sync_input(s), discovery=disc)
+            inp = dataclasses.replace(sync_input(s, cluster_source(ctx)), discovery=disc)
             apply(plan(inp, previous=disk_reader(root)), root)
 
     resync(discovery)
@@ -180,7 +181,7 @@ def discover(ctx: Context, args: dict[str, Any]) -> Result:
         while time.monotonic() < deadline and not (args["max"] and len(added) >= args["max"]):
             with open_session_factory(ctx)() as s:
                 if leases is None:
-                    leases = _default_leases(sync_input(s).dhcp.value)
+                    leases = _default_leases(sync_input(s, cluster_source(ctx)).dhcp.value)
                 known = {i.mac for i in q.list_interfaces(s) if i.mac}
                 for mac in seen_macs(leases):
                     if mac in known or (args["max"] and len(added) >= args["max"]):

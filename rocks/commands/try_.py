@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Text, command, keyword, positional
-from rocks.commands._inventory import distro_dir, roll_store, session
+from rocks.commands._inventory import cluster_service, distro_dir, session
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -55,14 +55,12 @@ def try_appliance(ctx: Context, args: dict[str, Any]) -> Result:
     chrooted in root= with its own interpreter and is listed with its node file, line and exit
     status. Attribute values are the appliance's defaults. Needs root.
     """
-    from rocks.compiler.service import preview_attributes
     from rocks.inventory import queries as q
-    from rocks.profiles import profile_service
 
     s = session(ctx)
     app = q.get_appliance(s, args["appliance"])
-    svc = profile_service(s, store=roll_store(ctx))
-    attrs = preview_attributes(svc.graph, app.name, svc.compiler.release)
+    svc = cluster_service(ctx)
+    attrs = svc.preview(app.name, s)
     compiled = svc.compiler.compile(app.node, attrs)
     return _try(ctx, compiled.profile, attrs, args)
 
@@ -75,11 +73,10 @@ def try_host(ctx: Context, args: dict[str, Any]) -> Result:
     As `rocks try appliance`, with the host's own attribute values. Needs root.
     """
     from rocks.inventory import queries as q
-    from rocks.profiles import profile_service
 
     s = session(ctx)
     name = args["host"]
-    svc = profile_service(s, store=roll_store(ctx))
+    svc = cluster_service(ctx)
     view = svc.view(q.resolve_attrs_many(s, [name])[name])
     compiled = svc.compiled(view)
     return _try(ctx, compiled.profile, view.attrs, args)

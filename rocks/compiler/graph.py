@@ -18,7 +18,7 @@ from typing import Any
 from rocks.compiler.graphfile import HEAD, TAIL, ApplianceDecl, Edge, GraphFile, Order
 from rocks.compiler.nodes import NodeFile, NodeKind, XElem
 from rocks.compiler.rolls import AttributeDecl, RollInfo
-from rocks.errors import Diagnostics, RocksError, SourceLocation
+from rocks.errors import Diagnostic, Diagnostics, RocksError, SourceLocation
 
 ENGINE_VERSION = "1"
 
@@ -51,11 +51,18 @@ class ConfigGraph:
     warnings: tuple = ()
     order_list: tuple[str, ...] = ()
     adjacency: dict[str, tuple[Edge, ...]] = field(default_factory=dict)
+    # Faults stay local: a node whose file (or an extend-/replace- file of it) did not load,
+    # and a roll whose graph or roll.xml did not, fail only the traversals that reach them,
+    # with their own errors (the root cause), never as "unknown node".
+    broken: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    broken_rolls: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
     _inputs: dict[str, frozenset[str]] = field(default_factory=dict)
     _has_eval: dict[str, bool] = field(default_factory=dict)
 
     def traverse(self, root: str, attrs: Mapping[str, str]) -> list[Visit]:
-        """Ordered node list for `root` under `attrs`; raises on unknown nodes."""
+        """Ordered node list for `root` under `attrs`; raises on unknown or broken nodes."""
+        if root in self.broken:
+            raise RocksError(*self.broken[root])
         if root not in self.nodes:
             raise RocksError.of(
                 "unknown-node", f'root node "{root}" has no node file',
@@ -67,10 +74,14 @@ class ConfigGraph:
             name = stack.pop()
             # push in reverse name order so children are visited alphabetically
             for edge in reversed(self.adjacency.get(name, ())):
+                if edge.broken:
+                    raise RocksError(*edge.broken)
                 if edge.dst in via:
                     continue
                 if edge.cond is not None and not edge.cond.evaluate(attrs):
                     continue
+                if edge.dst in self.broken:
+                    raise RocksError(*self.broken[edge.dst])
                 if edge.dst not in self.nodes:
                     raise RocksError.of(
                         "unknown-node",
@@ -80,6 +91,11 @@ class ConfigGraph:
                     )
                 via[edge.dst] = f"{edge.src} -> {edge.dst}"
                 stack.append(edge.dst)
+        if self.broken_rolls:
+            for name in sorted(via):
+                for f in self.nodes[name].files:
+                    if f.roll in self.broken_rolls:
+                        raise RocksError(*self.broken_rolls[f.roll])
         ordered = set(self.order_list)
         out: list[Visit] = []
         for name in self.order_list:
@@ -225,8 +241,13 @@ def merge(
     node_files: Iterable[NodeFile],
     graph_files: Iterable[GraphFile],
     diags: Diagnostics,
+    broken: Mapping[str, tuple[Diagnostic, ...]] | None = None,
+    broken_rolls: Mapping[str, tuple[Diagnostic, ...]] | None = None,
 ) -> ConfigGraph:
+    """Merge loaded files; `broken` names nodes whose files did not load (with why), so that
+    what follows from them is not reported again as a problem of its own."""
     rolls = tuple(rolls)
+    bad: dict[str, tuple[Diagnostic, ...]] = dict(broken or {})
     base: dict[str, NodeFile] = {}
     replace: dict[str, NodeFile] = {}
     extend: dict[str, list[NodeFile]] = {}
@@ -249,12 +270,13 @@ def merge(
                 hint="a node name is global: rename one, or override it with replace-<name>.xml "
                 "in the site graph",
             )
+            bad[nf.name] = (*bad.get(nf.name, ()), diags.items[-1])
     nodes: dict[str, GraphNode] = {}
     for name in sorted(set(base) | set(replace)):
         first = replace.get(name) or base[name]
         nodes[name] = GraphNode(name, (first, *extend.get(name, [])))
     for name, exts in sorted(extend.items()):
-        if name not in nodes:
+        if name not in nodes and name not in bad:
             for e in exts:
                 diags.error(
                     "extend-without-base",
@@ -289,7 +311,7 @@ def merge(
             h.update(f"attr {ad.name} {ad.appliance} {ad.value} {ad.secret}\n".encode())
             attrs.setdefault(ad.name, ad)
     for a in sorted(apps.values(), key=lambda a: a.name):
-        if a.node not in nodes:
+        if a.node not in nodes and a.node not in bad:
             diags.error(
                 "unknown-node", f'appliance {a.name}: root node "{a.node}" has no node file',
                 a.location, hint="point the appliance at an existing node, or add the node file",
@@ -307,4 +329,5 @@ def merge(
         rolls=rolls, nodes=nodes, edges=tuple(edges), orders=tuple(orders), appliances=apps,
         attributes=attrs, digest=h.hexdigest(), order_list=order_list,
         adjacency={k: tuple(sorted(v, key=lambda e: e.dst)) for k, v in adjacency.items()},
+        broken=bad, broken_rolls=dict(broken_rolls or {}),
     )

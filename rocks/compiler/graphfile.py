@@ -13,7 +13,7 @@ from pathlib import Path
 from rocks.compiler import schema
 from rocks.compiler.cond import Condition, parse_condition
 from rocks.compiler.xmlload import line_of, load_xml
-from rocks.errors import Diagnostics, RocksError, SourceLocation
+from rocks.errors import Diagnostic, Diagnostics, RocksError, SourceLocation
 
 HEAD = "HEAD"
 TAIL = "TAIL"
@@ -25,6 +25,8 @@ class Edge:
     dst: str
     cond: Condition | None
     location: SourceLocation
+    # a condition that did not parse: the edge fails the traversals that reach its source
+    broken: tuple[Diagnostic, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics) -> Gra
             continue
         loc = SourceLocation(file, line_of(el), roll)
         if el.tag == "edge":
+            mark = len(diags.items)
             base = _cond(el, loc, diags)
             srcs = [(el.get("from", "").strip(), base, loc)] if el.get("from") else []
             dsts = [(el.get("to", "").strip(), base, loc)] if el.get("to") else []
@@ -117,7 +120,8 @@ def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics) -> Gra
                     cond = dcond if dloc is not loc else scond
                     if sloc is not loc and dloc is not loc:
                         cond = _both(scond, dcond)
-                    edges.append(Edge(s, d, cond, dloc if dloc is not loc else sloc))
+                    edges.append(Edge(s, d, cond, dloc if dloc is not loc else sloc,
+                                      tuple(diags.items[mark:])))
         elif el.tag == "order":
             gen = el.get("gen", "")
             heads = [(el.get("head", "").strip(), gen)] if el.get("head") else []

@@ -17,7 +17,7 @@ def lint(graph: ConfigGraph) -> list[Diagnostic]:
     d = Diagnostics()
     for e in graph.edges:
         for name in (e.src, e.dst):
-            if name not in graph.nodes:
+            if name not in graph.nodes and name not in graph.broken:
                 d.error(
                     "unknown-node", f'edge {e.src} -> {e.dst}: no node file "{name}.xml" in any '
                     "roll", e.location, hint="add the node file, fix the name, or remove the edge",
@@ -25,7 +25,8 @@ def lint(graph: ConfigGraph) -> list[Diagnostic]:
     seen_orders: set[str] = set()
     for o in graph.orders:
         for name in (o.head, o.tail):
-            if name in (HEAD, TAIL) or name in graph.nodes or name in seen_orders:
+            if (name in (HEAD, TAIL) or name in graph.nodes or name in graph.broken
+                    or name in seen_orders):
                 continue
             seen_orders.add(name)
             d.warning(

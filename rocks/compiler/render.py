@@ -18,7 +18,7 @@ import rocks
 from rocks.compiler.xmlload import SLOT_RE
 from rocks.errors import RocksError
 from rocks.model.profile import Origin, Profile
-from rocks.resources import templates_dir
+from rocks.resources import releases, templates_dir
 
 RELEASES = {"el9": "RHEL9", "el10": "RHEL10", "el7": "RHEL7"}
 MARK = "\ue002"
@@ -37,10 +37,12 @@ def _environment() -> jinja2.Environment:
 
 
 def check_release(release: str) -> str:
-    if release not in RELEASES:
+    """A release both pykickstart checks (RELEASES) and a template exists for."""
+    offered = [r for r in releases() if r in RELEASES]
+    if release not in offered:
         raise RocksError.of(
             "bad-release", f'unknown release "{release}"',
-            hint="release= takes one of: " + ", ".join(sorted(RELEASES)),
+            hint="release= takes one of: " + ", ".join(offered),
         )
     return release
 

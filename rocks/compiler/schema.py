@@ -1,6 +1,6 @@
 """RELAX NG validation of the three rocks XML formats: node files, graph files and roll.xml.
 
-The grammars live in graph/schemas/*.rng. libxml2 decides validity; its error log is terse and
+The grammars live in rocks/data/schemas/*.rng. libxml2 decides validity; its error log is terse and
 stops at the first problem in each subtree, so on failure we re-walk the tree with a vocabulary
 read from the same grammar (names, attributes, text) to report every problem in plain words.
 """
@@ -34,7 +34,9 @@ class Kind(enum.StrEnum):
 
 
 def schema_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "graph" / "schemas"
+    from rocks.resources import schema_dir as packaged
+
+    return packaged()
 
 
 @dataclass(slots=True)

@@ -18,12 +18,12 @@ from rocks.compiler.cond import coerce
 from rocks.compiler.evalrun import EvalRunner
 from rocks.compiler.graph import ConfigGraph, merge
 from rocks.compiler.graphfile import GraphFile, load_graph_file
-from rocks.compiler.nodes import NodeFile, load_node
+from rocks.compiler.nodes import NodeFile, load_node, node_name
 from rocks.compiler.render import Skeleton, check_release, render_skeleton
 from rocks.compiler.rolls import RollInfo, RollKind, RollSource, load_roll
 from rocks.errors import Diagnostic, Diagnostics, RocksError, Severity, SourceLocation
 from rocks.model.profile import Profile
-from rocks.resources import display_path, rolls_dir, site_graph_dir
+from rocks.resources import display_path, rolls_dir
 
 VERSION_MAJOR = {"el7": 7, "el9": 9, "el10": 10}
 # What Rocks' own conditions expect to find (ROCKS.md §C.3), per target release.
@@ -51,10 +51,12 @@ def load_graph(
     release: str = "el9",
     trusted: Collection[str] = (),
     disabled: Collection[str] = (),
+    site: Path | None = None,
 ) -> ConfigGraph:
-    """Load and merge rolls (bundled ones, then `rolls`, then the site graph); raise on errors."""
+    """Load and merge rolls strictly (bundled ones, then `rolls`, then the site graph at
+    `site`); raise on any error. The cluster's own graph is rocks.profiles.cluster_graph's."""
     graph, diags = load_graph_report(rolls=rolls, bundled=bundled, release=release,
-                                     trusted=trusted, disabled=disabled)
+                                     trusted=trusted, disabled=disabled, site=site)
     diags.raise_if_errors()
     graph.warnings = tuple(diags.warnings)
     return graph
@@ -67,51 +69,80 @@ def load_graph_report(
     release: str = "el9",
     trusted: Collection[str] = (),
     disabled: Collection[str] = (),
+    site: Path | None = None,
+    bases: tuple[Path, ...] = (),
 ) -> tuple[ConfigGraph, Diagnostics]:
-    """Like load_graph, but return every problem instead of raising (for `check graph`)."""
+    """Like load_graph, but return every problem instead of raising (for `check graph`).
+
+    Each problem of a node file marks that node broken, each of an edge's condition that
+    edge, each of a roll's roll.xml or graph file that roll (see ConfigGraph.broken): only
+    the traversals reaching them fail. Paths are shown relative to the data dir or `bases`.
+    """
     check_release(release)
     major = VERSION_MAJOR[release]
     diags = Diagnostics()
     sources: list[RollSource] = []
+    broken_rolls: dict[str, list[Diagnostic]] = {}
+
+    def show(path: Path) -> str:
+        return display_path(path, bases)
+
     dirs = [*(bundled_roll_dirs() if bundled else []), *rolls]
     for d in dirs:
+        mark = len(diags.items)
         try:
             src = load_roll(Path(d), version_major=major, diags=diags)
         except RocksError as exc:
             diags.extend(exc.diagnostics)
             continue
+        meta = [x for x in diags.items[mark:] if x.severity is Severity.ERROR]
+        if meta:  # roll.xml did not validate
+            broken_rolls.setdefault(src.info.name, []).extend(meta)
         if src.info.name in disabled:
             continue
         trust = src.info.name in trusted
         if trust:
             src = RollSource(_with_trust(src.info), src.node_files, src.graph_files)
         sources.append(src)
-    if bundled and site_graph_dir().is_dir():
-        site = load_roll(site_graph_dir(), kind=RollKind.SITE, version_major=major, diags=diags)
-        sources.append(RollSource(_with_trust(site.info), site.node_files, site.graph_files))
+    if site is not None and site.is_dir():
+        src = load_roll(site, kind=RollKind.SITE, version_major=major, diags=diags)
+        sources.append(RollSource(_with_trust(src.info), src.node_files, src.graph_files))
     names: dict[str, RollInfo] = {}
     for s in sources:
         if s.info.name in names and s.info.kind is RollKind.ROLL:
             diags.error(
                 "duplicate-roll",
-                f'roll "{s.info.name}" is given twice: {display_path(names[s.info.name].path)} '
-                f"and {display_path(s.info.path)}",
+                f'roll "{s.info.name}" is given twice: {show(names[s.info.name].path)} '
+                f"and {show(s.info.path)}",
                 hint="give each roll once",
             )
         names[s.info.name] = s.info
     node_files: list[NodeFile] = []
     graph_files: list[GraphFile] = []
+    broken: dict[str, list[Diagnostic]] = {}
     for s in sources:
         for _, path in s.node_files:
-            nf = load_node(path, display_path(path), roll=s.info.name, trusted=s.info.trusted,
+            mark = len(diags.items)
+            nf = load_node(path, show(path), roll=s.info.name, trusted=s.info.trusted,
                            diags=diags)
             if nf is not None:
                 node_files.append(nf)
+            else:
+                broken.setdefault(node_name(path.name)[0], []).extend(
+                    x for x in diags.items[mark:] if x.severity is Severity.ERROR)
         for path in s.graph_files:
-            gf = load_graph_file(path, display_path(path), s.info.name, diags)
+            mark = len(diags.items)
+            gf = load_graph_file(path, show(path), s.info.name, diags)
+            problems = [x for x in diags.items[mark:] if x.severity is Severity.ERROR]
             if gf is not None:
                 graph_files.append(gf)
-    graph = merge([s.info for s in sources], node_files, graph_files, diags)
+                in_edges = {id(x) for e in gf.edges for x in e.broken}
+                problems = [x for x in problems if id(x) not in in_edges]
+            if problems:
+                broken_rolls.setdefault(s.info.name, []).extend(problems)
+    graph = merge([s.info for s in sources], node_files, graph_files, diags,
+                  broken={k: tuple(v) for k, v in broken.items()},
+                  broken_rolls={k: tuple(v) for k, v in broken_rolls.items()})
     return graph, diags
 
 
@@ -255,3 +286,16 @@ def _unsafe(host: str, name: str, why: str) -> RocksError:
         SourceLocation(f"host {host}" if host else "attributes"),
         hint=f"fix the value of {name}; values are spliced into a checked kickstart",
     )
+
+
+# Problems that only the traversals reaching them fail on (ConfigGraph.broken and friends), or
+# that fail nobody's traversal (an extend- file of no node, an appliance at a missing root).
+_LOCAL_CODES = frozenset({"extend-without-base", "unknown-node", "duplicate-appliance"})
+
+
+def global_errors(graph: ConfigGraph, diags: Diagnostics) -> list[Diagnostic]:
+    """The errors that no single traversal owns (an order cycle, a roll given twice): with
+    any of them the graph as a whole is not fit to compile from."""
+    local = {id(d) for ds in (*graph.broken.values(), *graph.broken_rolls.values()) for d in ds}
+    local |= {id(d) for e in graph.edges for d in e.broken}
+    return [d for d in diags.errors if id(d) not in local and d.code not in _LOCAL_CODES]

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from rocks.errors import RocksError
@@ -239,3 +239,30 @@ def resolve_attrs_many(
 def resolve_attrs(session: Session, host: str) -> ResolvedAttributes:
     """One host's attributes with the scope (or "intrinsic") each value came from."""
     return resolve_attrs_many(session, [host])[host]
+
+
+def resolve_appliance_attrs(session: Session, appliance: str, os_name: str = "linux"
+                            ) -> ResolvedAttributes:
+    """What a new host of `appliance` would get from the inventory: network facts < global < os
+    < appliance attributes (no intrinsics). An appliance the inventory does not know yet
+    (declared by a roll only) gets network facts, global and os attributes."""
+    aid = session.scalar(select(ApplianceRow.id).where(ApplianceRow.name == appliance))
+    rows = session.scalars(select(AttributeRow).where(or_(
+        AttributeRow.scope == Scope.GLOBAL.value,
+        (AttributeRow.scope == Scope.OS.value) & (AttributeRow.os == os_name),
+        (AttributeRow.scope == Scope.APPLIANCE.value) & (AttributeRow.appliance_id == aid)
+        if aid is not None else false(),
+    )).order_by(AttributeRow.name)).all()
+    explicit = {r.name: r.value for r in rows if r.scope == Scope.GLOBAL.value}
+    facts = network_facts(session, explicit)
+    values: dict[str, str] = {name: fact.value for name, fact in facts.items()}
+    sources: dict[str, Scope | str] = dict.fromkeys(facts, NETWORK)
+    secret: set[str] = set()
+    for scope in (Scope.GLOBAL, Scope.OS, Scope.APPLIANCE):
+        for row in rows:
+            if row.scope != scope.value:
+                continue
+            values[row.name] = row.value
+            sources[row.name] = scope
+            (secret.add if row.secret else secret.discard)(row.name)
+    return ResolvedAttributes(values, sources, frozenset(secret))

@@ -202,6 +202,10 @@ def remove_roll(session: Session, name: str, *, version: str = "", arch: str = "
     return removed
 
 
+def has_appliances(session: Session) -> bool:
+    return session.scalar(select(ApplianceRow.id).limit(1)) is not None
+
+
 def seed_defaults(session: Session, appliances: Iterable[Appliance] = ()) -> None:
     """Insert the default boot actions and the given appliances where missing (idempotent)."""
     have = set(session.scalars(select(BootActionRow.name)))

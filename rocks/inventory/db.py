@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
+__all__ = ["Inventory", "Session", "database_url", "open_inventory", "state_dir"]
+
 # The newest migration in rocks/inventory/migrations/versions (a test keeps the two in step).
 HEAD_REVISION = "0003"
 

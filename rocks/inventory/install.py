@@ -51,3 +51,13 @@ def tokens(session: Session, hosts: list[str] | None = None) -> dict[str, str]:
 
 def clear_tokens(session: Session, hosts: list[str]) -> None:
     session.execute(update(HostRow).where(HostRow.name.in_(hosts)).values(install_token=None))
+
+
+def issue_missing_tokens(session: Session) -> list[str]:
+    """Hosts set to install without a token (set by other means than `rocks set host boot`)
+    get one now; returns their names."""
+    missing = list(session.scalars(select(HostRow.name).where(
+        HostRow.boot == "install", HostRow.install_token.is_(None))))
+    for name in missing:
+        begin_install(session, name)
+    return missing

@@ -20,15 +20,17 @@ _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 @boot_router.get("/boot/ipxe", response_class=PlainTextResponse)
 def ipxe(request: Request, mac: str = "") -> PlainTextResponse:
     from rocks.errors import RocksError
-    from rocks.siteconfig import sync_input
+    from rocks.siteconfig import global_settings, sync_input
     from rocks.sync.pxe import ipxe_script_for_mac
 
     if not _MAC.match(mac):
         return PlainTextResponse("#!ipxe\necho rocks: bad or missing mac=\nexit 1\n",
                                  status_code=400)
     fe = request.app.state.frontend
+    svc = fe.indexer.service
     with fe.inventory.transaction(readonly=True) as s:
-        inp = sync_input(s)
+        inp = sync_input(s, fe.indexer.source, global_settings(
+            s, fe.indexer.source, svc.graph if svc is not None else None))
     try:
         text = ipxe_script_for_mac(inp, mac)
     except RocksError as exc:

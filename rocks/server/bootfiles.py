@@ -19,9 +19,12 @@ log = logging.getLogger("rocks.server")
 
 
 class BootFileWriter:
-    def __init__(self, inventory: Inventory, root: Path) -> None:
+    def __init__(self, inventory: Inventory, root: Path, state: Path | None = None) -> None:
+        from rocks.profiles import ClusterSource
+
         self.inventory = inventory
         self.root = root
+        self.source = ClusterSource(state) if state is not None else None
         self._pending: set[str] = set()
         self._cond = threading.Condition()
         self._stop = False
@@ -64,7 +67,7 @@ class BootFileWriter:
         from rocks.sync.plan import plan_hosts
 
         with self.inventory.transaction(readonly=True) as s:
-            inp = sync_input(s)
+            inp = sync_input(s, self.source)
         result = apply(plan_hosts(inp, hosts, previous=disk_reader(self.root)), self.root)
         self.writes += 1
         log.info("boot files hosts=%s changed=%d removed=%d", ",".join(hosts),

@@ -14,6 +14,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rocks.errors import RocksError
@@ -56,7 +57,7 @@ class Frontend:
     def __init__(self, config: ServerConfig, inventory: Inventory | None = None) -> None:
         self.config = config
         self.inventory = inventory or open_inventory(config.database_url)
-        self.indexer = Indexer(self.inventory, config.release)
+        self.indexer = Indexer(self.inventory, config.release, Path(config.state_dir))
         self.compile_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rocks-compile")
         self.snapshot = Snapshot()
         self.kickstarts: dict[str, Served] = {}
@@ -64,7 +65,8 @@ class Frontend:
         self.spent: set[str] = set()  # tokens a `finished` was accepted for
         self.inferred: set[tuple[str, str]] = set()  # (host, token) that got a `packages`
         self.writer = EventWriter(self.inventory, self._committed)
-        self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir)
+        self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir,
+                                        Path(config.state_dir))
         self.inflight = 0
         self.refreshes = 0
         self._task: asyncio.Task[None] | None = None
@@ -140,10 +142,8 @@ class Frontend:
     def _render(self, entry: HostEntry) -> Served:
         if entry.view is None:
             return failed(entry.inputs, entry.error)
-        service = self.indexer.service
-        assert service is not None
         try:
-            text = service.compiler.render(entry.view.root, entry.attrs(), host=entry.name)
+            text = self.indexer.render(entry)
         except RocksError as exc:
             return failed(entry.inputs, str(exc))
         except Exception as exc:  # a compiler bug must not take the server down

@@ -6,13 +6,21 @@ on SQLite `PRAGMA data_version` (free: it moves only when another connection com
 content fingerprint of the tables a kickstart depends on (hosts, interfaces, attributes,
 appliances, rolls, networks); on PostgreSQL the fingerprint is taken every interval. Events
 do not enter the fingerprint, so the install traffic itself causes no rebuilds.
+
+The graph comes from rocks.profiles.cluster_graph, the one place that builds it; the digest of
+its inputs (every graph file of the bundled rolls, the store's enabled rolls and the site graph,
+and the enabled set) is part of the fingerprint, so an edit of <state>/site is served within a
+refresh, without a restart. An appliance whose new compile fails keeps being served from the
+last graph it compiled with (`last_good`), and the failure is kept in `problems`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -27,13 +35,23 @@ from rocks.inventory.schema import (
     NetworkRow,
     RollRow,
 )
-from rocks.profiles import HostView, ProfileService, profile_service
+from rocks.profiles import (
+    ClusterSource,
+    GraphInputs,
+    GraphOptions,
+    HostView,
+    ProfileService,
+    compiler_for,
+    graph_inputs,
+    profile_service,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from rocks.inventory import Inventory
 
+log = logging.getLogger("rocks.server")
 MASK = "********"
 _FINGERPRINTED = (HostRow, InterfaceRow, AttributeRow, ApplianceRow, RollRow, NetworkRow)
 
@@ -79,8 +97,8 @@ class Snapshot:
     fingerprint: str = ""
 
 
-def _inputs(root: str, attrs: dict[str, str]) -> str:
-    return hashlib.sha256(repr((root, sorted(attrs.items()))).encode()).hexdigest()
+def _inputs(root: str, attrs: dict[str, str], graph: str) -> str:
+    return hashlib.sha256(repr((root, sorted(attrs.items()), graph)).encode()).hexdigest()
 
 
 class Indexer:
@@ -89,32 +107,48 @@ class Indexer:
     Not thread-safe: the server calls it from its single compiler thread only.
     """
 
-    def __init__(self, inventory: Inventory, release: str = "el9") -> None:
+    def __init__(self, inventory: Inventory, release: str = "el9",
+                 state: Path | None = None) -> None:
         self.inventory = inventory
         self.release = release
+        self.source = ClusterSource(state) if state is not None else None
         self.service: ProfileService | None = None
         self.provenance: ProfileService | None = None
-        self._rolls_key: object = None
+        # appliance -> the service whose graph last compiled it, and why the current one fails
+        self.last_good: dict[str, ProfileService] = {}
+        self.problems: dict[str, str] = {}
+        self._graph_digest = ""
+        self._inputs: GraphInputs | None = None
+        self._db_fp = ""
         self._raw: Any = None
         self._data_version: int | None = None
 
     def changed(self, known: str) -> str | None:
-        """The new fingerprint if the inventory changed since `known`, else None."""
+        """The new fingerprint if the inventory or the graph's inputs changed since `known`."""
+        db_fp = self._db_fp
+        moved = True
         if self.inventory.dialect == "sqlite":
             if self._raw is None:
                 self._raw = self.inventory.engine.raw_connection()
             version = int(self._raw.execute("PRAGMA data_version").fetchone()[0])
-            if version == self._data_version and known:
-                return None
+            moved = version != self._data_version or not known or self._inputs is None
             self._data_version = version
-        with self.inventory.transaction(readonly=True) as s:
-            fp = fingerprint(s)
+        if moved:
+            with self.inventory.transaction(readonly=True) as s:
+                db_fp = fingerprint(s)
+                self._inputs = graph_inputs(s, self.source, GraphOptions(self.release))
+        assert self._inputs is not None
+        fp = f"{db_fp}:{self._inputs.digest()}"
         return None if fp == known else fp
 
     def build(self) -> Snapshot:
         with self.inventory.transaction(readonly=True) as s:
-            fp = fingerprint(s)
-            svc = self._service(s)
+            db_fp = fingerprint(s)
+            self._db_fp = db_fp
+            self._inputs = graph_inputs(s, self.source, GraphOptions(self.release))
+            digest = self._inputs.digest()
+            fp = f"{db_fp}:{digest}"
+            svc = self._service(s, digest)
             resolved = q.resolve_attrs_many(s)
             rows = s.execute(select(HostRow.id, HostRow.name, HostRow.boot, HostRow.install_token,
                                     HostRow.install_started)).all()
@@ -141,7 +175,7 @@ class Indexer:
             attrs = {} if view is None else {**view.attrs, "install_token": token or ""}
             entry = HostEntry(hid, name, res.values.get("appliance", ""), boot, token, started,
                               tuple(ips.get(hid, ())), tuple(macs.get(hid, ())), view, error,
-                              _inputs(view.root if view else "", attrs))
+                              _inputs(view.root if view else "", attrs, svc.graph.digest))
             snap.hosts[name] = entry
             for ip in entry.ips:
                 snap.by_ip.setdefault(ip, entry)
@@ -151,24 +185,65 @@ class Indexer:
                 snap.by_token[token] = entry
         return snap
 
-    def _service(self, s: Session) -> ProfileService:
-        rolls = tuple((r.name, r.version, r.enabled, r.trusted) for r in q.list_rolls(s))
-        if self.service is None or rolls != self._rolls_key:
-            self.service = profile_service(s, release=self.release)
-            self.provenance = None
-            self._rolls_key = rolls
-        return self.service
+    def _service(self, s: Session, digest: str) -> ProfileService:
+        """The cluster's ProfileService, rebuilt when the graph's inputs moved. A graph that
+        cannot be used at all (an order cycle, a roll given twice) keeps the previous one."""
+        if self.service is not None and digest == self._graph_digest:
+            return self.service
+        try:
+            svc = profile_service(s, self.source, GraphOptions(self.release))
+        except RocksError as exc:
+            if self.service is None:
+                raise
+            self._graph_digest = digest
+            self.problems["*"] = str(exc)
+            log.error("graph error=%r: still serving the previous graph", str(exc))
+            return self.service
+        self.service, self.provenance, self._graph_digest = svc, None, digest
+        self.problems = {}
+        self._check_appliances(s, svc)
+        return svc
+
+    def _check_appliances(self, s: Session, svc: ProfileService) -> None:
+        """Compile each kickstartable appliance with the new graph: record failures, and the
+        service each one last compiled with (served from while the new graph fails it)."""
+        for app in q.list_appliances(s):
+            if not app.kickstartable or app.name not in svc.roots:
+                continue
+            try:
+                svc.compiler.compile(svc.roots[app.name], svc.preview(app.name, s))
+            except RocksError as exc:
+                self.problems[app.name] = str(exc)
+                kept = "; serving its last validated profile" if app.name in self.last_good \
+                    else ""
+                log.error("appliance %s: compile failed%s error=%r", app.name, kept,
+                          str(exc).splitlines()[0])
+                continue
+            self.last_good[app.name] = svc
+
+    def render(self, entry: HostEntry) -> str:
+        """The host's kickstart; when the current graph fails its appliance, from the graph
+        that last compiled it (the failure stays in `problems`)."""
+        assert self.service is not None and entry.view is not None
+        attrs = entry.attrs()
+        try:
+            return self.service.compiler.render(entry.view.root, attrs, host=entry.name)
+        except RocksError as exc:
+            good = self.last_good.get(entry.appliance)
+            if good is None or good is self.service:
+                raise
+            self.problems.setdefault(entry.appliance, str(exc))
+            return good.compiler.render(entry.view.root, attrs, host=entry.name)
 
     def provenance_service(self) -> ProfileService:
         """A second compiler over the same graph that annotates every line with its origin."""
-        from rocks.compiler.service import Compiler
-
         assert self.service is not None
-        if self.provenance is None:
-            base = self.service
-            compiler = Compiler(base.graph, release=base.compiler.release,
-                                eval_mode=base.compiler.eval_mode, provenance=True)
-            self.provenance = ProfileService(base.graph, compiler, base.roots)
+        base = self.service
+        if self.provenance is None and base.cluster is not None:
+            self.provenance = ProfileService(base.graph,
+                                             compiler_for(base.cluster, provenance=True),
+                                             base.roots, base.cluster)
+        assert self.provenance is not None
         self.provenance.roots = self.service.roots
         return self.provenance
 

@@ -43,16 +43,20 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, int]:
 def index(request: Request) -> HTMLResponse:
     fe = frontend_of(request)
     rows = fe.status_rows()
+    problems = dict(sorted(fe.indexer.problems.items()))
+    kept = {a for a in problems if a in fe.indexer.last_good} | ({"*"} if "*" in problems
+                                                                 else set())
     return TEMPLATES.TemplateResponse(request, "index.html", {
         "rows": rows, "summary": _summary(rows), "appliances": sorted(fe.snapshot.appliances),
-        "now": datetime.now(UTC)})
+        "now": datetime.now(UTC), "problems": problems, "kept": kept})
 
 
 @web_router.get("/status.json")
 def status_json(request: Request) -> JSONResponse:
-    rows = frontend_of(request).status_rows()
+    fe = frontend_of(request)
+    rows = fe.status_rows()
     return JSONResponse({"time": datetime.now(UTC).isoformat(), "summary": _summary(rows),
-                         "hosts": rows})
+                         "hosts": rows, "graph_problems": dict(fe.indexer.problems)})
 
 
 def _masked(entry: HostEntry) -> dict[str, str]:

@@ -10,7 +10,7 @@ from rocks.cli.context import CliResult, run_cli
 from rocks.cli.registry import COMMANDS, CommandTable, Entry
 from rocks.commands import ServiceFactory
 
-_DEMO = "rocks.commands._demo"
+_DEMO = "tests.cli.demo_commands"
 
 DEMO_COMMANDS: CommandTable = {
     ("report", "completion"): COMMANDS[("report", "completion")],
@@ -27,7 +27,7 @@ DemoCli = Callable[..., CliResult]
 
 @pytest.fixture
 def demo_commands() -> CommandTable:
-    """The registry plus the demo commands of rocks/commands/_demo.py."""
+    """The registry plus the demo commands of tests/cli/demo_commands.py."""
     return DEMO_COMMANDS
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -69,16 +70,17 @@ def test_add_list_remove_appliance(rocks_env: Rocks) -> None:
 @pytest.mark.parametrize(("argv", "message", "code", "hint"), [
     (("my-compute",), 'appliance my-compute: node "my-compute" is not in the graph',
      "unknown-node", "did you mean node=compute? Otherwise write the node file "
-     "graph/nodes/my-compute.xml (the site graph) first"),
+     "{site}/nodes/my-compute.xml (the site graph) first"),
     (("gpu", "node=gpu-root"), 'appliance gpu: node "gpu-root" is not in the graph',
-     "unknown-node", "write the node file graph/nodes/gpu-root.xml (the site graph) first"),
+     "unknown-node", "write the node file {site}/nodes/gpu-root.xml (the site graph) first"),
     (("compute", "node=compute"), "appliance 'compute' already exists", "duplicate-appliance",
      ""),
     (("a.b", "node=compute"), "appliance name 'a.b' is not valid", "bad-appliance-name",
      "use letters, digits, '-' and '_', starting with a letter or digit (no dots)"),
 ])
 def test_add_appliance_errors(rocks_env: Rocks, argv: tuple[str, ...], message: str, code: str,
-                              hint: str) -> None:
+                              hint: str, tmp_path: Path) -> None:
+    hint = hint.replace("{site}", str(tmp_path / "state" / "site"))
     fails(rocks_env("add", "appliance", *argv), message, code, hint)
     ok(rocks_env("list", "appliance"), SEEDED)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from rocks.cli.context import run_cli
-from rocks.packages.testing import comps_xml, make_os_media, make_rpm
+from tests.packages.rpmtools import comps_xml, make_os_media, make_rpm
 
 NODE = textwrap.dedent("""\
     <?xml version="1.0"?>
@@ -81,7 +81,7 @@ def test_roll_lifecycle_and_dependency_check(tmp_path: Path, env: dict[str, str]
     r = run_cli(["check", "appliance", "compute"], env=env)
     assert r.code == 2
     ours = [ln for ln in r.stderr.splitlines() if "no-such-package" in ln]
-    assert ours == ["state/rolls/hpc/2.0/x86_64/nodes/hpc.xml:4: error: cannot install "
+    assert ours == ["rolls/hpc/2.0/x86_64/nodes/hpc.xml:4: error: cannot install "
                     "no-such-package: no package provides it [package-missing]"]
     # the base roll's packages are located at their own lines too
     assert "rolls/base/nodes/base.xml:33: error: cannot install chrony" in r.stderr

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rocks.packages.testing import build_cached, comps_xml, make_os_media
+from tests.packages.rpmtools import build_cached, comps_xml, make_os_media
 
 REPO = Path(__file__).resolve().parents[2]
 ROCKS = Path(sys.executable).parent / "rocks"

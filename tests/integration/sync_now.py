@@ -20,6 +20,7 @@ def main() -> int:
     from rocks.commands._inventory import database_url_from
     from rocks.commands._sync import sync_input
     from rocks.inventory import open_inventory
+    from rocks.profiles import ClusterSource
     from rocks.sync.apply import apply, disk_reader
     from rocks.sync.plan import plan
 
@@ -31,7 +32,7 @@ def main() -> int:
     inv = open_inventory(database_url_from(dict(os.environ)))
     try:
         with inv.transaction() as s:
-            inp = sync_input(s)
+            inp = sync_input(s, ClusterSource(state))
     finally:
         inv.close()
     if args.dhcp_interface:

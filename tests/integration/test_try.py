@@ -14,14 +14,14 @@ from rocks.cli.context import run_cli
 from rocks.inventory import open_inventory
 from rocks.inventory.catalog import add_appliance
 from rocks.model.inventory import Appliance
-from rocks.packages.testing import make_busybox_rpm, make_rpm
+from tests.packages.rpmtools import make_busybox_rpm, make_rpm
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(os.geteuid() != 0, reason="dnf --installroot and chroot need root"),
 ]
 
-NODES = "state/rolls/trial/1.0/x86_64/nodes"  # as shown: relative to the working directory
+NODES = "rolls/trial/1.0/x86_64/nodes"  # as shown: relative to the state directory
 GOOD = textwrap.dedent("""\
     <?xml version="1.0"?>
     <kickstart>

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from rocks.packages import testing
 from rocks.packages.isofs import write_iso
+from tests.packages import rpmtools as testing
 
 for _tool in ("rpmbuild", "createrepo_c"):
     if shutil.which(_tool) is None:

@@ -140,7 +140,7 @@ def test_depsolve_reports_every_problem(rolls: list[RollRecord], tmp_path: Path)
 
 
 def test_depsolve_conflict(tmp_path: Path) -> None:
-    from rocks.packages.testing import make_rpm
+    from tests.packages.rpmtools import make_rpm
 
     repo = tmp_path / "repo"
     make_rpm("left", dest=repo, conflicts=["right"])

@@ -13,8 +13,8 @@ from rocks.errors import RocksError
 from rocks.packages.comps import group_ids, load_comps
 from rocks.packages.isofs import IsoImage
 from rocks.packages.roll import RollFormat, add_roll, create_roll, list_rolls, remove_roll
-from rocks.packages.testing import spec_text
 from tests.packages.conftest import RollDirMaker
+from tests.packages.rpmtools import spec_text
 
 
 def _store_files(store: Path) -> list[str]:

@@ -9,7 +9,7 @@ import pytest
 from rocks.errors import RocksError
 from rocks.packages.build import build_rpms
 from rocks.packages.rpmfile import compare_evr, read_rpm
-from rocks.packages.testing import spec_text
+from tests.packages.rpmtools import spec_text
 
 
 def test_header_fields(rpms: dict[str, Path]) -> None:

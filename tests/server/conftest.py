@@ -15,18 +15,30 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.orm import Session
 
 from rocks.inventory import Inventory, open_inventory
 from rocks.inventory import queries as q
 from rocks.inventory.install import begin_install_many
 from rocks.model.inventory import Host, Interface, Network, Scope
 from rocks.server.config import ServerConfig
-from rocks.server.sample import ensure_appliances
 from tests.server.nodes import node_address
 
 REPO = Path(__file__).resolve().parents[2]
 API_TOKEN = "test-api-token-0123456789"
 ROOTPW = "$6$saltsalt$secrethashvalue"  # a secret attribute that must never leak
+
+
+def ensure_appliances(session: Session) -> None:
+    """Seed boot actions and the bundled graph's appliances, as a new state does."""
+    from rocks.model.inventory import Appliance
+    from rocks.profiles import cluster_graph
+
+    if q.has_appliances(session):
+        return
+    graph = cluster_graph(None, None).graph
+    q.seed_defaults(session, [Appliance(a.name, a.node, a.kickstartable, a.public)
+                              for a in sorted(graph.appliances.values(), key=lambda a: a.name)])
 
 
 def mac(i: int) -> str:

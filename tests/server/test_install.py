@@ -102,6 +102,7 @@ def test_refusals_change_nothing_and_leak_nothing(cluster: Cluster, server: Serv
 
 
 def test_events_through_finished_then_replay_refused(cluster: Cluster, server: Server) -> None:
+    from rocks.profiles import ClusterSource
     from rocks.siteconfig import sync_input
     from rocks.sync.apply import apply
     from rocks.sync.plan import plan_hosts
@@ -110,7 +111,7 @@ def test_events_through_finished_then_replay_refused(cluster: Cluster, server: S
     # the host's boot files, as `rocks set host boot … action=install` writes them
     root = cluster.state / "root"
     with cluster.inventory.transaction(readonly=True) as s:
-        apply(plan_hosts(sync_input(s), [name]), root)
+        apply(plan_hosts(sync_input(s, ClusterSource(cluster.state)), [name]), root)
     own = [p for p in (root / "tftpboot/pxelinux.cfg").iterdir() if p.name != "default"]
     assert own and all(f"token={token}" in p.read_text() for p in own)
     with client(server, cluster.addresses[name]) as c:

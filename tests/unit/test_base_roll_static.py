@@ -1,5 +1,6 @@
-"""Static checks of the bundled base roll (rolls/base): well-formed XML, every entity and condition
-name declared, graph and node files consistent, appliances declared. Needs no compiler."""
+"""Static checks of the bundled base roll (rocks/data/rolls/base): well-formed XML, every entity
+and condition name declared, graph and node files consistent, appliances declared. Needs no
+compiler."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from lxml import etree
 from pykickstart.version import RHEL9, makeVersion
 
-ROLL = Path(__file__).resolve().parents[2] / "rolls" / "base"
+ROLL = Path(__file__).resolve().parents[2] / "rocks" / "data" / "rolls" / "base"
 NODES = ROLL / "nodes"
 GRAPH = ROLL / "graphs" / "default" / "base.xml"
 

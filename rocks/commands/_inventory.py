@@ -26,8 +26,12 @@ def database_url_from(env: Any) -> str | None:
 
 def open_session(ctx: Context) -> Session:
     from rocks.inventory import open_inventory
+    from rocks.inventory.db import private_dir
 
-    inv = open_inventory(database_url_from(ctx.env))
+    url = database_url_from(ctx.env)
+    if not ctx.env.get("ROCKS_DATABASE_URL"):
+        private_dir(state_path(ctx))  # 0700: it holds the inventory, tokens and keys
+    inv = open_inventory(url)
     ctx.resources.callback(inv.close)
     session: Session = ctx.resources.enter_context(inv.transaction())
     _seed_if_empty(session)

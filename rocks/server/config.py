@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from rocks.errors import RocksError
+from rocks.inventory.db import private_dir, private_file
 
 CONFIG_ENV = "ROCKS_SERVER_CONFIG"  # how uvicorn's worker processes receive the config
 TOKEN_ENV = "ROCKS_API_TOKEN"
@@ -117,21 +118,13 @@ def parse_proxies(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Netw
     return tuple(nets)
 
 
-def ensure_private_dir(path: Path) -> None:
-    """Create `path` (and parents) and make it 0700: the state directory holds secrets."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
-
-
 def read_token(path: Path, env: str = "") -> str | None:
     """The token in `env` (if set) or in `path` (tightened to 0600), None if there is none."""
     explicit = os.environ.get(env, "").strip() if env else ""
     if explicit:
         return explicit
     try:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
+        private_file(path)
         text = path.read_text().strip()
     except FileNotFoundError:
         return None
@@ -147,7 +140,7 @@ def write_token(path: Path, *, replace_existing: bool = False) -> str:
     both write: the loser reads the winner's).
     """
     token = secrets.token_urlsafe(32)
-    ensure_private_dir(path.parent)
+    private_dir(path.parent)
     if replace_existing:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,12 +86,14 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, preexec_fn: Callable[[], object] | None = None
+              ) -> None:
         env = {**os.environ, "ROCKS_SERVER_CONFIG": self.config.to_env(),
                "ROCKS_API_TOKEN": API_TOKEN, "PYTHONPATH": str(REPO)}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "rocks.server.run"], env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                         preexec_fn=preexec_fn)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:

@@ -99,7 +99,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.base}/status.json", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base}/status.json", timeout=1, headers={
+                        "Authorization": f"Bearer {API_TOKEN}"}).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

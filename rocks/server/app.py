@@ -107,4 +107,7 @@ def create_app(config: ServerConfig) -> FrontendApp:
 
 def app_from_env() -> Any:
     """uvicorn factory for worker processes: the config travels in ROCKS_SERVER_CONFIG."""
+    from rocks.server.run import configure_logging
+
+    configure_logging()  # a spawned worker starts with none
     return create_app(ServerConfig.from_env(os.environ[CONFIG_ENV]))

@@ -49,15 +49,15 @@ class Auth:
                        READONLY: (config.readonly_token_path, READONLY_TOKEN_ENV)}
         self._cache: dict[str, _Cached] = {}
 
-    def token(self, role: str) -> str | None:
+    def token(self, role: str, *, fresh: bool = False) -> str | None:
         """The current token of `role`, re-read when its file changes (rotation needs no
-        restart)."""
+        restart; the file is looked at no more than once a second unless `fresh`)."""
         path, env = self._files[role]
         if os.environ.get(env, "").strip():
             return os.environ[env].strip()
         now = time.monotonic()
         cached = self._cache.get(role)
-        if cached is not None and now - cached.checked < _RECHECK:
+        if cached is not None and now - cached.checked < _RECHECK and not fresh:
             return cached.token
         stamp = _stamp(path)
         if cached is None or stamp != cached.stamp:
@@ -67,12 +67,15 @@ class Auth:
         return cached.token
 
     def role_of_token(self, given: str) -> str | None:
+        """The role whose token `given` is; a miss looks at the files again (a token made a
+        moment ago works at once)."""
         if not given or not given.isascii():
             return None
-        for role in (ADMIN, READONLY):
-            expected = self.token(role)
-            if expected and hmac.compare_digest(given.encode(), expected.encode()):
-                return role
+        for fresh in (False, True):
+            for role in (ADMIN, READONLY):
+                expected = self.token(role, fresh=fresh)
+                if expected and hmac.compare_digest(given.encode(), expected.encode()):
+                    return role
         return None
 
     def session(self, role: str, now: float | None = None) -> str:

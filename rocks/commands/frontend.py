@@ -80,7 +80,7 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     """
     from rocks.commands._inventory import _seed_if_empty
     from rocks.inventory import database_url, open_inventory, state_dir
-    from rocks.inventory.db import private_dir
+    from rocks.inventory.db import private_state
     from rocks.inventory.install import begin_install
     from rocks.inventory.schema import HostRow
     from rocks.server.config import ServerConfig
@@ -88,7 +88,7 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
 
     url = database_url(database_url_from(ctx.env))
     state = ctx.env.get("ROCKS_STATE") or str(state_dir())
-    private_dir(Path(state))  # 0700: the inventory, tokens and keys live in it
+    private_state(Path(state))  # 0700, its secrets 0600: also an older state
     with open_inventory(url) as inv, inv.transaction() as s:
         _seed_if_empty(s)
         from sqlalchemy import select

@@ -54,6 +54,26 @@ def private_file(path: Path) -> None:
         pass
 
 
+# Files of a state directory that hold secrets: the inventory (password hashes, install tokens),
+# the frontend's tokens, the cluster's SSH key.
+SECRET_FILES = ("rocks.db", "rocks.db-wal", "rocks.db-shm", "api-token", "readonly-token")
+
+
+def private_state(state: Path) -> Path:
+    """The state directory 0700 and its secret files 0600 — also those an older rocks made
+    0644 — and the SSH key directory 0700 with its private keys 0600."""
+    private_dir(state)
+    for name in SECRET_FILES:
+        private_file(state / name)
+    ssh = state / "ssh"
+    if ssh.is_dir():
+        private_dir(ssh)
+        for key in ssh.iterdir():
+            if key.is_file() and key.name.startswith("id_") and not key.name.endswith(".pub"):
+                private_file(key)
+    return state
+
+
 def _private_sqlite(path: Path) -> None:
     """The SQLite file (and its -wal/-shm, which SQLite creates with the file's mode) 0600; the
     state directory 0700 when the file is in it (never a directory a site chose for itself)."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rocks.model.inventory import Host
     from rocks.sync.inputs import DesiredFile, SyncInput
 
 
@@ -26,13 +27,16 @@ def global_settings(s: Session) -> dict[str, str]:
     return values
 
 
-def sync_input(s: Session, settings: dict[str, str] | None = None) -> SyncInput:
+def sync_input(s: Session, settings: dict[str, str] | None = None,
+               hosts: tuple[Host, ...] | None = None) -> SyncInput:
+    """`hosts` replaces the inventory's (the frontend's /boot/ipxe passes hosts without their
+    interfaces, which boot scripts do not read: reading 10,000 hosts whole costs seconds)."""
     from rocks.inventory import queries as q
     from rocks.inventory.install import tokens
     from rocks.sync.inputs import BiosLoader, DhcpFlavour, Frontend, SyncInput, UefiLoader
 
     g = settings if settings is not None else global_settings(s)
-    hosts = tuple(q.list_hosts(s))
+    hosts = tuple(q.list_hosts(s)) if hosts is None else hosts
     private_ip = g.get("Kickstart_PrivateKickstartHost", "10.1.1.1")
     # the frontend is the frontend-appliance host that owns the frontend address
     owner = next((h.name for h in hosts if h.appliance == "frontend"

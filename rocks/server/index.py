@@ -143,13 +143,14 @@ class Indexer:
             svc = self._service(s)
             resolved = q.resolve_attrs_many(s)
             rows = s.execute(select(HostRow.id, HostRow.name, HostRow.boot, HostRow.install_token,
-                                    HostRow.install_started)).all()
+                                    HostRow.install_started, HostRow.install_action,
+                                    HostRow.run_action)).all()
             ifaces = s.execute(select(InterfaceRow.host_id, InterfaceRow.ip, InterfaceRow.mac,
                                       InterfaceRow.network_id)).all()
             nets = {i: _network(sub, mask) for i, sub, mask in s.execute(
                 select(NetworkRow.id, NetworkRow.subnet, NetworkRow.netmask))}
             appliances = {a.name: a.node for a in q.list_appliances(s)}
-            boot_input = _boot_input(s)
+            boot_input = _boot_input(s, rows)
         svc.roots = dict(appliances)
         ips: dict[int, list[str]] = {}
         macs: dict[int, list[str]] = {}
@@ -164,7 +165,7 @@ class Indexer:
         snap = Snapshot(appliances=appliances, fingerprint=fp, boot=boot_input,
                         boot_hosts={h.name: h for h in boot_input.hosts} if boot_input else {})
         shared: set[str] = set()
-        for hid, name, boot, token, started in rows:
+        for hid, name, boot, token, started, _, _ in rows:
             res = resolved[name]
             view: HostView | None = None
             error = ""
@@ -233,11 +234,16 @@ def _served(ip: str, net: ipaddress.IPv4Network | None) -> bool:
         return False
 
 
-def _boot_input(s: Session) -> SyncInput | None:
+def _boot_input(s: Session, rows: Any) -> SyncInput | None:
+    """What iPXE scripts are rendered from: the sync input, with hosts reduced to what a boot
+    script reads (name, boot state, actions)."""
+    from rocks.model.inventory import BootState, Host
     from rocks.siteconfig import sync_input
 
+    hosts = tuple(Host(name, "", install_action=install, run_action=run, boot=BootState(boot))
+                  for _, name, boot, _, _, install, run in rows)
     try:
-        return sync_input(s)
+        return sync_input(s, hosts=hosts)
     except (RocksError, ValueError) as exc:  # a bad setting: /boot/ipxe says so, kickstarts go on
         log.error("cannot build the network-boot input: %s", exc)
         return None

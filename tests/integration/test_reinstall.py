@@ -146,9 +146,16 @@ def _check_install(lab: Lab, c: Cluster, v: Variant, node: Node, boot: Boot, tok
     if v.firmware == "bios" or v.uefi_loader != "grub":
         # qemu's NIC boot ROM is iPXE: the generated DHCP configuration sends it to the
         # frontend's per-MAC iPXE script, which must now boot the local disk
-        r = lab.run("curl", "-fsS", "--max-time", "5",
-                    f"{FRONTEND}/boot/ipxe?mac={node.mac.replace(':', '-')}")
+        # asked from the node's own address (the VM is off: borrow it on the bridge), as the
+        # node's iPXE asks; from any other address the answer is an unknown machine's
+        assert lab.run("ip", "addr", "add", f"{node.ip}/32", "dev", "br0").returncode == 0
+        try:
+            r = lab.run("curl", "-fsS", "--max-time", "5", "--interface", node.ip,
+                        f"{FRONTEND}/boot/ipxe?mac={node.mac.replace(':', '-')}")
+        finally:
+            lab.run("ip", "addr", "del", f"{node.ip}/32", "dev", "br0")
         assert r.returncode == 0, r.stderr
+        assert "# rocks: default" not in r.stdout, r.stdout  # the host's own script
         assert r.stdout.startswith("#!ipxe") and "\nexit" in r.stdout, r.stdout
         assert "inst.ks" not in r.stdout, r.stdout
     files = c.boot_files(node)

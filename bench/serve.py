@@ -3,8 +3,9 @@ against the same server returning a static file of the same size (/install/distr
 
 Two load generators, each in its own process: `wrk` (Debian package; one thread; all from
 127.0.0.1, so the server runs with routed-nodes=yes and each request's node is identified by its
-token and X-RHN-Provisioning-MAC header), chosen per request from all nodes; and a Python asyncio client whose every connection is bound to a different node's
-own loopback address (127.10.x.y), the node identified by source address.
+token and X-RHN-Provisioning-MAC header), chosen per request from all nodes; and a Python
+asyncio client whose every connection is bound to a different node's own loopback address
+(127.10.x.y), the node identified by source address.
 Usage: .venv/bin/python bench/serve.py [--nodes 1000] [--seconds 5] [--workers 1]
 """
 
@@ -150,8 +151,8 @@ def main() -> None:
                         ("kickstart", f"{srv.base}/install/kickstart", lua),
                         ("static", f"{srv.base}/install/distro/static.bin", None)):
                     r = run_wrk(url, conns, a.seconds, script)
-                    emit(f"serve_{what}_wrk", int(r["requests"]), a.seconds,
-                         clients=conns, loadgen="wrk -t1 (token + MAC header, routed-nodes)", **r, **common)
+                    emit(f"serve_{what}_wrk", int(r["requests"]), a.seconds, clients=conns,
+                         loadgen="wrk -t1 (token + MAC header, routed-nodes)", **r, **common)
             picks = [names[i % len(names)] for i in range(conns)]
             for what in ("kickstart", "static"):
                 paths = [(cluster.addresses[n], f"/install/kickstart?token={cluster.tokens[n]}"

@@ -105,6 +105,7 @@ class Server:
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.stop(kill=True)  # never leave a half-started server behind
         raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
 
     def stop(self, *, kill: bool = False) -> None:

@@ -1,10 +1,11 @@
 """Frontend benchmark: kickstarts/s and p50/p99 latency at 64 and 512 concurrent clients,
 against the same server returning a static file of the same size (/install/distro), same run.
 
-Two load generators, each in its own process: `wrk` (Debian package; one thread) identifying
-each request's node by its X-RHN-Provisioning-MAC header and token, chosen per request from
-all nodes; and a Python asyncio client whose every connection is bound to a different node's
-own loopback address (127.10.x.y), the node identified by source address.
+Two load generators, each in its own process: `wrk` (Debian package; one thread; all from
+127.0.0.1, so the server runs with routed-nodes=yes and each request's node is identified by its
+token and X-RHN-Provisioning-MAC header), chosen per request from all nodes; and a Python
+asyncio client whose every connection is bound to a different node's own loopback address
+(127.10.x.y), the node identified by source address.
 Usage: .venv/bin/python bench/serve.py [--nodes 1000] [--seconds 5] [--workers 1]
 """
 
@@ -129,7 +130,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="rocks-bench-serve-"))
     cluster = make_cluster(tmp, a.nodes)
     names = cluster.names()
-    srv = Server(cluster, tmp, max_inflight=4096, workers=a.workers)
+    srv = Server(cluster, tmp, max_inflight=4096, workers=a.workers, routed_nodes=True)
     srv.start()
     try:
         first = names[0]
@@ -150,8 +151,8 @@ def main() -> None:
                         ("kickstart", f"{srv.base}/install/kickstart", lua),
                         ("static", f"{srv.base}/install/distro/static.bin", None)):
                     r = run_wrk(url, conns, a.seconds, script)
-                    emit(f"serve_{what}_wrk", int(r["requests"]), a.seconds,
-                         clients=conns, loadgen="wrk -t1 (MAC header identity)", **r, **common)
+                    emit(f"serve_{what}_wrk", int(r["requests"]), a.seconds, clients=conns,
+                         loadgen="wrk -t1 (token + MAC header, routed-nodes)", **r, **common)
             picks = [names[i % len(names)] for i in range(conns)]
             for what in ("kickstart", "static"):
                 paths = [(cluster.addresses[n], f"/install/kickstart?token={cluster.tokens[n]}"

@@ -114,21 +114,14 @@ ExecStart=/usr/sbin/dhcpd -f -cf /etc/dhcp/dhcpd.conf -user dhcpd -group dhcpd -
 UNIT
 
 echo "== the frontend service"
-cat > /etc/systemd/system/rocks-frontend.service <<UNIT
-[Unit]
-Description=rocks frontend (kickstarts, install events, distribution)
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Environment=ROCKS_STATE=$ROCKS_STATE
-Environment=ROCKS_SYNC_ROOT=/
-ExecStart=$ROCKS start frontend host=$PRIVATE_IP port=8080
-Restart=on-failure
-
-[Install]
-WantedBy=multi-user.target
-UNIT
+install -m 0644 "$SRC/frontend/rocks-frontend.service" /etc/systemd/system/rocks-frontend.service
+sed -i "s|^ExecStart=/opt/rocks/venv/bin/rocks |ExecStart=$ROCKS |" /etc/systemd/system/rocks-frontend.service
+[ -e /etc/sysconfig/rocks-frontend ] || cat > /etc/sysconfig/rocks-frontend <<CONF
+ROCKS_STATE=$ROCKS_STATE
+ROCKS_LISTEN=$PRIVATE_IP
+ROCKS_PORT=8080
+ROCKS_FRONTEND_ARGS=
+CONF
 systemctl daemon-reload
 if systemctl is-active -q firewalld; then
   firewall-cmd -q --permanent --zone=trusted --add-interface="$PRIVATE_IF"

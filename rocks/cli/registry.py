@@ -72,6 +72,10 @@ COMMANDS: CommandTable = {
     ("create", "distro"): Entry(
         _ROLL, "create_distro", "Build the package repository from enabled rolls"
     ),
+    ("create", "frontend", "token"): Entry(
+        "rocks.commands.frontend", "create_frontend_token",
+        "Make a new admin or read-only token for the frontend's pages and API"
+    ),
     ("create", "profiles"): Entry(
         _GRAPH, "create_profiles", "Compile every appliance into dir="
     ),

@@ -27,9 +27,13 @@ def database_url_from(env: Any) -> str | None:
 
 def open_session(ctx: Context) -> Session:
     from rocks.inventory import open_inventory
+    from rocks.inventory.db import private_state
 
     source = cluster_source(ctx)
-    inv = open_inventory(database_url_from(ctx.env))
+    url = database_url_from(ctx.env)
+    if not ctx.env.get("ROCKS_DATABASE_URL"):
+        private_state(state_path(ctx))  # 0700, its secrets 0600: also an older state
+    inv = open_inventory(url)
     ctx.resources.callback(inv.close)
     session: Session = ctx.resources.enter_context(inv.transaction())
     source.init()

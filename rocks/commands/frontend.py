@@ -1,11 +1,13 @@
-"""Commands of the frontend server: `rocks start frontend` and `rocks list host install`."""
+"""Commands of the frontend server: `rocks start frontend`, `rocks create frontend token` and
+`rocks list host install`."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from rocks.commands import Context, Result, Rows, command, keyword, positional
+from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import database_url_from, session
 from rocks.commands._sync import sync_root
@@ -17,6 +19,27 @@ def _positive(raw: str) -> int:
     if value < 1:
         raise ValueError("must be at least 1")
     return value
+
+
+def _natural(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= 3600:
+        raise ValueError("must be between 0 and 3600 seconds")
+    return value
+
+
+def _proxies(raw: str) -> str:
+    from rocks.server.config import parse_proxies
+
+    parse_proxies(raw)  # a bad entry is an error naming it
+    return raw
 
 
 @command(
@@ -33,7 +56,21 @@ def _positive(raw: str) -> int:
     keyword("token-file", default="", help="admin API token file (default: <state>/api-token, "
                                            "created 0600; ROCKS_API_TOKEN overrides)"),
     keyword("release", default="el9", choices=releases(), help="target release"),
-    examples=("rocks start frontend", "rocks start frontend host=10.1.1.1 port=80 workers=2"),
+    keyword("trusted-proxies", _proxies, default="", metavar="ADDR[,CIDR…]",
+            help="reverse proxies whose X-Forwarded-For names the client"),
+    keyword("routed-nodes", bool, default=False,
+            help="identify a node that is not at its own address by its install token and MAC "
+                 "(routed/NAT sites; see the README for the risk)"),
+    keyword("login", default="auto", choices=("auto", "yes"),
+            help="pages need a token: auto = unless listening on loopback only, yes = always"),
+    keyword("keep-alive-timeout", _seconds, default=5.0, metavar="seconds",
+            help="close a connection idle this long after a response"),
+    keyword("header-timeout", _seconds, default=10.0, metavar="seconds",
+            help="close a connection whose request headers are not complete this soon"),
+    keyword("max-connections", _natural, default=0, metavar="integer",
+            help="open connections per server process (0: the descriptor limit less a reserve)"),
+    examples=("rocks start frontend", "rocks start frontend host=10.1.1.1 port=80 workers=2",
+              "rocks start frontend host=10.1.1.1 trusted-proxies=127.0.0.1"),
 )
 def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     """Serve kickstarts, install events, the distribution, the dashboard and the admin API.
@@ -44,6 +81,7 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     """
     from rocks.commands._inventory import cluster_source, seed_if_empty
     from rocks.inventory import database_url, open_inventory
+    from rocks.inventory.db import private_state
     from rocks.inventory.install import issue_missing_tokens
     from rocks.server.config import ServerConfig
     from rocks.server.run import serve
@@ -51,6 +89,7 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     url = database_url(database_url_from(ctx.env))
     source = cluster_source(ctx)
     state = str(source.state)
+    private_state(source.state)  # 0700, its secrets 0600: also an older state
     source.init()
     with open_inventory(url) as inv, inv.transaction() as s:
         seed_if_empty(s, source)
@@ -62,14 +101,48 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
         workers=args["workers"], max_inflight=args["max-inflight"],
         stall_after=float(args["stall-after"]), distro=args["distro"],
         token_file=args["token-file"], release=args["release"],
-        sync_root=str(sync_root(ctx)),
+        sync_root=str(sync_root(ctx)), trusted_proxies=args["trusted-proxies"],
+        routed_nodes=args["routed-nodes"], login=args["login"],
+        keep_alive_timeout=args["keep-alive-timeout"], header_timeout=args["header-timeout"],
+        max_connections=args["max-connections"],
     )
+    pages = "pages need a login" if config.login_required else "pages open (loopback only)"
     ctx.stderr.write(f"rocks frontend on http://{config.host}:{config.port}/ "
                      f"(admin API token: {config.token_path}"
-                     f"{' or ROCKS_API_TOKEN' if ctx.env.get('ROCKS_API_TOKEN') else ''})\n")
+                     f"{' or ROCKS_API_TOKEN' if ctx.env.get('ROCKS_API_TOKEN') else ''}; "
+                     f"{pages})\n")
+    if config.routed_nodes:
+        ctx.stderr.write("routed-nodes=yes: a node's install token and MAC identify it from any "
+                         "address\n")
     ctx.stderr.flush()
     serve(config)
     return None
+
+
+@command(
+    keyword("readonly", bool, default=False,
+            help="a read-only token (pages and reading the API) instead of the admin token"),
+    keyword("token-file", default="", help="where to write it (default: <state>/api-token, "
+                                           "or <state>/readonly-token with readonly=yes)"),
+    examples=("rocks create frontend token readonly=yes", "rocks create frontend token"),
+)
+def create_frontend_token(ctx: Context, args: dict[str, Any]) -> Result:
+    """Make a new token for the frontend's dashboard and admin API, and print it.
+
+    The file is replaced (mode 0600 in the 0700 state directory); a running frontend takes the
+    new token within a second, and every session signed with the old one ends. Log in to the
+    dashboard at /login with it, or send it as `Authorization: Bearer <token>`.
+    """
+    from rocks.commands._inventory import state_path
+    from rocks.inventory.db import private_dir
+    from rocks.server.config import write_token
+
+    state = private_dir(state_path(ctx))
+    default = "readonly-token" if args["readonly"] else "api-token"
+    path = Path(args["token-file"]) if args["token-file"] else state / default
+    token = write_token(path, replace_existing=True)
+    ctx.stderr.write(f"{'read-only' if args['readonly'] else 'admin'} token written to {path}\n")
+    return Text(token + "\n")
 
 
 @command(
@@ -86,7 +159,7 @@ def list_host_install(ctx: Context, args: dict[str, Any]) -> Result:
     The stage is that of the host's newest install event; "waiting" when it is set to install
     and has sent nothing since, "stalled" when an install has been silent for stall-after.
     """
-    from rocks.server.status import install_status
+    from rocks.server.status import install_status, printable
 
     s = session(ctx)
     names = expand_hosts(s, args["hosts"]) if args["hosts"] else None
@@ -94,5 +167,5 @@ def list_host_install(ctx: Context, args: dict[str, Any]) -> Result:
     rows = []
     for st in install_status(s, names, stall_after=float(args["stall-after"]), now=now):
         since = st.since.strftime("%Y-%m-%d %H:%M:%S") if st.since else None
-        rows.append((st.host, st.stage or None, since, st.message or None))
+        rows.append((st.host, st.stage or None, since, printable(st.message) or None))
     return Rows(("host", "stage", "since", "last-message"), rows)

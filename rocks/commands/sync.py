@@ -115,19 +115,33 @@ def report_host_pxe(ctx: Context, args: dict[str, Any]) -> Result:
     return _report(ctx, args, "tftpboot")
 
 
-_LEASE = re.compile(r"lease\s+([\d.]+)\s*\{[^}]*?hardware ethernet\s+([0-9a-fA-F:]+);", re.S)
-_KEA_LEASE = re.compile(r"^([\d.]+),([0-9a-fA-F:]{17}),", re.M)
+_LEASE = re.compile(r"lease\s+([\d.]+)\s*\{([^}]*)\}", re.S)
+_HW = re.compile(r"hardware ethernet\s+([0-9a-fA-F:]{17});")
+_STARTS = re.compile(r"starts\s+([^;]*);")
 
 
-def seen_macs(leases: Path) -> list[str]:
-    """MACs that asked for an address, from an ISC dhcpd leases file or a Kea memfile CSV."""
+def lease_entries(leases: Path) -> list[tuple[str, str, str]]:
+    """(mac, address, when) of every lease in an ISC dhcpd leases file or a Kea memfile CSV, in
+    file order; `when` is the lease's start (ISC) or expiry (Kea), so a new request for the same
+    address is a new entry."""
     try:
-        text = leases.read_text()
+        text = leases.read_text(errors="replace")
     except OSError:
         return []
-    found = [m.group(2) for m in _LEASE.finditer(text)] + [m.group(2) for m in
-                                                          _KEA_LEASE.finditer(text)]
-    return list(dict.fromkeys(mac.lower() for mac in found))
+    found: list[tuple[str, str, str]] = []
+    for m in _LEASE.finditer(text):
+        hw, starts = _HW.search(m.group(2)), _STARTS.search(m.group(2))
+        if hw:
+            found.append((hw.group(1).lower(), m.group(1), starts.group(1) if starts else ""))
+    if text.startswith("address,"):
+        import csv
+        import io
+
+        for row in csv.DictReader(io.StringIO(text)):
+            mac = (row.get("hwaddr") or "").lower()
+            if re.fullmatch(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}", mac):
+                found.append((mac, row.get("address") or "", row.get("expire") or ""))
+    return found
 
 
 @command(keyword("appliance", help="appliance of the new hosts"),
@@ -141,13 +155,20 @@ def seen_macs(leases: Path) -> list[str]:
                  help="DHCP leases file to watch (default: /var/lib/dhcp/dhcpd.leases, or "
                       "/var/lib/kea/kea-leases4.csv with Kea)"),
          keyword("max", int, default=0, help="stop after this many new hosts (0: no limit)"),
-         ROOT, examples=("rocks discover appliance=compute rack=0",))
+         keyword("reload-command", default="", metavar="COMMAND",
+                 help="run this to reload the DHCP server after its configuration changed "
+                      "(default: systemctl reload-or-restart, when writing under /)"),
+         ROOT, examples=("rocks discover appliance=compute rack=0",
+                         "rocks discover appliance=compute rack=1 max=16 duration=1800"))
 def discover(ctx: Context, args: dict[str, Any]) -> Result:
     """Turn DHCP requests from unknown MACs into new hosts (Rocks' insert-ethers).
 
-    For `duration` seconds the DHCP server hands dynamic addresses to unknown machines; each new
-    MAC becomes host <appliance>-<rack>-<rank> with the next free address, set to install, and
-    its boot files are written. Afterwards the dynamic range is withdrawn.
+    For `duration` seconds (or until `max` hosts, or Ctrl-C) the DHCP server hands dynamic
+    addresses to unknown machines; each MAC that asks for an address after discover started
+    becomes host <appliance>-<rack>-<rank> with the next free address, set to install, and its
+    boot files are written. MACs already in the leases file when it started are left alone.
+    The DHCP server is reloaded when the range opens, after each new host, and when the range
+    is withdrawn at the end. Progress goes to stderr; the new host names to stdout.
     """
     import ipaddress
 
@@ -155,52 +176,114 @@ def discover(ctx: Context, args: dict[str, Any]) -> Result:
     from rocks.inventory import queries as q
     from rocks.inventory.install import begin_install
     from rocks.model.inventory import Host, Interface
-    from rocks.sync.apply import apply, disk_reader
     from rocks.sync.inputs import Discovery
-    from rocks.sync.plan import plan
 
     root = _root(ctx, args)
-    with open_session_factory(ctx)() as s:
+    factory = open_session_factory(ctx)
+    with factory() as s:
         net = q.get_network(s, args["network"])
         q.get_appliance(s, args["appliance"])
+        flavour = sync_input(s, cluster_source(ctx)).dhcp.value
     first, last = _range(args["range"], ipaddress.ip_network(f"{net.subnet}/{net.netmask}"))
     discovery = Discovery(net.name, first, last)
+    leases = Path(args["leases"]) if args["leases"] else _default_leases(flavour)
+    say = ctx.stderr
 
     def resync(disc: Discovery | None) -> None:
         import dataclasses
 
-        with open_session_factory(ctx)() as s:
-            inp = dataclasses.replace(sync_input(s, cluster_source(ctx)), discovery=disc)
-            apply(plan(inp, previous=disk_reader(root)), root)
+        from rocks.sync.apply import apply, disk_reader
+        from rocks.sync.plan import plan
 
+        with factory() as s:
+            inp = dataclasses.replace(sync_input(s, cluster_source(ctx)), discovery=disc)
+            result = apply(plan(inp, previous=disk_reader(root)), root)
+        for message in _reload(result.services_to_reload, root, args["reload-command"]):
+            say.write(message + "\n")
+
+    baseline = set(lease_entries(leases))  # what was asked before we started: not ours
     resync(discovery)
-    leases = Path(args["leases"]) if args["leases"] else None
+    limit = f" or {args['max']} hosts" if args["max"] else ""
+    say.write(f"discover: listening on {leases} for new MACs on network {net.name} "
+              f"(dynamic range {first}-{last}); new hosts: {args['appliance']}-{args['rack']}-N"
+              f"; for {args['duration']:g} s{limit}, Ctrl-C to stop\n")
+    say.flush()
     added: list[str] = []
     deadline = time.monotonic() + args["duration"]
+    stopped = "time is up"
     try:
-        while time.monotonic() < deadline and not (args["max"] and len(added) >= args["max"]):
-            with open_session_factory(ctx)() as s:
-                if leases is None:
-                    leases = _default_leases(sync_input(s, cluster_source(ctx)).dhcp.value)
-                known = {i.mac for i in q.list_interfaces(s) if i.mac}
-                for mac in seen_macs(leases):
-                    if mac in known or (args["max"] and len(added) >= args["max"]):
-                        continue
-                    rank = q.next_rank(s, args["appliance"], args["rack"])
-                    name = f"{args['appliance']}-{args['rack']}-{rank}"
-                    ip = q.next_ip(s, net.name)
-                    q.add_host(s, Host(name, args["appliance"], args["rack"], rank,
-                                       interfaces=(Interface(name, "eth0", mac, ip, net.name),)))
-                    begin_install(s, name)
-                    added.append(name)
-                    ctx.stderr.write(f"discovered {mac}: {name} {ip}\n")
-                    known.add(mac)
-            if added:
+        while not (args["max"] and len(added) >= args["max"]):
+            if time.monotonic() >= deadline:
+                break
+            entries = lease_entries(leases)
+            fresh = [mac for mac, _, _ in dict.fromkeys(e for e in entries if e not in baseline)]
+            baseline.update(entries)
+            new_now = []
+            if fresh:
+                with factory() as s:
+                    known = {i.mac for i in q.list_interfaces(s) if i.mac}
+                    for mac in dict.fromkeys(fresh):
+                        if mac in known or (args["max"] and len(added) >= args["max"]):
+                            continue
+                        rank = q.next_rank(s, args["appliance"], args["rack"])
+                        name = f"{args['appliance']}-{args['rack']}-{rank}"
+                        ip = q.next_ip(s, net.name)
+                        q.add_host(s, Host(name, args["appliance"], args["rack"], rank,
+                                           interfaces=(Interface(name, "eth0", mac, ip,
+                                                                 net.name),)))
+                        begin_install(s, name)
+                        added.append(name)
+                        new_now.append(f"discovered {mac}: {name} {ip} ({len(added)} new)")
+                        known.add(mac)
+            for line in new_now:
+                say.write(line + "\n")
+            if new_now:
                 resync(discovery)
+            say.flush()
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        else:
+            stopped = f"{args['max']} new hosts"
+    except KeyboardInterrupt:
+        stopped = "interrupted"
     finally:
         resync(None)
+    say.write(f"discover: {stopped}; {len(added)} new host(s)"
+              f"{': ' + ', '.join(added) if added else ''}; dynamic range withdrawn\n")
     return Text("".join(f"{n}\n" for n in added))
+
+
+def _reload(services: Any, root: Path, command: str) -> list[str]:
+    """Reload the services whose files changed: the DHCP server with `command` when given,
+    others (and DHCP without one) with systemd when the files are this machine's own (root /);
+    a trial's files under another root are only reported."""
+    from rocks.sync.apply import reload
+
+    wanted = sorted(set(services))
+    dhcp = [w for w in wanted if w in ("dhcpd", "kea")]
+    messages = []
+    if command and dhcp:
+        wanted = [w for w in wanted if w not in dhcp]
+        messages.append(_run_reload(command, dhcp))
+    if not wanted:
+        return messages
+    if root.resolve() != Path("/"):
+        return [*messages, f"configuration written under {root}; not reloading "
+                f"{', '.join(wanted)} (reload-command= reloads the DHCP server that reads it)"]
+    return [*messages, *reload(wanted)]
+
+
+def _run_reload(command: str, wanted: list[str]) -> str:
+    import shlex
+    import subprocess
+
+    try:
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True,
+                              timeout=60, check=False)
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return f"reload command failed: {exc}"
+    if done.returncode:
+        return f"reload command exited {done.returncode}: {done.stderr.strip()[:200]}"
+    return f"reloaded {', '.join(wanted)} ({command})"
 
 
 def _default_leases(flavour: str) -> Path:

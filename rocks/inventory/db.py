@@ -38,6 +38,61 @@ def state_dir() -> Path:
     return base / "rocks"
 
 
+def private_dir(path: Path) -> Path:
+    """Create `path` (and its parents) and make it 0700, tightening a looser one: the state
+    directory holds the inventory, tokens and keys (DESIGN.md §3.11)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Make an existing file holding secrets 0600 (an older rocks created some 0644)."""
+    try:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except FileNotFoundError:
+        pass
+
+
+# Files of a state directory that hold secrets: the inventory (password hashes, install tokens),
+# the frontend's tokens, the cluster's SSH key.
+SECRET_FILES = ("rocks.db", "rocks.db-wal", "rocks.db-shm", "api-token", "readonly-token")
+
+
+def private_state(state: Path) -> Path:
+    """The state directory 0700 and its secret files 0600 — also those an older rocks made
+    0644 — and the SSH key directory 0700 with its private keys 0600."""
+    private_dir(state)
+    for name in SECRET_FILES:
+        private_file(state / name)
+    ssh = state / "ssh"
+    if ssh.is_dir():
+        private_dir(ssh)
+        for key in ssh.iterdir():
+            if key.is_file() and key.name.startswith("id_") and not key.name.endswith(".pub"):
+                private_file(key)
+    return state
+
+
+def _private_sqlite(path: Path) -> None:
+    """The SQLite file (and its -wal/-shm, which SQLite creates with the file's mode) 0600; the
+    state directory 0700 when the file is in it (never a directory a site chose for itself)."""
+    try:
+        in_state = path.parent.resolve() == state_dir().resolve()
+    except OSError:
+        in_state = False
+    if in_state:
+        private_dir(path.parent)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        private_file(p)
+
+
 def database_url(url: str | None = None) -> str:
     """The SQLAlchemy URL to use: the argument, `ROCKS_DATABASE_URL`, or `<state>/rocks.db`.
 
@@ -199,8 +254,8 @@ def open_inventory(url: str | None = None) -> Inventory:
     resolved = database_url(url)
     if resolved.startswith("sqlite"):
         path = resolved.split(":///", 1)[1] if ":///" in resolved else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:" and not path.startswith("file:"):
+            _private_sqlite(Path(path))
     engine = create_engine(resolved)
     if engine.dialect.name == "sqlite":
         _sqlite_setup(engine)

@@ -36,6 +36,28 @@ def end_install(session: Session, host: str) -> None:
     session.flush()
 
 
+def spend_token(session: Session, host_id: int, token: str) -> bool:
+    """End the install `token` opened, atomically: True if this call spent it.
+
+    One UPDATE guarded by the token and the boot state, so two frontends (or two workers) that
+    receive the same `finished` cannot both accept it: the database decides, not a process.
+    """
+    result = session.execute(
+        update(HostRow)
+        .where(HostRow.id == host_id, HostRow.install_token == token, HostRow.boot == "install")
+        .values(boot="os", install_token=None)
+        .execution_options(synchronize_session=False))
+    return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
+
+
+def current_tokens(session: Session, host_ids: list[int]) -> dict[int, str]:
+    """The install token of each of these hosts that is installing (others are absent)."""
+    rows = session.execute(select(HostRow.id, HostRow.install_token).where(
+        HostRow.id.in_(host_ids), HostRow.boot == "install",
+        HostRow.install_token.is_not(None)))
+    return {i: t for i, t in rows if t}
+
+
 def begin_install_many(session: Session, hosts: list[str]) -> dict[str, str]:
     now = datetime.now(UTC)
     return {h: begin_install(session, h, now=now) for h in hosts}

@@ -81,11 +81,14 @@ class SshConfig:
 
 def cluster_key(state: Path) -> Path:
     """The frontend's cluster key (private half), created with ssh-keygen on first use."""
+    from rocks.inventory.db import private_dir, private_file
+
     key = state / "ssh" / KEY_NAME
+    private_dir(state)
+    private_dir(key.parent)
     if key.exists():
+        private_file(key)
         return key
-    key.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(key.parent, 0o700)
     try:
         subprocess.run(
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rocks cluster key",

@@ -1,13 +1,14 @@
-"""The admin API: JSON for hosts, appliances and install events, behind a bearer token.
+"""The admin API: JSON for hosts, appliances and install events, behind a token.
 
-Secret attributes leave masked and install tokens never leave. The schema is served at
-/api/openapi.json.
+The admin token (or the read-only one, for reading) as a bearer token or the dashboard's session
+cookie (auth.py). Secret attributes leave masked, install tokens never leave. The schema is
+served at /api/openapi.json, Swagger UI at /api/docs and ReDoc at /api/redoc (web.py), from
+assets installed with the server, never from a CDN.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from datetime import datetime
 from typing import Annotated
 
@@ -24,13 +25,23 @@ def frontend_of(request: Request) -> Frontend:
     return fe
 
 
+def request_role(request: Request) -> str | None:
+    from rocks.server.auth import COOKIE, Auth
+
+    auth: Auth = request.app.state.auth
+    return auth.role(request.headers.get("authorization", ""), request.cookies.get(COOKIE, ""))
+
+
 def require_token(request: Request) -> None:
-    expected: str = request.app.state.api_token
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.strip().encode(),
-                                                                expected.encode()):
+    """The admin token, or the read-only token for GET/HEAD."""
+    from rocks.server.auth import ADMIN
+
+    role = request_role(request)
+    if role is None:
         raise HTTPException(401, "a valid bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
+    if role != ADMIN and request.method not in ("GET", "HEAD"):
+        raise HTTPException(403, "the read-only token cannot change anything")
 
 
 api_router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_token)])
@@ -116,7 +127,8 @@ async def events(fe: FE, host: str | None = None,
 async def _events(fe: Frontend, host: str | None, limit: int) -> list[EventOut]:
     def read() -> list[EventOut]:
         with fe.inventory.transaction(readonly=True) as s:
-            return [EventOut(host=e.host, time=e.time, stage=e.stage, message=e.message,
+            return [EventOut(host=e.host, time=e.time, stage=e.stage,
+                             message=fe.shown(fe.snapshot.hosts.get(e.host), e.message),
                              source=e.source) for e in q.list_events(s, host, limit)]
 
     try:

@@ -1,9 +1,9 @@
 """The frontend's ASGI application: node paths first, then FastAPI for everything else.
 
 `create_app(config)` returns a plain ASGI callable. It answers lifespan itself (start the
-snapshot, the writer and the refresher; stop them), sends /install/kickstart and
-/install/events to the raw handlers of install.py, and hands any other request to a FastAPI app
-holding the distribution files, the dashboard and the admin API.
+snapshot, the writer and the refresher; stop them), sends /install/kickstart, /install/events
+and /boot/ipxe to the raw handlers of install.py, and hands any other request to a FastAPI app
+holding the distribution files, the dashboard, the login and the admin API.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from rocks.server.config import CONFIG_ENV, ServerConfig, api_token
+from rocks.server.config import CONFIG_ENV, ServerConfig
 from rocks.server.core import Frontend
 from rocks.server.install import InstallApp, Receive, Scope, Send
 
@@ -31,19 +31,20 @@ class FrontendApp:
 
     def _build(self) -> None:
         from rocks.server.api import api_router
-        from rocks.server.boot import boot_router
-        from rocks.server.web import web_router
+        from rocks.server.auth import Auth
+        from rocks.server.web import DOCS_ASSETS, docs_assets, login_router, web_router
 
         fe = Frontend(self.config)
         self.frontend = fe
         self.install = InstallApp(fe)
-        web = FastAPI(title="rocks frontend", version="1", openapi_url="/api/openapi.json",
-                      docs_url="/api/docs", redoc_url=None)
+        web = FastAPI(title="rocks frontend", version="1", openapi_url=None, docs_url=None,
+                      redoc_url=None)
         web.state.frontend = fe
-        web.state.api_token = api_token(self.config)
+        web.state.auth = Auth(self.config)
         web.include_router(api_router)
         web.include_router(web_router)
-        web.include_router(boot_router)
+        web.include_router(login_router)
+        web.mount(DOCS_ASSETS, StaticFiles(directory=docs_assets()), name="docs-assets")
         distro = self.config.distro_dir
         distro.mkdir(parents=True, exist_ok=True)
         web.mount("/install/distro", StaticFiles(directory=distro, follow_symlink=False),
@@ -65,6 +66,9 @@ class FrontendApp:
                 return
             if path == "/install/events":
                 await install.events(scope, receive, send)
+                return
+            if path == "/boot/ipxe":
+                await install.ipxe(scope, receive, send)
                 return
             if path.startswith("/install/distro/"):
                 install.distro_fetch(scope)
@@ -95,9 +99,15 @@ class FrontendApp:
 
 
 def create_app(config: ServerConfig) -> FrontendApp:
+    from rocks.server.conn import configure
+
+    configure(config)
     return FrontendApp(config)
 
 
 def app_from_env() -> Any:
     """uvicorn factory for worker processes: the config travels in ROCKS_SERVER_CONFIG."""
+    from rocks.server.run import configure_logging
+
+    configure_logging()  # a spawned worker starts with none
     return create_app(ServerConfig.from_env(os.environ[CONFIG_ENV]))

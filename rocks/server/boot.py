@@ -1,39 +1,75 @@
-"""Network boot over HTTP: per-host iPXE scripts and the installer's kernel and initrd.
+"""Network boot over HTTP: per-host iPXE scripts (the installer's kernel and initrd are the
+distribution's images/pxeboot, mounted at /boot/files/ by app.py).
 
-iPXE asks `/boot/ipxe?mac=aa-bb-cc-dd-ee-ff` (its `${netX/mac:hexhyp}`); the answer is the same
-script `rocks report host pxe` prints: the installer with the kickstart URL and the host's
-one-time token while it is set to install, the local disk otherwise. Kernels and initrds are
-the distribution's images/pxeboot, served at /boot/files/.
+iPXE asks `/boot/ipxe?mac=aa-bb-cc-dd-ee-ff` (its `${netX/mac:hexhyp}`). The host is the one
+whose address the request comes from (identity.py); the `mac=` only confirms it. Its answer is
+the script `rocks report host pxe` prints: the installer with the kickstart URL and the host's
+one-time token while it is set to install, the local disk otherwise. A request from an address
+that is no host's gets what an unknown machine boots (the discovery script, or the local disk),
+whatever MAC it names — so the answer tells nothing about which MACs are known. Scripts come
+from the snapshot (built with the inventory, rendered once per host): no SQL per request.
 """
 
 from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from rocks.errors import RocksError
+from rocks.server.core import Frontend
+from rocks.server.identity import Refusal, Scope, confirm_macs, refused
+from rocks.server.index import Snapshot
 
-boot_router = APIRouter(include_in_schema=False)
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
+UNKNOWN = ":unknown"  # the cache key of the unknown-machine script (not a host name)
 
 
-@boot_router.get("/boot/ipxe", response_class=PlainTextResponse)
-def ipxe(request: Request, mac: str = "") -> PlainTextResponse:
-    from rocks.errors import RocksError
-    from rocks.siteconfig import global_settings, sync_input
-    from rocks.sync.pxe import ipxe_script_for_mac
+def _mac_param(scope: Scope) -> str:
+    from urllib.parse import parse_qs
 
+    qs: bytes = scope.get("query_string", b"")
+    return parse_qs(qs.decode("latin-1")).get("mac", [""])[0] if qs else ""
+
+
+def script(snap: Snapshot, name: str) -> str:
+    """The iPXE script of host `name` (or of an unknown machine), rendered once per snapshot."""
+    from rocks.sync.pxe import discovery_spec, ipxe_script, ipxe_text
+
+    text = snap.ipxe.get(name)
+    if text is not None:
+        return text
+    inp = snap.boot
+    if inp is None:
+        raise RocksError.of("boot-input", "the network-boot settings are broken (see the log)")
+    if name == UNKNOWN:
+        text = ipxe_text(inp, discovery_spec(inp, {a.name: a for a in inp.boot_actions}))
+    else:
+        text = ipxe_script(inp, snap.boot_hosts[name])
+    snap.ipxe[name] = text
+    return text
+
+
+def ipxe_answer(fe: Frontend, scope: Scope, address: str) -> tuple[int, str]:
+    mac = _mac_param(scope)
     if not _MAC.match(mac):
-        return PlainTextResponse("#!ipxe\necho rocks: bad or missing mac=\nexit 1\n",
-                                 status_code=400)
-    fe = request.app.state.frontend
-    svc = fe.indexer.service
-    with fe.inventory.transaction(readonly=True) as s:
-        inp = sync_input(s, fe.indexer.source, global_settings(
-            s, fe.indexer.source, svc.graph if svc is not None else None))
+        return 400, "#!ipxe\necho rocks: bad or missing mac=\nexit 1"
+    mac = mac.lower().replace("-", ":")
+    snap = fe.snapshot
+    entry = snap.by_ip.get(address)
+    if entry is None and fe.config.routed_nodes:
+        entry = snap.by_mac.get(mac)  # routed sites: the MAC identifies (README: the risk)
     try:
-        text = ipxe_script_for_mac(inp, mac)
+        if entry is None:
+            return 200, script(snap, UNKNOWN)
+        confirm_macs(snap, entry, [mac], required=True)
+        if entry.name not in snap.boot_hosts:
+            raise refused("host not in the boot input yet", host=entry.name)
+        return 200, script(snap, entry.name)
     except RocksError as exc:
-        return PlainTextResponse(f"#!ipxe\necho rocks: {exc.first.message}\nexit 1\n",
-                                 status_code=500)
-    return PlainTextResponse(text, headers={"Cache-Control": "no-store"})
+        if entry is None:
+            raise Refusal(500, "network boot is not configured") from exc
+        return 500, f"#!ipxe\necho rocks: {_ipxe_echo(exc.first.message)}\nexit 1"
+
+
+def _ipxe_echo(text: str) -> str:
+    """One line iPXE echoes as text: no line breaks, no ${…} expansion, no ; or & commands."""
+    return re.sub(r"[^A-Za-z0-9 ._,:/'()=+@-]", "?", text.splitlines()[0] if text else "")[:200]

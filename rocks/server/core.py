@@ -22,7 +22,8 @@ from rocks.inventory import Inventory, open_inventory
 from rocks.server.bootfiles import BootFileWriter
 from rocks.server.config import ServerConfig
 from rocks.server.index import HostEntry, Indexer, Snapshot
-from rocks.server.status import LastEvent, classify, last_events
+from rocks.server.ledger import TokenLedger
+from rocks.server.status import LastEvent, classify, last_events, printable
 from rocks.server.writer import EventWriter, Pending
 
 log = logging.getLogger("rocks.server")
@@ -62,9 +63,10 @@ class Frontend:
         self.snapshot = Snapshot()
         self.kickstarts: dict[str, Served] = {}
         self.board: dict[str, LastEvent] = {}  # newest stored event per host
-        self.spent: set[str] = set()  # tokens a `finished` was accepted for
         self.inferred: set[tuple[str, str]] = set()  # (host, token) that got a `packages`
         self.writer = EventWriter(self.inventory, self._committed)
+        self.ledger = TokenLedger(self.inventory)
+        self.proxies = config.proxies
         self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir,
                                         Path(config.state_dir))
         self.inflight = 0
@@ -80,6 +82,7 @@ class Frontend:
         self.snapshot = snap
         await self._prerender(snap)
         self.writer.start()
+        self.ledger.start()
         self.bootfiles.start()
         self._task = loop.create_task(self._refresh_loop(), name="inventory-refresh")
 
@@ -89,6 +92,7 @@ class Frontend:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.writer.stop()
+        await self.ledger.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.bootfiles.stop)
         self.compile_pool.submit(self.indexer.close).result()
         self.compile_pool.shutdown(wait=True)
@@ -117,9 +121,6 @@ class Frontend:
         snap = await loop.run_in_executor(self.compile_pool, self.indexer.build)
         self.snapshot = snap
         self.refreshes += 1
-        # A spent token stays refused until the inventory shows it gone (a snapshot built
-        # before the commit may still hold it).
-        self.spent = {t for t in self.spent if t in snap.by_token}
         self.kickstarts = {n: k for n, k in self.kickstarts.items()
                            if n in snap.hosts and snap.hosts[n].inputs == k.inputs}
         await self._prerender(snap)
@@ -158,8 +159,9 @@ class Frontend:
         old = self.kickstarts.get(entry.name)
         self.kickstarts[entry.name] = ks
         if ks.error and (old is None or old.inputs != ks.inputs or not old.error):
-            log.error("kickstart failed host=%s error=%r", entry.name, ks.error.splitlines()[0])
-            self.record(entry, "failed", ks.error[:4000], "frontend")
+            error = entry.redact(ks.error)
+            log.error("kickstart failed host=%s error=%r", entry.name, error.splitlines()[0])
+            self.record(entry, "failed", error[:4000], "frontend")
 
     async def kickstart(self, entry: HostEntry) -> Served:
         """The host's kickstart (cached), compiling on the compiler thread on a miss."""
@@ -206,14 +208,18 @@ class Frontend:
         for name in sorted(self.snapshot.hosts):
             entry = self.snapshot.hosts[name]
             stage, since, message = self.status(entry, now)
-            if stage == "finished" and entry.boot == "install" and entry.token in self.spent:
-                boot = "os"  # committed; the snapshot catches up within a refresh
-            else:
-                boot = entry.boot
+            # a node's finished was committed; the snapshot catches up within a refresh
+            boot = "os" if stage == "finished" and entry.boot == "install" else entry.boot
             rows.append({
                 "name": name, "appliance": entry.appliance, "boot": boot, "stage": stage,
                 "since": since.isoformat() if since else None,
                 "seconds": round((now - since).total_seconds(), 1) if since else None,
-                "message": message,
+                "message": self.shown(entry, message),
             })
         return rows
+
+    def shown(self, entry: HostEntry | None, text: str) -> str:
+        """Text from a node or an error, fit to show: escapes for control characters, the
+        host's secrets and token masked."""
+        text = printable(text)
+        return entry.redact(text) if entry is not None else text

@@ -17,6 +17,7 @@ last graph it compiled with (`last_good`), and the failure is kept in `problems`
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from rocks.inventory import queries as q
 from rocks.inventory.schema import (
     ApplianceRow,
     AttributeRow,
+    BootActionRow,
     HostRow,
     InterfaceRow,
     NetworkRow,
@@ -49,11 +51,15 @@ from rocks.profiles import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rocks.compiler.graph import ConfigGraph
     from rocks.inventory import Inventory
+    from rocks.model.inventory import Host
+    from rocks.sync.inputs import SyncInput
 
 log = logging.getLogger("rocks.server")
 MASK = "********"
-_FINGERPRINTED = (HostRow, InterfaceRow, AttributeRow, ApplianceRow, RollRow, NetworkRow)
+_FINGERPRINTED = (HostRow, InterfaceRow, AttributeRow, ApplianceRow, RollRow, NetworkRow,
+                  BootActionRow)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +85,21 @@ class HostEntry:
         assert self.view is not None
         return {**self.view.attrs, "install_token": self.token or ""}
 
+    def redact(self, text: str) -> str:
+        """`text` with the host's secret values and install token masked, whole and word by
+        word (an error message may quote part of a value)."""
+        if self.view is None and not self.token:
+            return text
+        values = {self.token or ""}
+        if self.view is not None:
+            for name in self.view.secret:
+                value = self.view.attrs.get(name, "")
+                values.add(value)
+                values.update(value.split())
+        for value in sorted((v for v in values if len(v) >= 4), key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return text
+
     def public_attrs(self) -> dict[str, str]:
         """Attributes safe to show: secrets masked, the install token left out."""
         if self.view is None:
@@ -95,6 +116,10 @@ class Snapshot:
     by_token: dict[str, HostEntry] = field(default_factory=dict)
     appliances: dict[str, str] = field(default_factory=dict)  # name -> root node
     fingerprint: str = ""
+    # what /boot/ipxe renders from: the sync input and its hosts by name (None: not built)
+    boot: SyncInput | None = None
+    boot_hosts: dict[str, Host] = field(default_factory=dict)
+    ipxe: dict[str, str] = field(default_factory=dict)  # rendered scripts, filled on demand
 
 
 def _inputs(root: str, attrs: dict[str, str], graph: str) -> str:
@@ -151,20 +176,29 @@ class Indexer:
             svc = self._service(s, digest)
             resolved = q.resolve_attrs_many(s)
             rows = s.execute(select(HostRow.id, HostRow.name, HostRow.boot, HostRow.install_token,
-                                    HostRow.install_started)).all()
-            ifaces = s.execute(select(InterfaceRow.host_id, InterfaceRow.ip,
-                                      InterfaceRow.mac)).all()
+                                    HostRow.install_started, HostRow.install_action,
+                                    HostRow.run_action)).all()
+            ifaces = s.execute(select(InterfaceRow.host_id, InterfaceRow.ip, InterfaceRow.mac,
+                                      InterfaceRow.network_id)).all()
+            nets = {i: _network(sub, mask) for i, sub, mask in s.execute(
+                select(NetworkRow.id, NetworkRow.subnet, NetworkRow.netmask))}
             appliances = {a.name: a.node for a in q.list_appliances(s)}
+            boot_input = _boot_input(s, rows, self.source, svc.graph)
         svc.roots = dict(appliances)
         ips: dict[int, list[str]] = {}
         macs: dict[int, list[str]] = {}
-        for hid, ip, mac in ifaces:
+        served: dict[int, list[str]] = {}
+        for hid, ip, mac, net in ifaces:
             if ip:
                 ips.setdefault(hid, []).append(ip)
+                if net is not None and _served(ip, nets.get(net)):
+                    served.setdefault(hid, []).append(ip)
             if mac:
                 macs.setdefault(hid, []).append(mac.lower())
-        snap = Snapshot(appliances=appliances, fingerprint=fp)
-        for hid, name, boot, token, started in rows:
+        snap = Snapshot(appliances=appliances, fingerprint=fp, boot=boot_input,
+                        boot_hosts={h.name: h for h in boot_input.hosts} if boot_input else {})
+        shared: set[str] = set()
+        for hid, name, boot, token, started, _, _ in rows:
             res = resolved[name]
             view: HostView | None = None
             error = ""
@@ -177,12 +211,16 @@ class Indexer:
                               tuple(ips.get(hid, ())), tuple(macs.get(hid, ())), view, error,
                               _inputs(view.root if view else "", attrs, svc.graph.digest))
             snap.hosts[name] = entry
-            for ip in entry.ips:
-                snap.by_ip.setdefault(ip, entry)
+            for ip in served.get(hid, ()):
+                if snap.by_ip.setdefault(ip, entry) is not entry:
+                    shared.add(ip)
             for mac in entry.macs:
                 snap.by_mac[mac] = entry
             if token:
                 snap.by_token[token] = entry
+        for ip in shared:  # an address two hosts claim identifies neither
+            log.warning("address %s belongs to more than one host; it identifies none", ip)
+            del snap.by_ip[ip]
         return snap
 
     def _service(self, s: Session, digest: str) -> ProfileService:
@@ -251,6 +289,39 @@ class Indexer:
         if self._raw is not None:
             self._raw.close()
             self._raw = None
+
+
+def _network(subnet: str, netmask: str) -> ipaddress.IPv4Network | None:
+    try:
+        return ipaddress.IPv4Network(f"{subnet}/{netmask}", strict=False)
+    except ValueError:
+        return None
+
+
+def _served(ip: str, net: ipaddress.IPv4Network | None) -> bool:
+    """An interface address identifies its host only inside its network's subnet."""
+    if net is None:
+        return False
+    try:
+        return ipaddress.IPv4Address(ip) in net
+    except ValueError:
+        return False
+
+
+def _boot_input(s: Session, rows: Any, source: ClusterSource | None,
+                graph: ConfigGraph) -> SyncInput | None:
+    """What iPXE scripts are rendered from: the sync input, with hosts reduced to what a boot
+    script reads (name, boot state, actions)."""
+    from rocks.model.inventory import BootState, Host
+    from rocks.siteconfig import global_settings, sync_input
+
+    hosts = tuple(Host(name, "", install_action=install, run_action=run, boot=BootState(boot))
+                  for _, name, boot, _, _, install, run in rows)
+    try:
+        return sync_input(s, source, global_settings(s, source, graph), hosts=hosts)
+    except (RocksError, ValueError) as exc:  # a bad setting: /boot/ipxe says so, kickstarts go on
+        log.error("cannot build the network-boot input: %s", exc)
+        return None
 
 
 def fingerprint(s: Session) -> str:

@@ -7,6 +7,7 @@ line and a short reason; nothing of a kickstart or an attribute is in an error b
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -16,8 +17,15 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
 from rocks.server.core import Frontend
+from rocks.server.identity import (
+    Refusal,
+    client_address,
+    identify,
+    provisioning_macs,
+    refused,
+)
 from rocks.server.index import HostEntry
-from rocks.server.status import STAGES
+from rocks.server.status import STAGES, printable
 from rocks.server.writer import Outcome, Pending
 
 Scope = MutableMapping[str, Any]
@@ -26,16 +34,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("rocks.server")
-MAC_HEADER = b"x-rhn-provisioning-mac-"
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
-
-
-class Refusal(Exception):
-    def __init__(self, status: int, reason: str, **fields: object) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-        self.fields = fields
 
 
 async def respond(send: Send, status: int, text: str,
@@ -46,89 +45,71 @@ async def respond(send: Send, status: int, text: str,
     await send({"type": "http.response.body", "body": body})
 
 
-def client_ip(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else ""
-
-
-def refuse_log(path: str, scope: Scope, r: Refusal) -> None:
+def refuse_log(path: str, address: str, r: Refusal) -> None:
     fields = " ".join(f"{k}={v}" for k, v in r.fields.items())
     log.warning("refused path=%s status=%d reason=%s client=%s %s", path, r.status,
-                r.reason.replace(" ", "-"), client_ip(scope), fields)
+                r.reason.replace(" ", "-"), address or "-", fields)
 
 
-def provisioning_macs(scope: Scope) -> list[str]:
-    """MACs from `X-RHN-Provisioning-MAC-<n>: <dev> <mac>` headers, lower case."""
-    macs = []
-    for name, value in scope["headers"]:
-        if name.startswith(MAC_HEADER):
-            parts = value.decode("latin-1").split()
-            if parts:
-                macs.append(parts[-1].lower())
-    return macs
+def query_token(scope: Scope) -> str:
+    """`?token=` of the request ("" if absent; a token is URL-safe ASCII, anything else is a
+    token that matches nothing)."""
+    qs: bytes = scope.get("query_string", b"")
+    if not qs:
+        return ""
+    return parse_qs(qs.decode("latin-1")).get("token", [""])[0]
 
 
-def identify(frontend: Frontend, scope: Scope) -> HostEntry:
-    snap = frontend.snapshot
-    src = client_ip(scope)
-    by_ip = snap.by_ip.get(src)
-    macs = provisioning_macs(scope)
-    by_mac = {snap.by_mac[m].name: snap.by_mac[m] for m in macs if m in snap.by_mac}
-    if len(by_mac) > 1:
-        raise Refusal(403, "MAC headers name different hosts", hosts=",".join(sorted(by_mac)))
-    mac_host = next(iter(by_mac.values()), None)
-    if by_ip is not None and mac_host is not None and by_ip.name != mac_host.name:
-        raise Refusal(403, "source address and MAC name different hosts",
-                      ip_host=by_ip.name, mac_host=mac_host.name)
-    entry = by_ip or mac_host
-    if entry is None:
-        raise Refusal(404, "unknown host", macs=",".join(macs) or "-")
-    return entry
-
-
-def check_token(frontend: Frontend, entry: HostEntry, token: str) -> None:
+async def check_token(frontend: Frontend, entry: HostEntry, token: str) -> None:
+    """The host must be installing, and `token` its current token — in the snapshot and then
+    in the database (the authority: another worker may have spent it a moment ago)."""
     if not entry.installing:
-        raise Refusal(403, "host is not set to install", host=entry.name)
+        raise refused("host is not set to install", host=entry.name)
     if not entry.token:
-        raise Refusal(403, "no install token was issued", host=entry.name)
-    if not token or not secrets.compare_digest(token, entry.token) or token in frontend.spent:
-        raise Refusal(403, "missing or invalid token", host=entry.name)
+        raise refused("no install token was issued", host=entry.name)
+    if not token or not token.isascii() or not secrets.compare_digest(
+            token.encode(), entry.token.encode()):
+        raise refused("missing or invalid token", host=entry.name)
+    if not await frontend.ledger.current(entry.id, token):
+        raise refused("the token is spent or replaced", host=entry.name)
 
 
 class InstallApp:
-    """ASGI handlers for the two node endpoints (mounted ahead of the FastAPI app)."""
+    """ASGI handlers for the node endpoints (mounted ahead of the FastAPI app)."""
 
     def __init__(self, frontend: Frontend) -> None:
         self.frontend = frontend
         self.busy = ((b"retry-after", str(frontend.config.retry_after).encode()),)
+
+    def address(self, scope: Scope) -> str:
+        return client_address(scope, self.frontend.proxies)
 
     async def kickstart(self, scope: Scope, receive: Receive, send: Send) -> None:
         fe = self.frontend
         if scope["method"] not in ("GET", "HEAD"):
             await respond(send, 405, "method not allowed", ((b"allow", b"GET, HEAD"),))
             return
+        address = self.address(scope)
         if fe.inflight >= fe.config.max_inflight:
             log.warning("refused path=/install/kickstart status=503 reason=busy client=%s",
-                        client_ip(scope))
+                        address)
             await respond(send, 503, "busy, retry later", self.busy)
             return
         fe.inflight += 1
         try:
-            await self._kickstart(scope, send)
+            await self._kickstart(scope, send, address)
         except Refusal as r:
-            refuse_log("/install/kickstart", scope, r)
-            await respond(send, r.status, r.reason)
+            refuse_log("/install/kickstart", address, r)
+            await respond(send, r.status, r.text)
         finally:
             fe.inflight -= 1
 
-    async def _kickstart(self, scope: Scope, send: Send) -> None:
+    async def _kickstart(self, scope: Scope, send: Send, address: str) -> None:
         fe = self.frontend
-        entry = identify(fe, scope)
-        qs: bytes = scope.get("query_string", b"")
-        token = ""
-        if qs:
-            token = parse_qs(qs.decode("latin-1")).get("token", [""])[0]
-        check_token(fe, entry, token)
+        token = query_token(scope)
+        entry = identify(fe.snapshot, address, provisioning_macs(scope), token,
+                         routed=fe.config.routed_nodes)
+        await check_token(fe, entry, token)
         ks = await fe.kickstart(entry)
         if ks.error:
             raise Refusal(500, "the kickstart could not be compiled (see the host's events)",
@@ -142,60 +123,74 @@ class InstallApp:
         await send({"type": "http.response.start", "status": 200, "headers": ks.headers})
         body = b"" if scope["method"] == "HEAD" else ks.body
         await send({"type": "http.response.body", "body": body})
-        fe.record(entry, "fetched-kickstart", f"{len(ks.body)} bytes", client_ip(scope))
+        fe.record(entry, "fetched-kickstart", f"{len(ks.body)} bytes", address)
+
+    async def ipxe(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET /boot/ipxe?mac=…: the requesting host's iPXE script (boot.py)."""
+        from rocks.server.boot import ipxe_answer
+
+        if scope["method"] not in ("GET", "HEAD"):
+            await respond(send, 405, "method not allowed", ((b"allow", b"GET, HEAD"),))
+            return
+        address = self.address(scope)
+        try:
+            status, text = ipxe_answer(self.frontend, scope, address)
+        except Refusal as r:
+            refuse_log("/boot/ipxe", address, r)
+            await respond(send, r.status, r.text)
+            return
+        body = text.encode()
+        await send({"type": "http.response.start", "status": status, "headers": [
+            _TEXT, (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else body})
 
     async def events(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await respond(send, 405, "method not allowed", ((b"allow", b"POST"),))
             return
+        address = self.address(scope)
         try:
-            status, text = await self._event(scope, receive)
+            status, text = await self._event(scope, receive, address)
         except Refusal as r:
-            refuse_log("/install/events", scope, r)
+            refuse_log("/install/events", address, r)
             extra = self.busy if r.status == 503 else ()
-            await respond(send, r.status, r.reason, extra)
+            await respond(send, r.status, r.text, extra)
             return
         await respond(send, status, text)
 
-    async def _event(self, scope: Scope, receive: Receive) -> tuple[int, str]:
+    async def _event(self, scope: Scope, receive: Receive, address: str) -> tuple[int, str]:
         fe = self.frontend
-        fields = parse_event(await read_body(scope, receive, fe.config.max_event_body),
-                             header(scope, b"content-type"))
+        body = await read_body(scope, receive, fe.config.max_event_body, fe.config.body_timeout)
+        fields = parse_event(body, header(scope, b"content-type"))
         token, stage = fields.get("token", ""), fields.get("stage", "")
-        message = fields.get("message", "")
+        message = printable(fields.get("message", ""))
         if not token or not stage:
             raise Refusal(422, "stage and token are required")
         if stage not in STAGES:
-            raise Refusal(422, "unknown stage", stage=stage[:40])
-        entry = fe.snapshot.by_token.get(token)
-        if entry is None:
-            raise Refusal(403, "missing or invalid token")
-        src = client_ip(scope)
-        other = fe.snapshot.by_ip.get(src)
-        if other is not None and other.name != entry.name:
-            raise Refusal(403, "token belongs to another host", host=other.name)
-        check_token(fe, entry, token)
+            raise Refusal(422, "unknown stage", stage=printable(stage[:40]))
+        entry = identify(fe.snapshot, address, provisioning_macs(scope), token,
+                         routed=fe.config.routed_nodes, mac_required_when_routed=False)
+        await check_token(fe, entry, token)
         profile = None
         if stage == "finished":
-            fe.spent.add(token)  # from now on this token opens nothing
             ks = await fe.kickstart(entry)
             profile = ks.text if not ks.error else None
-        event = Pending(entry.name, stage, message, src, datetime.now(UTC), token, profile)
+        event = Pending(entry.name, stage, message, address, datetime.now(UTC), token, profile)
         future = fe.writer.submit(event)
         assert future is not None
         outcome = await future
         if outcome is Outcome.OK:
             return 200, "ok"
-        if stage == "finished" and outcome is Outcome.ERROR:
-            fe.spent.discard(token)  # not stored: the node may try again
-        if outcome is Outcome.REFUSED:
-            raise Refusal(403, "missing or invalid token", host=entry.name)
+        if outcome is Outcome.REFUSED:  # spent in the same moment (here or in another worker)
+            raise refused("the token was spent before this event was stored", host=entry.name)
         raise Refusal(503, "event not stored, retry", host=entry.name)
 
     def distro_fetch(self, scope: Scope) -> None:
         """A host that is installing and fetches packages has reached the packages stage."""
         fe = self.frontend
-        entry = fe.snapshot.by_ip.get(client_ip(scope))
+        address = self.address(scope)
+        entry = fe.snapshot.by_ip.get(address)
         if entry is None or not entry.installing or not entry.token:
             return
         key = (entry.name, entry.token)
@@ -204,8 +199,7 @@ class InstallApp:
         last = fe.board.get(entry.name)
         if last is not None and last.stage in ("fetched-kickstart", "pre"):
             fe.inferred.add(key)
-            fe.record(entry, "packages", "fetching packages from the distribution",
-                      client_ip(scope))
+            fe.record(entry, "packages", "fetching packages from the distribution", address)
 
 
 def header(scope: Scope, name: bytes) -> str:
@@ -215,13 +209,21 @@ def header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-async def read_body(scope: Scope, receive: Receive, cap: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, cap: int, timeout: float = 10.0) -> bytes:
+    """The request body, at most `cap` bytes, all of it within `timeout` seconds."""
+    try:
+        return await asyncio.wait_for(_read_body(scope, receive, cap), timeout)
+    except TimeoutError:
+        raise Refusal(408, "body too slow") from None
+
+
+async def _read_body(scope: Scope, receive: Receive, cap: int) -> bytes:
     length = header(scope, b"content-length")
     if length:
         if not length.isdigit():
             raise Refusal(400, "bad content-length")
         if int(length) > cap:
-            raise Refusal(413, "body too large", length=length)
+            raise Refusal(413, "body too large", length=length[:20])
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -237,6 +239,28 @@ async def read_body(scope: Scope, receive: Receive, cap: int) -> bytes:
             return b"".join(chunks)
 
 
+def _depth(text: str) -> int:
+    """How deep arrays and objects nest in JSON text (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_event(body: bytes, content_type: str) -> dict[str, str]:
     kind = content_type.split(";")[0].strip().lower()
     try:
@@ -244,9 +268,11 @@ def parse_event(body: bytes, content_type: str) -> dict[str, str]:
     except UnicodeDecodeError:
         raise Refusal(400, "body is not UTF-8") from None
     if kind == "application/json":
+        if _depth(text) > 1:  # an object of strings nests once; never recurse into more
+            raise Refusal(400, "body is not a flat JSON object")
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise Refusal(400, "body is not JSON") from None
         if not isinstance(data, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in data.items()):

@@ -1,4 +1,9 @@
-"""Running the frontend under uvicorn (uvloop and httptools when installed), in the foreground."""
+"""Running the frontend under uvicorn (uvloop when installed, httptools with the connection
+guard of conn.py), in the foreground.
+
+uvicorn's own X-Forwarded-For handling is off: it would believe any header from 127.0.0.1.
+Proxies are trusted only as `trusted-proxies` says (identity.py).
+"""
 
 from __future__ import annotations
 
@@ -14,19 +19,23 @@ def _have(module: str) -> bool:
 
 
 def uvicorn_options(config: ServerConfig) -> dict[str, object]:
+    from rocks.server.conn import PROTOCOL
+
     return {
         "host": config.host, "port": config.port,
         "loop": "uvloop" if _have("uvloop") else "asyncio",
-        "http": "httptools" if _have("httptools") else "h11",
+        "http": PROTOCOL,
         "access_log": False,  # refusals are logged by the handlers; successes are events
-        "log_level": "warning", "backlog": 4096, "timeout_keep_alive": 30,
+        "log_level": "warning", "backlog": 4096,
+        "timeout_keep_alive": config.keep_alive_timeout,
+        "proxy_headers": False, "forwarded_allow_ips": "",
         "lifespan": "on", "server_header": False,
     }
 
 
 def configure_logging() -> None:
     logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d] %(message)s")
 
 
 def serve(config: ServerConfig) -> None:

@@ -1,33 +1,134 @@
-"""The dashboard: every host's install progress, a page per host, an appliance's graph.
+"""The dashboard: every host's install progress, a page per host, an appliance's graph, and
+the API's documentation.
 
 Server-rendered Jinja2 (templates/); the host table refreshes itself from /status.json every
-two seconds. Profiles are shown with provenance and with secrets and install tokens masked.
+two seconds. Profiles are shown with provenance and with secrets and install tokens masked;
+errors and node messages with control characters escaped and the host's secrets masked. Every
+page needs a login when the frontend is reachable from other machines (auth.py): /login takes
+the admin or read-only token and sets a session cookie.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from rocks.errors import RocksError
 from rocks.inventory import queries as q
-from rocks.server.api import frontend_of
+from rocks.server.api import frontend_of, request_role
 from rocks.server.core import Frontend
 from rocks.server.index import MASK, HostEntry
 from rocks.server.status import format_age
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 TEMPLATES.env.filters["age"] = format_age
-web_router = APIRouter(include_in_schema=False)
 _svg_cache: dict[tuple[str, str], str] = {}
+
+
+def require_viewer(request: Request) -> None:
+    """Pages need the admin or read-only token when the frontend is reachable from elsewhere."""
+    if not request.app.state.auth.required or request_role(request) is not None:
+        return
+    path = request.url.path
+    if path.endswith(".json"):
+        raise HTTPException(401, "log in first", headers={"WWW-Authenticate": "Bearer"})
+    target = path + (f"?{request.url.query}" if request.url.query else "")
+    raise HTTPException(303, "log in first",
+                        headers={"Location": f"/login?next={quote(target, safe='')}"})
+
+
+web_router = APIRouter(include_in_schema=False, dependencies=[Depends(require_viewer)])
+login_router = APIRouter(include_in_schema=False)
+
+
+def _next(target: str) -> str:
+    """Only a path on this server (never //elsewhere or a scheme) is followed after login."""
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@login_router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(request, "login.html", {"next": _next(next), "error": ""})
+
+
+@login_router.post("/login")
+async def login(request: Request) -> Response:
+    from rocks.server.auth import COOKIE
+
+    body = await request.body()
+    if len(body) > 4096:
+        raise HTTPException(413, "too large")
+    form = parse_qs(body.decode("latin-1"))
+    token = form.get("token", [""])[0].strip()
+    target = _next(form.get("next", ["/"])[0])
+    auth = request.app.state.auth
+    role = auth.role_of_token(token)
+    if role is None:
+        return TEMPLATES.TemplateResponse(request, "login.html", {
+            "next": target, "error": "That is not a token of this frontend."}, status_code=401)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, auth.session(role), max_age=12 * 3600, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@login_router.post("/logout")
+def logout() -> Response:
+    from rocks.server.auth import COOKIE
+
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+DOCS_ASSETS = "/static/docs"
+
+
+@web_router.get("/api/openapi.json")
+def openapi_schema(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@web_router.get("/api/docs", response_class=HTMLResponse)
+def swagger_page() -> HTMLResponse:
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    return get_swagger_ui_html(
+        openapi_url="/api/openapi.json", title="rocks frontend API",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        swagger_ui_parameters={"validatorUrl": None})
+
+
+@web_router.get("/api/redoc", response_class=HTMLResponse)
+def redoc_page() -> HTMLResponse:
+    from fastapi.openapi.docs import get_redoc_html
+
+    return get_redoc_html(openapi_url="/api/openapi.json", title="rocks frontend API",
+                          redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                          redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+                          with_google_fonts=False)
+
+
+def docs_assets() -> Path:
+    """Swagger UI's and ReDoc's files, installed with the server (the fastapi-offline
+    distribution ships them): the docs render on a frontend without internet."""
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).with_name("static")
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, int]:
@@ -91,12 +192,13 @@ async def host_page(request: Request, name: str) -> HTMLResponse:
         with fe.inventory.transaction(readonly=True) as s:
             return q.list_events(s, name, 500)
 
-    events = await asyncio.to_thread(read_events)
+    events = [dataclasses.replace(e, message=fe.shown(entry, e.message))
+              for e in await asyncio.to_thread(read_events)]
     status = next(r for r in fe.status_rows() if r["name"] == name)
     return TEMPLATES.TemplateResponse(request, "host.html", {
         "appliances": sorted(fe.snapshot.appliances), "entry": entry, "status": status,
         "attrs": entry.public_attrs(), "profile": profile,
-        "error": error, "events": list(reversed(events))})
+        "error": fe.shown(entry, error), "events": list(reversed(events))})
 
 
 def _graph(fe: Frontend, appliance: str) -> tuple[str, str]:

@@ -4,7 +4,9 @@ Requests queue a `Pending` event and await its future; the writer task drains th
 everything queued in one transaction (on its own thread), and only then resolves the futures —
 so a 2xx means the event is on disk, and a burst of a thousand events costs a few commits.
 An event carrying a token is checked against the host's token in the same transaction, so a
-token spent by a `finished` (here or in another worker process) is refused.
+token spent by a `finished` (here or in another worker process) is refused; a `finished`
+spends the token with one guarded UPDATE (inventory.install.spend_token), so of two that race
+— in two workers, or two frontends on one PostgreSQL — exactly one is accepted.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import insert, select
 
 from rocks.inventory import queries as q
-from rocks.inventory.install import end_install
+from rocks.inventory.install import spend_token
 from rocks.inventory.schema import HostRow, InstallEventRow
 
 if TYPE_CHECKING:
@@ -133,13 +135,15 @@ class EventWriter:
                 if host is None or (e.token is not None and host[1] != e.token):
                     outcomes.append(Outcome.REFUSED)
                     continue
-                rows.append({"host_id": host[0], "time": e.time, "stage": e.stage,
-                             "message": e.message, "source": e.source})
                 if e.stage == "finished" and e.token is not None:
-                    end_install(s, e.host)
+                    if not spend_token(s, host[0], e.token):
+                        outcomes.append(Outcome.REFUSED)
+                        continue
                     current[e.host] = (host[0], None)
                     if e.profile is not None:
                         q.set_profile(s, e.host, e.profile, e.time)
+                rows.append({"host_id": host[0], "time": e.time, "stage": e.stage,
+                             "message": e.message, "source": e.source})
                 outcomes.append(Outcome.OK)
             if rows:
                 s.execute(insert(EVENTS), rows)  # Core, not ORM: no per-row objects

@@ -233,19 +233,19 @@ def _next_manifest(
 def _write_changes(
     root: Path, files: list[DesiredFile], existing: set[str], removed: list[str]
 ) -> None:
-    """Existing files are replaced through a temp file and a rename; new files are created in
-    place (there is no old content to protect). Both are listed in the pending file first."""
+    """Every file is written to a temp file beside it and renamed into place: a reader (a
+    booting node's TFTP request, dhcpd starting) sees the old file or the whole new one, never
+    a half-written or empty one — also when the sync is killed (kill -9) half way. The temp
+    names are listed in the pending file first, so the next sync removes what a killed one
+    left."""
     if not files and not removed:
         return
     base = str(root) + "/"
-    jobs: list[tuple[str, str, DesiredFile]] = []  # (write to, rename to or "", file)
+    jobs: list[tuple[str, str, DesiredFile]] = []  # (write to, rename to, file)
     for f in files:
         target = base + f.path
-        if f.path in existing:
-            head, _, name = target.rpartition("/")
-            jobs.append((f"{head}/.{name}{TMP_SUFFIX}", target, f))
-        else:
-            jobs.append((target, "", f))
+        head, _, name = target.rpartition("/")
+        jobs.append((f"{head}/.{name}{TMP_SUFFIX}", target, f))
     if jobs:
         _write_atomic(root / PENDING,
                       json.dumps([w[len(base):] for w, _, _ in jobs]).encode())
@@ -270,8 +270,7 @@ def _write_changes(
         if batch:
             _syncfs(root)
         for dest, target, _ in jobs:
-            if target:
-                os.replace(dest, target)
+            os.replace(dest, target)
         for path in removed:
             target = base + path
             with contextlib.suppress(FileNotFoundError):

@@ -1,4 +1,5 @@
-"""rocks sync config, the reports, set host boot's boot files, and discovery, through the CLI.
+"""rocks sync config, the reports, and set host boot's boot files, through the CLI
+(discovery: tests/security/test_server_discover.py).
 
 The DHCP configuration written is checked with the real `dhcpd -t` when it is installed.
 """
@@ -97,21 +98,6 @@ def test_report_host_dhcpd_prints_what_sync_writes(cluster: Cluster) -> None:
     cluster.ok("sync", "config", "loaders=no")
     out = cluster.ok("report", "host", "dhcpd").stdout
     assert out == "# etc/dhcp/dhcpd.conf\n" + (cluster.root / "etc/dhcp/dhcpd.conf").read_text()
-
-
-def test_discover_adds_unknown_macs_then_withdraws_the_range(cluster: Cluster,
-                                                             tmp_path: Path) -> None:
-    leases = tmp_path / "dhcpd.leases"
-    leases.write_text("lease 10.1.0.12 {\n  starts 1 2026/11/23 10:00:00;\n"
-                      "  hardware ethernet 52:54:00:aa:bb:cc;\n}\n"
-                      "lease 10.1.0.13 {\n  hardware ethernet 52:54:00:00:02:00;\n}\n")
-    r = cluster.ok("discover", "appliance=compute", "duration=5", "max=1", f"leases={leases}")
-    assert r.stdout == "compute-0-2\n"
-    assert "discovered 52:54:00:aa:bb:cc: compute-0-2 10.1.255.252" in r.stderr
-    hosts = cluster.ok("list", "host", "boot", "compute-0-2").stdout
-    assert "install" in hosts
-    conf = (cluster.root / "etc/dhcp/dhcpd.conf").read_text()
-    assert "52:54:00:aa:bb:cc" in conf and "range" not in conf
 
 
 def test_sync_puts_the_installer_images_in_the_tftp_tree(cluster: Cluster, tmp_path: Path) -> None:

@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BOOT_TIMEOUT = float(os.environ.get("ROCKS_E2E_BOOT_TIMEOUT", "240"))
 FRONTEND = f"http://{SERVER}:8080"
+E2E_TOKEN = "e2e-admin-token-0123456789abcdef"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +86,8 @@ def _start_servers(lab: Lab, c: Cluster, v: Variant, work: Path) -> None:
         assert check.returncode == 0, check.stdout + check.stderr
         lab.start("kea", ["kea-dhcp4", "-c", str(run_conf)], env=env)
     fe = lab.start("frontend", [str(ROCKS), "start", "frontend", f"host={SERVER}",
-                                "port=8080"], env=c.env)
-    lab.wait_http(f"{FRONTEND}/status.json", fe)
+                                "port=8080"], env={**c.env, "ROCKS_API_TOKEN": E2E_TOKEN})
+    lab.wait_http(f"{FRONTEND}/login", fe)  # off loopback every other page needs the token
 
 
 def _fail(msg: str, boot: Boot | None, lab: Lab) -> None:
@@ -104,7 +105,8 @@ def _wait_frontend_sees(lab: Lab, c: Cluster, node: Node, boot: str) -> None:
     """The frontend re-reads the inventory about once a second: wait until it has."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        r = lab.run("curl", "-fsS", "--max-time", "2", f"{FRONTEND}/status.json")
+        r = lab.run("curl", "-fsS", "--max-time", "2", "-H",
+                    f"Authorization: Bearer {E2E_TOKEN}", f"{FRONTEND}/status.json")
         if r.returncode == 0 and re.search(
                 rf'"name":\s*"{node.name}".*?"boot":\s*"{boot}"', r.stdout, re.S):
             return
@@ -146,9 +148,16 @@ def _check_install(lab: Lab, c: Cluster, v: Variant, node: Node, boot: Boot, tok
     if v.firmware == "bios" or v.uefi_loader != "grub":
         # qemu's NIC boot ROM is iPXE: the generated DHCP configuration sends it to the
         # frontend's per-MAC iPXE script, which must now boot the local disk
-        r = lab.run("curl", "-fsS", "--max-time", "5",
-                    f"{FRONTEND}/boot/ipxe?mac={node.mac.replace(':', '-')}")
+        # asked from the node's own address (the VM is off: borrow it on the bridge), as the
+        # node's iPXE asks; from any other address the answer is an unknown machine's
+        assert lab.run("ip", "addr", "add", f"{node.ip}/32", "dev", "br0").returncode == 0
+        try:
+            r = lab.run("curl", "-fsS", "--max-time", "5", "--interface", node.ip,
+                        f"{FRONTEND}/boot/ipxe?mac={node.mac.replace(':', '-')}")
+        finally:
+            lab.run("ip", "addr", "del", f"{node.ip}/32", "dev", "br0")
         assert r.returncode == 0, r.stderr
+        assert "# rocks: default" not in r.stdout, r.stdout  # the host's own script
         assert r.stdout.startswith("#!ipxe") and "\nexit" in r.stdout, r.stdout
         assert "inst.ks" not in r.stdout, r.stdout
     files = c.boot_files(node)

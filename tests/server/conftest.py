@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,22 +98,26 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
         self.base = f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 30.0, preexec_fn: Callable[[], object] | None = None
+              ) -> None:
         env = {**os.environ, "ROCKS_SERVER_CONFIG": self.config.to_env(),
                "ROCKS_API_TOKEN": API_TOKEN, "PYTHONPATH": str(REPO)}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "rocks.server.run"], env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+                                         stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                                         preexec_fn=preexec_fn)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.base}/status.json", timeout=1).status_code == 200:
+                if httpx.get(f"{self.base}/status.json", timeout=1, headers={
+                        "Authorization": f"Bearer {API_TOKEN}"}).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
+        self.stop(kill=True)  # never leave a half-started server behind
         raise RuntimeError(f"server did not start:\n{self.log.read_text()[-3000:]}")
 
     def stop(self, *, kill: bool = False) -> None:

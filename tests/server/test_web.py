@@ -208,14 +208,21 @@ def test_ipxe_script_per_mac_and_boot_files(cluster: Cluster, server: Server) ->
 
     kernel = cluster.state / "distro" / "images" / "pxeboot" / "vmlinuz"
     kernel.write_bytes(b"kernel bytes")
-    r = httpx.get(f"{server.base}/boot/ipxe", params={"mac": mac(1).replace(":", "-")})
-    assert r.status_code == 200
-    assert r.text.startswith("#!ipxe\n")
-    assert f"token={cluster.tokens['compute-0-1']}" in r.text and "inst.ks.sendmac" in r.text
-    assert "initrd=initrd.img" in r.text
-    # a host that is not installing boots its disk; a bad MAC is refused
-    idle = httpx.get(f"{server.base}/boot/ipxe", params={"mac": mac(3)})
-    assert idle.status_code == 200 and "token=" not in idle.text
-    assert httpx.get(f"{server.base}/boot/ipxe", params={"mac": "nope"}).status_code == 400
+    with client(server, cluster.addresses["compute-0-1"]) as c:
+        r = c.get("/boot/ipxe", params={"mac": mac(1).replace(":", "-")})
+        assert r.status_code == 200
+        assert r.text.startswith("#!ipxe\n")
+        assert f"token={cluster.tokens['compute-0-1']}" in r.text
+        assert "inst.ks.sendmac" in r.text and "initrd=initrd.img" in r.text
+        assert r.headers["cache-control"] == "no-store"
+        # the host's address with another host's MAC: refused like every refusal
+        r = c.get("/boot/ipxe", params={"mac": mac(2)})
+        assert (r.status_code, r.text) == (403, "refused\n")
+        assert c.get("/boot/ipxe", params={"mac": "nope"}).status_code == 400
+    # a host that is not installing boots its disk
+    with client(server, cluster.addresses["compute-0-3"]) as c:
+        idle = c.get("/boot/ipxe", params={"mac": mac(3)})
+        assert idle.status_code == 200 and "token=" not in idle.text
+        assert "\nexit\n" in idle.text
     assert httpx.get(f"{server.base}/boot/files/vmlinuz").content == b"kernel bytes"
     assert httpx.get(f"{server.base}/boot/files/../rocks.db").status_code == 404

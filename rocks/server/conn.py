@@ -1,0 +1,149 @@
+"""Connections the frontend accepts: slow and idle ones are closed, and there are never more
+than the process can hold.
+
+uvicorn closes an idle keep-alive connection only after it has answered a request on it, and
+never times out a request whose headers trickle in; a client that opens a thousand sockets and
+sends nothing used to take every descriptor (1,024 by default) and lock every node out. This
+protocol, uvicorn's httptools one with three additions, is what `rocks start frontend` serves:
+
+- a header timeout: a request's headers must be complete within `header_timeout` seconds of
+  the connection opening or of the previous response (uvicorn's keep-alive timeout still closes
+  a connection that sends nothing at all);
+- a cap on open connections below the descriptor limit (raised to its hard limit at start);
+- at the cap, a new connection takes the place of the connection that has been waiting
+  longest without a request in progress, and when every connection is busy it is answered
+  `503` with Retry-After and closed — a busy frontend says so instead of going silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from rocks.server.config import ServerConfig
+
+log = logging.getLogger("rocks.server")
+PROTOCOL = "rocks.server.conn:GuardedProtocol"
+RESERVE = 64  # descriptors kept for the database, logs, boot files, threads, the listener
+INFINITE_FILES = 1 << 20
+
+
+@dataclass
+class Limits:
+    max_connections: int = 1000
+    header_timeout: float = 10.0
+    retry_after: int = 2
+    evicted: int = 0
+    refused: int = 0
+
+
+LIMITS = Limits()
+
+
+def descriptor_limit() -> int:
+    """Raise this process's open-file limit to its hard limit; return the limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = INFINITE_FILES if hard == resource.RLIM_INFINITY else hard
+    if soft == resource.RLIM_INFINITY:
+        return INFINITE_FILES
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def configure(config: ServerConfig) -> Limits:
+    """Set this process's connection limits from the config (each worker calls it)."""
+    files = descriptor_limit()
+    cap = max(16, files - RESERVE)
+    if config.max_connections:
+        if config.max_connections > cap:
+            log.warning("max-connections=%d is above what %d descriptors allow; using %d",
+                        config.max_connections, files, cap)
+        cap = min(cap, config.max_connections)
+    LIMITS.max_connections = cap
+    LIMITS.header_timeout = config.header_timeout
+    LIMITS.retry_after = config.retry_after
+    return LIMITS
+
+
+def _busy_response() -> bytes:
+    body = b"busy, retry later\n"
+    return (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"content-length: " + str(len(body)).encode() + b"\r\nretry-after: "
+            + str(LIMITS.retry_after).encode() + b"\r\nconnection: close\r\n\r\n" + body)
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle_since = 0.0
+        self.header_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def waiting(self) -> bool:
+        """No request in progress: between connecting (or a response) and complete headers."""
+        return (self.cycle is None or self.cycle.response_complete) and not self.pipeline
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.idle_since = self.loop.time()
+        if len(self.connections) > LIMITS.max_connections and not self._make_room():
+            LIMITS.refused += 1
+            log.warning("refused connection client=%s reason=all-%d-connections-busy",
+                        self.client[0] if self.client else "-", LIMITS.max_connections)
+            transport.write(_busy_response())
+            transport.close()
+            return
+        self._arm()
+
+    def _make_room(self) -> bool:
+        """Close the connection that has waited longest for a request; False if none waits."""
+        victim: GuardedProtocol | None = None
+        for conn in self.connections:
+            if (conn is not self and isinstance(conn, GuardedProtocol) and conn.waiting
+                    and not conn.transport.is_closing()
+                    and (victim is None or conn.idle_since < victim.idle_since)):
+                victim = conn
+        if victim is None:
+            return False
+        LIMITS.evicted += 1
+        victim.transport.close()
+        victim.connections.discard(victim)  # its slot is free now, not at connection_lost
+        return True
+
+    def _arm(self) -> None:
+        if self.header_timer is None and LIMITS.header_timeout > 0:
+            self.header_timer = self.loop.call_later(LIMITS.header_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self.header_timer is not None:
+            self.header_timer.cancel()
+            self.header_timer = None
+
+    def _too_slow(self) -> None:
+        self.header_timer = None
+        if self.waiting and not self.transport.is_closing():
+            self.transport.close()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self.idle_since = self.loop.time()
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)

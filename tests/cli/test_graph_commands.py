@@ -56,6 +56,21 @@ def test_check_graph_counts_the_appliances_of_a_tmp_roll_alone(make_roll: RollMa
     assert r.stdout == "1 roll, 1 node, 0 edges, 2 appliances: 0 errors, 0 warnings\n"
 
 
+def test_check_graph_reports_an_order_cycle_with_an_exit_edge(make_roll: RollMaker) -> None:
+    """Regression: a cycle that leads on to a node outside it was an "internal error"."""
+    roll = make_roll("cyc", {
+        "nodes/a.xml": "<kickstart/>\n", "nodes/b.xml": "<kickstart/>\n",
+        "nodes/c.xml": "<kickstart/>\n",
+        "graphs/default/g.xml": '<graph>\n<order head="a" tail="b"/>\n'
+                                '<order head="b" tail="a"/>\n<order head="b" tail="c"/>\n'
+                                "</graph>\n",
+    })
+    r = rocks("check", "graph", f"rolls={roll}", "bundled=no")
+    assert r.code == 2, r.stderr
+    assert "internal error" not in r.stderr
+    assert "g.xml:2: error: order constraints form a cycle: a -> b -> a [order-cycle]" in r.stderr
+
+
 # ---------------------------------------------------------------- list appliance profile
 
 

@@ -91,7 +91,9 @@ def check_token(frontend: Frontend, entry: HostEntry, token: str) -> None:
         raise Refusal(403, "host is not set to install", host=entry.name)
     if not entry.token:
         raise Refusal(403, "no install token was issued", host=entry.name)
-    if not token or not secrets.compare_digest(token, entry.token) or token in frontend.spent:
+    # compare_digest refuses non-ASCII str: compare the UTF-8 bytes (a wrong token either way)
+    if (not token or not secrets.compare_digest(token.encode(), entry.token.encode())
+            or token in frontend.spent):
         raise Refusal(403, "missing or invalid token", host=entry.name)
 
 

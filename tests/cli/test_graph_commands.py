@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from lxml import etree
 
 from rocks.cli.context import CliResult, run_cli
 from rocks.cli.registry import COMMANDS
-from tests.conftest import RollMaker
+from tests.conftest import RollMaker, need_corpus, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "el9"
@@ -238,10 +237,10 @@ def _check_dot(text: str) -> tuple[set[str], list[tuple[str, str]]]:
     for src, dst in edges:
         assert src in declared, src
         assert dst in declared, dst
-    if shutil.which("dot"):
-        proc = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True,
-                              check=False)
-        assert proc.returncode == 0, proc.stderr
+    dot = require_tool("dot", "graphviz")
+    proc = subprocess.run([dot, "-Tsvg"], input=text, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
     return declared, edges
 
 
@@ -291,8 +290,7 @@ def test_create_profiles_writes_the_goldens(tmp_path: Path) -> None:
 
 
 def test_rocks7_corpus_compute_profile() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not beside the checkout ({CORPUS})")
+    need_corpus()
     rolls = ",".join(str(CORPUS / r) for r in ("base", "core", "hpc", "sge", "ganglia"))
     r = rocks("list", "node", "profile", "compute", "bundled=no", f"rolls={rolls}",
               "release=el7", "eval=skip", f"attrs={ROCKS7_ATTRS}")

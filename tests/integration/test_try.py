@@ -4,7 +4,6 @@ its node file and line, and the command fails."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from rocks.packages.testing import make_busybox_rpm, make_rpm
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="dnf --installroot and chroot need root"),
+    pytest.mark.usefixtures("root"),  # dnf --installroot and chroot need root
 ]
 
 NODES = "state/rolls/trial/1.0/x86_64/nodes"  # as shown: relative to the working directory

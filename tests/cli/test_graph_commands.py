@@ -23,7 +23,7 @@ GOLDEN = REPO / "tests" / "golden" / "el9"
 CORPUS = REPO.parent / "shared" / "corpus" / "rocks"
 ROCKS7_ATTRS = REPO / "tests" / "data" / "rocks7-attrs.json"
 APPLIANCES = ("compute", "frontend", "login", "nas")
-X11_HEADER = "#   x11 [base] rolls/base/nodes/x11.xml (via client -> x11)\n"
+X11_HEADER = "#   x11 [base] nodes/x11.xml (via client -> x11)\n"
 
 
 def rocks(*argv: str) -> CliResult:

@@ -20,7 +20,7 @@ pytestmark = [
     pytest.mark.usefixtures("root"),  # dnf --installroot and chroot need root
 ]
 
-NODES = "state/rolls/trial/1.0/x86_64/nodes"  # as shown: relative to the working directory
+NODES = "nodes"  # as shown: relative to the roll, whatever the working directory
 GOOD = textwrap.dedent("""\
     <?xml version="1.0"?>
     <kickstart>

@@ -121,7 +121,7 @@ def test_dashboard_pages(cluster: Cluster, server: Server) -> None:
     assert status["summary"]["hosts"] == 8
     host = httpx.get(server.base + "/hosts/compute-0-1")
     assert host.status_code == 200
-    assert "# rocks: base:rolls/base/nodes/base.xml:" in host.text  # provenance
+    assert "# rocks: base:nodes/base.xml:" in host.text  # provenance
     assert "--hostname=compute-0-1.local" in host.text
     assert ROOTPW not in host.text and "********" in host.text
     assert not any(t in host.text for t in cluster.tokens.values())

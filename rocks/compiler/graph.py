@@ -12,6 +12,7 @@ import hashlib
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from rocks.compiler.graphfile import HEAD, TAIL, ApplianceDecl, Edge, GraphFile, Order
@@ -214,7 +215,9 @@ def merge(
     extend: dict[str, list[NodeFile]] = {}
     h = hashlib.sha256(f"rocks-engine {ENGINE_VERSION}\n".encode())
     for nf in node_files:
-        h.update(f"node {nf.roll} {nf.file} {nf.digest}\n".encode())
+        # names, not display paths (those depend on the working directory): a roll's node
+        # and graph file names are unique within it
+        h.update(f"node {nf.roll} {nf.path.name} {nf.digest}\n".encode())
         if nf.kind is NodeKind.EXTEND:
             extend.setdefault(nf.name, []).append(nf)
             continue
@@ -249,7 +252,7 @@ def merge(
     orders: list[Order] = []
     apps: dict[str, ApplianceDecl] = {}
     for gf in graph_files:
-        h.update(f"graph {gf.roll} {gf.file} {gf.digest}\n".encode())
+        h.update(f"graph {gf.roll} {PurePath(gf.file).name} {gf.digest}\n".encode())
         edges.extend(gf.edges)
         orders.extend(gf.orders)
         for a in gf.appliances:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rocks.cli.context import run_cli
+from rocks.compiler.service import load_graph
 
 ROCKS = str(Path(sys.executable).parent / "rocks")
 
@@ -57,6 +58,17 @@ def rocks(state: Path, cwd: Path, seed: str, *argv: str) -> bytes:
     done = subprocess.run([ROCKS, *argv], cwd=cwd, env=env, capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode()
     return done.stdout
+
+
+def test_graph_digest_is_the_same_from_any_directory(store: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compile-cache key starts from the graph digest: no working directory in it."""
+    roll = store / "rolls" / "hpc" / "2.0" / "x86_64"
+    digests = []
+    for cwd in (store, tmp_path, roll / "nodes"):
+        monkeypatch.chdir(cwd)
+        digests.append(load_graph(rolls=[roll]).digest)
+    assert len(set(digests)) == 1
 
 
 @pytest.mark.parametrize("argv", [

@@ -22,8 +22,8 @@ CORPUS = SHARED / "corpus" / "rocks"
 # what to install: see pytest_runtest_makereport below and tests/unit/test_suite_rules.py.
 # Under CI (CI=true, as .ci/run and fresh-debian.sh set it) only the keys in CI_SKIPS may skip.
 OPTIONAL_SKIPS: dict[str, str] = {
-    "wide-matrix": "the wide PXE matrix (more releases, firmwares and DHCP servers) is opt-in: "
-                   "ROCKS_E2E_MATRIX=1; CI runs the narrow matrix",
+    "wide-matrix": "the wide PXE matrix (e1000 NICs, the other DHCP server per firmware, iPXE, "
+                   "two nodes) is opt-in: ROCKS_E2E_MATRIX=1; CI runs the narrow one",
     "not-root": "needs root (network namespaces, taps, dnf --installroot, chroot): a developer's "
                 "non-root run; CI runs as root",
     "no-postgres": "ROCKS_TEST_POSTGRES_URL is unset: a bare pytest run; scripts/test.sh starts "

@@ -92,7 +92,8 @@ def check_token(frontend: Frontend, entry: HostEntry, token: str) -> None:
     if not entry.token:
         raise Refusal(403, "no install token was issued", host=entry.name)
     # compare_digest refuses non-ASCII str: compare the UTF-8 bytes (a wrong token either way)
-    if (not token or not secrets.compare_digest(token.encode(), entry.token.encode())
+    if (not token or not secrets.compare_digest(token.encode("utf-8", "surrogatepass"),
+                                                entry.token.encode())
             or token in frontend.spent):
         raise Refusal(403, "missing or invalid token", host=entry.name)
 

@@ -68,6 +68,9 @@ def test_non_ascii_token_is_a_plain_refusal(cluster: Cluster, server: Server) ->
             assert_clean_refusal(r, 403, "missing or invalid token")
         r = c.post("/install/events", data={"stage": "pre", "token": "é" * 8})
         assert_clean_refusal(r, 403, "missing or invalid token")
+        r = c.post("/install/events", content=b'{"stage": "pre", "token": "\\ud800"}',
+                   headers={"Content-Type": "application/json"})  # a lone surrogate
+        assert_clean_refusal(r, 403, "missing or invalid token")
     server.wait_refresh(0.3)
     assert db_state(cluster) == before
     assert "Traceback" not in server.logs()

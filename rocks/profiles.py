@@ -322,7 +322,7 @@ def package_problems(profile: Profile, repo: Path) -> list[Diagnostic]:
     out = []
     for prob in result.problems:
         o = origin.get(prob.requested) or origin.get(f"@{prob.requested}")
-        loc = SourceLocation(o.file, o.line, o.roll) if o is not None else None
+        loc = SourceLocation(o.where, o.line, o.roll) if o is not None else None
         out.append(Diagnostic(f"package-{prob.kind}", prob.message, loc,
                               hint="fix the node file, or add a roll that provides it"))
     return out

@@ -42,7 +42,7 @@ def _try(ctx: Context, profile: Profile, values: Mapping[str, str], args: dict[s
     ctx.stdout.write(table)
     raise RocksError(*(Diagnostic(
         "try-post-failed", f"%post script {r.index} of {len(result.scripts)}: {r.label}",
-        SourceLocation(r.origin.file, r.origin.line, r.origin.roll),
+        SourceLocation(r.origin.where, r.origin.line, r.origin.roll),
         "its output is above; fix the node file and try again") for r in result.failed))
 
 

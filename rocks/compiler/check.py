@@ -20,7 +20,7 @@ def _location(origins: Sequence[Origin | None], lineno: int | None, label: str
     if lineno and 0 < lineno <= len(origins):
         origin = origins[lineno - 1]
         if origin is not None:
-            return SourceLocation(origin.file, origin.line, origin.roll)
+            return SourceLocation(origin.where, origin.line, origin.roll)
     return SourceLocation(label, lineno or 0)
 
 

@@ -64,12 +64,22 @@ class _Builder:
     post: list[Script] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
     untrusted: list[tuple[SourceLocation, str]] = field(default_factory=list)
+    _shown: dict[str, str] = field(default_factory=dict)
 
     def holds(self, el: XElem) -> bool:
         return el.cond is None or el.cond.evaluate(self.attrs)
 
+    def shown(self, nf: NodeFile) -> str:
+        """The node file as the kickstart names it: relative to its roll (`nodes/x.xml`), the
+        same from any working directory and wherever the roll is stored."""
+        got = self._shown.get(nf.file)
+        if got is None:
+            got = roll_relative(self.graph, nf)
+            self._shown[nf.file] = got
+        return got
+
     def origin(self, nf: NodeFile, visit: Visit, line: int) -> Origin:
-        return Origin(nf.roll, nf.file, line, visit.node, visit.via)
+        return Origin(nf.roll, self.shown(nf), line, visit.node, visit.via)
 
     # -- elements -------------------------------------------------------------------------
     def element(self, el: XElem, nf: NodeFile, visit: Visit) -> None:
@@ -164,7 +174,8 @@ class _Builder:
                 out.append(self.text_of_file(part, nf))
             elif part.tag == "eval":
                 result = self.eval(part, nf)
-                out.append(result if result is not None else placeholder(nf.file, part.line))
+                out.append(result if result is not None else
+                           placeholder(f"{nf.roll}:{self.shown(nf)}", part.line))
             elif part.tag in ("include", "sinclude"):
                 out.append(self.include(part, nf))
             elif part.tag == "var":
@@ -186,7 +197,7 @@ class _Builder:
 
     def frontend_file(self, el: XElem, nf: NodeFile) -> str:
         if self.options.eval_mode is EvalMode.SKIP:
-            return placeholder(nf.file, el.line) + "\n"
+            return placeholder(f"{nf.roll}:{self.shown(nf)}", el.line) + "\n"
         if not nf.trusted:
             self.untrusted.append((nf.loc(el.line), "<file include=>"))
             return ""
@@ -220,7 +231,7 @@ class _Builder:
         """The eval's output, or None when evals are skipped (caller places a placeholder)."""
         if self.options.eval_mode is EvalMode.SKIP:
             if el.get("mode") == "xml":
-                self.debug.append(f"eval skipped: {nf.file}:{el.line}")
+                self.debug.append(f"eval skipped: {nf.roll}:{self.shown(nf)}:{el.line}")
             return None
         if not nf.trusted:
             self.untrusted.append((nf.loc(el.line), "<eval>"))
@@ -262,7 +273,8 @@ def compile_profile(
     refs: list[NodeRef] = []
     for visit in visits:
         node = graph.nodes[visit.node]
-        refs.append(NodeRef(node.name, node.roll, tuple(f.file for f in node.files), visit.via))
+        refs.append(NodeRef(node.name, node.roll, tuple(b.shown(f) for f in node.files),
+                            visit.via))
         for nf in node.files:
             if nf.root_tag != "kickstart":
                 continue
@@ -277,6 +289,17 @@ def compile_profile(
         excluded=tuple(sorted(b.off.values(), key=lambda p: p.name)),
         pre=tuple(b.pre), post=tuple(b.post), debug=tuple(b.debug),
     )
+
+
+def roll_relative(graph: ConfigGraph, nf: NodeFile) -> str:
+    """`nf`'s path inside its roll's directory (its display path if it lies outside)."""
+    for roll in graph.rolls:
+        if roll.name == nf.roll:
+            try:
+                return nf.path.relative_to(roll.path).as_posix()
+            except ValueError:
+                break
+    return nf.file
 
 
 def _untrusted(loc: SourceLocation, what: str) -> Diagnostic:

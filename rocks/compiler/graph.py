@@ -9,10 +9,10 @@ constraints with HEAD and TAIL, unordered nodes alphabetically at the TAIL slot.
 from __future__ import annotations
 
 import hashlib
-import heapq
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from rocks.compiler.graphfile import HEAD, TAIL, ApplianceDecl, Edge, GraphFile, Order
@@ -164,76 +164,59 @@ def _collect(el: XElem, names: set[str]) -> bool:
 
 
 def order_nodes(orders: Iterable[Order], diags: Diagnostics) -> tuple[str, ...]:
-    """Rocks' OrderIterator with a stable tie-break (by name); cycles are errors."""
-    succ: dict[str, set[str]] = {HEAD: set(), TAIL: set()}
-    pred: dict[str, set[str]] = {HEAD: set(), TAIL: set()}
+    """Rocks' OrderIterator with a stable tie-break (by name); cycles are errors.
+
+    Nodes with no predecessor (and not already before HEAD) follow HEAD; nodes with no successor
+    (and not already after TAIL) precede TAIL; the order is the lexicographic topological sort.
+    On a cycle the nodes sorted so far are returned and the cycle is reported at its first
+    <order> declaration."""
+    import networkx as nx
+
+    g: Any = nx.DiGraph()
+    g.add_nodes_from((HEAD, TAIL))
     where: dict[tuple[str, str], SourceLocation] = {}
     for o in orders:
         if o.gen not in ("", "kgen"):
             continue
-        succ.setdefault(o.head, set()).add(o.tail)
-        succ.setdefault(o.tail, set())
-        pred.setdefault(o.tail, set()).add(o.head)
-        pred.setdefault(o.head, set())
+        g.add_edge(o.head, o.tail)
         where.setdefault((o.head, o.tail), o.location)
+    names = sorted(n for n in g if n not in (HEAD, TAIL))
+    before_head = nx.ancestors(g, HEAD)
+    g.add_edges_from((HEAD, n) for n in names
+                     if n not in before_head and g.in_degree(n) == 0)
+    after_tail = nx.descendants(g, TAIL)
+    g.add_edges_from((n, TAIL) for n in names
+                     if n not in after_tail and g.out_degree(n) == 0)
 
-    def closure(start: str, step: dict[str, set[str]]) -> set[str]:
-        seen: set[str] = set()
-        stack = [start]
-        while stack:
-            for m in step[stack.pop()]:
-                if m not in seen:
-                    seen.add(m)
-                    stack.append(m)
-        return seen
-
-    before_head = closure(HEAD, pred)
-    for n in sorted(succ):
-        if n not in (HEAD, TAIL) and n not in before_head and not pred[n]:
-            succ[HEAD].add(n)
-            pred[n].add(HEAD)
-    after_tail = closure(TAIL, succ)
-    for n in sorted(succ):
-        if n not in (HEAD, TAIL) and n not in after_tail and not succ[n]:
-            succ[n].add(TAIL)
-            pred[TAIL].add(n)
-
-    indeg = {n: len(p) for n, p in pred.items()}
-    heap = [n for n, d in indeg.items() if d == 0]
-    heapq.heapify(heap)
     out: list[str] = []
-    while heap:
-        n = heapq.heappop(heap)
-        out.append(n)
-        for m in succ[n]:
-            indeg[m] -= 1
-            if indeg[m] == 0:
-                heapq.heappush(heap, m)
-    if len(out) < len(indeg):
-        left = {n for n, d in indeg.items() if d > 0}
-        cycle = _find_cycle(left, succ)
+    try:
+        out.extend(nx.lexicographical_topological_sort(g))
+    except nx.NetworkXUnfeasible:
+        cycle = _find_cycle(g, set(g) - set(out))
         pairs = list(itertools.pairwise(cycle))
         loc = min((where[p] for p in pairs if p in where), default=None)
         diags.error(
             "order-cycle", "order constraints form a cycle: " + " -> ".join(cycle), loc,
             hint="remove one of the <order> declarations in the cycle",
         )
-        return tuple(out)
     return tuple(out)
 
 
-def _find_cycle(nodes: set[str], succ: dict[str, set[str]]) -> list[str]:
-    start = min(nodes)
-    path = [start]
-    seen = {start: 0}
-    cur = start
-    while True:
-        nxt = min(m for m in succ[cur] if m in nodes)
-        if nxt in seen:
-            return [*path[seen[nxt]:], nxt]
-        seen[nxt] = len(path)
-        path.append(nxt)
-        cur = nxt
+def _find_cycle(g: Any, left: set[str]) -> list[str]:
+    """The cycle through the smallest node of the first strongly connected component (by name)
+    that has one, as [a, b, ..., a]; the nodes sorting cannot place include nodes only downstream
+    of a cycle, which belong to none."""
+    import networkx as nx
+
+    sub = g.subgraph(left)
+    cyclic = [c for c in nx.strongly_connected_components(sub)
+              if len(c) > 1 or any(sub.has_edge(n, n) for n in c)]
+    component = min(cyclic, key=min)
+    # a subgraph with sorted adjacency so the depth-first search (and the message) is stable
+    h: Any = nx.DiGraph()
+    h.add_edges_from(sorted(sub.subgraph(component).edges))
+    edges = nx.find_cycle(h, source=min(component))
+    return [edges[0][0], *(v for _, v in edges)]
 
 
 def merge(
@@ -253,7 +236,9 @@ def merge(
     extend: dict[str, list[NodeFile]] = {}
     h = hashlib.sha256(f"rocks-engine {ENGINE_VERSION}\n".encode())
     for nf in node_files:
-        h.update(f"node {nf.roll} {nf.file} {nf.digest}\n".encode())
+        # names, not display paths (those depend on the working directory): a roll's node
+        # and graph file names are unique within it
+        h.update(f"node {nf.roll} {nf.path.name} {nf.digest}\n".encode())
         if nf.kind is NodeKind.EXTEND:
             extend.setdefault(nf.name, []).append(nf)
             continue
@@ -289,7 +274,7 @@ def merge(
     orders: list[Order] = []
     apps: dict[str, ApplianceDecl] = {}
     for gf in graph_files:
-        h.update(f"graph {gf.roll} {gf.file} {gf.digest}\n".encode())
+        h.update(f"graph {gf.roll} {PurePath(gf.file).name} {gf.digest}\n".encode())
         edges.extend(gf.edges)
         orders.extend(gf.orders)
         for a in gf.appliances:

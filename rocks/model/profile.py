@@ -22,10 +22,15 @@ class Origin:
     """Provenance of a kickstart line: roll, node file and line, and how the node was reached."""
 
     roll: str
-    file: str  # as shown to users, e.g. "rolls/base/nodes/compute.xml"
+    file: str  # relative to the roll, e.g. "nodes/compute.xml": the same from any directory
     line: int
     node: str = ""
     via: str = ""  # the edge that brought the node in, e.g. "client -> compute"; "" for the root
+
+    @property
+    def where(self) -> str:
+        """`roll:file`, as messages name the node file (with the line: `roll:file:line`)."""
+        return f"{self.roll}:{self.file}"
 
     def __str__(self) -> str:
         text = f"{self.roll}:{self.file}:{self.line}"

@@ -18,6 +18,7 @@ import pytest
 
 from rocks.cli.context import CliResult, default_factories, run_cli
 from rocks.commands import ServiceFactory
+from tests.conftest import optional_skip
 
 PG_ENV = "ROCKS_TEST_POSTGRES_URL"
 
@@ -34,7 +35,7 @@ def _pg_database() -> str:
         return _pg_url
     base = os.environ.get(PG_ENV)
     if not base:
-        pytest.skip(f"{PG_ENV} is not set (start one with scripts/pg-throwaway.sh start)")
+        optional_skip("no-postgres", f"{PG_ENV} is not set (scripts/test.sh starts one)")
     import psycopg
 
     name = f"rocks_cli_{uuid.uuid4().hex[:12]}"

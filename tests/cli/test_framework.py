@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -502,7 +501,6 @@ def test_completion_script_lists_words_and_parameters(
     assert "complete -F _rocks rocks\n" in script
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 @pytest.mark.parametrize(
     ("line", "expected"),
     [

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,14 +16,14 @@ from lxml import etree
 
 from rocks.cli.context import CliResult, run_cli
 from rocks.cli.registry import COMMANDS
-from tests.conftest import RollMaker
+from tests.conftest import RollMaker, need_corpus, require_tool
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden" / "el9"
 CORPUS = REPO.parent / "shared" / "corpus" / "rocks"
 ROCKS7_ATTRS = REPO / "tests" / "data" / "rocks7-attrs.json"
 APPLIANCES = ("compute", "frontend", "login", "nas")
-X11_HEADER = "#   x11 [base] rolls/base/nodes/x11.xml (via client -> x11)\n"
+X11_HEADER = "#   x11 [base] nodes/x11.xml (via client -> x11)\n"
 
 
 def rocks(*argv: str) -> CliResult:
@@ -54,6 +53,21 @@ def test_check_graph_counts_the_appliances_of_a_tmp_roll_alone(make_roll: RollMa
     r = rocks("check", "graph", f"rolls={roll}", "bundled=no")
     assert (r.code, r.stderr) == (0, "")
     assert r.stdout == "1 roll, 1 node, 0 edges, 2 appliances: 0 errors, 0 warnings\n"
+
+
+def test_check_graph_reports_an_order_cycle_with_an_exit_edge(make_roll: RollMaker) -> None:
+    """Regression: a cycle that leads on to a node outside it was an "internal error"."""
+    roll = make_roll("cyc", {
+        "nodes/a.xml": "<kickstart/>\n", "nodes/b.xml": "<kickstart/>\n",
+        "nodes/c.xml": "<kickstart/>\n",
+        "graphs/default/g.xml": '<graph>\n<order head="a" tail="b"/>\n'
+                                '<order head="b" tail="a"/>\n<order head="b" tail="c"/>\n'
+                                "</graph>\n",
+    })
+    r = rocks("check", "graph", f"rolls={roll}", "bundled=no")
+    assert r.code == 2, r.stderr
+    assert "internal error" not in r.stderr
+    assert "g.xml:2: error: order constraints form a cycle: a -> b -> a [order-cycle]" in r.stderr
 
 
 # ---------------------------------------------------------------- list appliance profile
@@ -233,10 +247,10 @@ def _check_dot(text: str) -> tuple[set[str], list[tuple[str, str]]]:
     for src, dst in edges:
         assert src in declared, src
         assert dst in declared, dst
-    if shutil.which("dot"):
-        proc = subprocess.run(["dot", "-Tsvg"], input=text, capture_output=True, text=True,
-                              check=False)
-        assert proc.returncode == 0, proc.stderr
+    dot = require_tool("dot", "graphviz")
+    proc = subprocess.run([dot, "-Tsvg"], input=text, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
     return declared, edges
 
 
@@ -286,8 +300,7 @@ def test_create_profiles_writes_the_goldens(tmp_path: Path) -> None:
 
 
 def test_rocks7_corpus_compute_profile() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not beside the checkout ({CORPUS})")
+    need_corpus()
     rolls = ",".join(str(CORPUS / r) for r in ("base", "core", "hpc", "sge", "ganglia"))
     r = rocks("list", "node", "profile", "compute", "bundled=no", f"rolls={rolls}",
               "release=el7", "eval=skip", f"attrs={ROCKS7_ATTRS}")

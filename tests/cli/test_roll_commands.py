@@ -81,10 +81,10 @@ def test_roll_lifecycle_and_dependency_check(tmp_path: Path, env: dict[str, str]
     r = run_cli(["check", "appliance", "compute"], env=env)
     assert r.code == 2
     ours = [ln for ln in r.stderr.splitlines() if "no-such-package" in ln]
-    assert ours == ["rolls/hpc/2.0/x86_64/nodes/hpc.xml:4: error: cannot install "
+    assert ours == ["hpc:nodes/hpc.xml:4: error: cannot install "
                     "no-such-package: no package provides it [package-missing]"]
     # the base roll's packages are located at their own lines too
-    assert "rolls/base/nodes/base.xml:33: error: cannot install chrony" in r.stderr
+    assert "base:nodes/base.xml:33: error: cannot install chrony" in r.stderr
 
     # disabling the roll removes its node from the graph: the check passes
     assert run_cli(["disable", "roll", "hpc"], env=env).code == 0

@@ -6,13 +6,13 @@ The DHCP configuration written is checked with the real `dhcpd -t` when it is in
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from rocks.cli.context import CliResult, run_cli
+from tests.conftest import require_tool
 
 
 class Cluster:
@@ -47,10 +47,10 @@ def test_sync_writes_checked_config_once(cluster: Cluster) -> None:
     conf = cluster.root / "etc/dhcp/dhcpd.conf"
     text = conf.read_text()
     assert "hardware ethernet 52:54:00:00:02:00;" in text and "fixed-address 10.1.255.254;" in text
-    if shutil.which("dhcpd"):
-        res = subprocess.run(["dhcpd", "-t", "-4", "-cf", str(conf)], capture_output=True,
-                             text=True, check=False)
-        assert res.returncode == 0, res.stderr
+    dhcpd = require_tool("dhcpd", "isc-dhcp-server")
+    res = subprocess.run([dhcpd, "-t", "-4", "-cf", str(conf)], capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 0, res.stderr
     assert (cluster.root / "etc/hosts").read_text().count(".local compute-0-") == 2
     before = conf.stat().st_mtime_ns
     r = cluster.ok("sync", "config", "loaders=no")

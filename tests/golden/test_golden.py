@@ -55,7 +55,7 @@ def test_every_script_block_names_its_origin() -> None:
     assert blocks
     for block in blocks:
         second = block.split("\n")[1]
-        assert second.startswith("# rocks: base:rolls/base/nodes/"), second
+        assert second.startswith("# rocks: base:nodes/"), second
 
 
 def test_cache_hit_gives_the_same_bytes_as_a_miss(graph) -> None:  # type: ignore[no-untyped-def]

@@ -21,13 +21,11 @@ OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 
 
 def lab_unavailable() -> str | None:
-    """Why this machine cannot run the boot tests, or None."""
-    if os.geteuid() != 0:
-        return "needs root (network namespaces, taps, DHCP on a bridge)"
+    """Why this machine (as root) cannot run the boot tests, or None: a setup bug to report."""
     if not Path("/dev/net/tun").exists():
-        return "no /dev/net/tun (qemu taps)"
+        return "no /dev/net/tun (qemu taps): load the tun module"
     if shutil.which("ip") is None:
-        return "no ip(8) (iproute2)"
+        return "no ip(8): apt-get install iproute2 (scripts/apt-packages.txt)"
     probe = f"rocks-probe-{os.getpid()}"
     r = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if r.returncode != 0:

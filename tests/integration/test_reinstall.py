@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import optional_unless
 from tests.integration.cluster import NODES, NOT_ASKED, ROCKS, Cluster, Node, build_cluster
 from tests.integration.conftest import matrix_enabled
 from tests.integration.netlab import SERVER, Boot, Lab
@@ -55,7 +56,7 @@ MATRIX = (
     Variant("uefi-ipxe-kea", "uefi", "virtio", "kea", uefi_loader="ipxe"),
     Variant("bios-isc-two-nodes", "bios", "virtio", "isc", nodes=2),
 )
-_wide = pytest.mark.skipif(not matrix_enabled(), reason="wider matrix: set ROCKS_E2E_MATRIX=1")
+_wide = optional_unless(matrix_enabled(), "wide-matrix", "wider matrix: set ROCKS_E2E_MATRIX=1")
 PARAMS = [pytest.param(v, id=v.id) for v in EVERY_RUN] + [
     pytest.param(v, id=v.id, marks=_wide) for v in MATRIX]
 

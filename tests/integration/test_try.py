@@ -4,7 +4,6 @@ its node file and line, and the command fails."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -18,10 +17,10 @@ from tests.packages.rpmtools import make_busybox_rpm, make_rpm
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="dnf --installroot and chroot need root"),
+    pytest.mark.usefixtures("root"),  # dnf --installroot and chroot need root
 ]
 
-NODES = "rolls/trial/1.0/x86_64/nodes"  # as shown: relative to the state directory
+NODES = "nodes"  # as shown: relative to the roll, whatever the working directory
 GOOD = textwrap.dedent("""\
     <?xml version="1.0"?>
     <kickstart>

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.conftest import require_tool
 
 VAGRANT_DIR = Path(__file__).resolve().parents[2] / "vagrant"
 
 
-@pytest.mark.skipif(shutil.which("vagrant") is None, reason="vagrant is not installed")
 def test_vagrantfile_validates(tmp_path: Path) -> None:
+    require_tool("vagrant", "vagrant vagrant-libvirt")
     env = dict(os.environ, VAGRANT_DEFAULT_PROVIDER="libvirt", VAGRANT_CHECKPOINT_DISABLE="1",
                VAGRANT_HOME=str(tmp_path / "home"),
                VAGRANT_DOTFILE_PATH=str(tmp_path / "dot"))

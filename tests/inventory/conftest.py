@@ -17,6 +17,7 @@ import pytest
 from rocks.inventory import Inventory, open_inventory
 from rocks.inventory import queries as q
 from rocks.model.inventory import Appliance, Network
+from tests.conftest import optional_skip
 
 PG_ENV = "ROCKS_TEST_POSTGRES_URL"
 
@@ -26,7 +27,7 @@ def pg_database() -> Iterator[str]:
     """A throwaway database on the test server, dropped at the end of the session."""
     base = os.environ.get(PG_ENV)
     if not base:
-        pytest.skip(f"{PG_ENV} is not set (start one with scripts/pg-throwaway.sh start)")
+        optional_skip("no-postgres", f"{PG_ENV} is not set (scripts/test.sh starts one)")
     import psycopg
 
     name = f"rocks_test_{uuid.uuid4().hex[:12]}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from sqlalchemy import text
 
@@ -126,17 +124,15 @@ def test_bulk_attrs_must_target_batch_hosts(cluster: Inventory) -> None:
 
 
 @pytest.mark.slow
-def test_bulk_10000_hosts_is_fast(cluster: Inventory) -> None:
+def test_bulk_10000_hosts(cluster: Inventory) -> None:
+    """How long it takes: bench/inventory.py (`load hostfile` of 10,000 hosts)."""
     with cluster.transaction() as s:
         q.add_network(s, Network("big", "10.128.0.0", "255.128.0.0"))
     hosts, attrs = make_hosts(10_000)
-    started = time.perf_counter()
     with cluster.transaction() as s:
         q.add_hosts_bulk(s, hosts, attrs)
-    elapsed = time.perf_counter() - started
     with cluster.transaction(readonly=True) as s:
         assert len(q.list_hosts(s)) == 10_000
-    assert elapsed < 5.0, f"bulk insert of 10,000 hosts took {elapsed:.2f} s"
 
 
 def test_bulk_writer_violation_is_a_rocks_error(cluster: Inventory) -> None:

@@ -10,11 +10,15 @@ from pathlib import Path
 import pytest
 
 from rocks.packages.isofs import write_iso
+from tests.conftest import require_tool
 from tests.packages import rpmtools as testing
 
-for _tool in ("rpmbuild", "createrepo_c"):
-    if shutil.which(_tool) is None:
-        pytest.skip(f"{_tool} is not installed", allow_module_level=True)
+
+@pytest.fixture(autouse=True, scope="session")
+def _rpm_tools() -> None:
+    require_tool("rpmbuild", "rpm")
+    require_tool("createrepo_c", "createrepo-c")
+
 
 make_rpm = testing.make_rpm
 

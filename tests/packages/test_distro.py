@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -72,11 +71,8 @@ def test_unchanged_rerun_does_no_work(rolls: list[RollRecord], tmp_path: Path) -
     out = tmp_path / "distro"
     create_distro(rolls, out)
     repomd = (out / "repodata" / "repomd.xml").stat()
-    t0 = time.perf_counter()
-    again = create_distro(rolls, out)
-    elapsed = time.perf_counter() - t0
+    again = create_distro(rolls, out)  # how long it takes: bench/distro.py ("no change")
     assert again.unchanged is True
-    assert elapsed < 0.2
     assert again.packages == 7 and again.groups == ("core", "mail", "server")
     assert (out / "repodata" / "repomd.xml").stat().st_mtime_ns == repomd.st_mtime_ns
     # a changed input rebuilds, and the swap leaves a complete tree

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,12 +9,16 @@ import pytest
 from rocks.packages.distro import create_distro
 from rocks.packages.installroot import install_into
 from rocks.packages.roll import add_roll
+from tests.conftest import require_tool
 from tests.packages.conftest import RollDirMaker
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("dnf") is None, reason="dnf is not installed"),
-    pytest.mark.skipif(os.geteuid() != 0, reason="dnf install needs root, even in an installroot"),
-]
+# dnf install needs root, even in an installroot
+pytestmark = pytest.mark.usefixtures("root", "dnf")
+
+
+@pytest.fixture
+def dnf() -> str:
+    return require_tool("dnf", "dnf")
 
 
 def test_install_group_runs_post_in_root(roll_dir: RollDirMaker, tmp_path: Path) -> None:

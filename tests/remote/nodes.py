@@ -23,13 +23,13 @@ SSHD = "/usr/sbin/sshd"
 
 
 def unavailable() -> str:
-    """Why real-sshd tests cannot run here ('' when they can)."""
+    """Why real-sshd nodes cannot run here ('' when they can); as root, a setup bug."""
     if os.geteuid() != 0:
         return "needs root (network namespaces)"
     if not Path(SSHD).exists():
-        return "sshd is not installed (apt-get install openssh-server)"
+        return "sshd is not installed: apt-get install openssh-server"
     if shutil.which("ssh") is None or shutil.which("ip") is None:
-        return "needs the ssh client and iproute2"
+        return "needs the ssh client and ip(8): apt-get install openssh-client iproute2"
     probe = f"rkprobe{os.getpid()}"
     done = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
     if done.returncode != 0:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -27,6 +28,7 @@ from tests.server.nodes import node_address
 REPO = Path(__file__).resolve().parents[2]
 API_TOKEN = "test-api-token-0123456789"
 ROOTPW = "$6$saltsalt$secrethashvalue"  # a secret attribute that must never leak
+T = TypeVar("T")
 
 
 def ensure_appliances(session: Session) -> None:
@@ -137,6 +139,20 @@ class Server:
     def wait_refresh(self, seconds: float = 0.0) -> None:
         """Let the server notice an inventory change (it checks every refresh_interval)."""
         time.sleep(max(seconds, self.config.refresh_interval * 2.5))
+
+
+def until(probe: Callable[[], T], what: str, timeout: float = 60.0) -> T:
+    """Poll `probe` until it returns something true (the server acts asynchronously: its event
+    writer and snapshot refresher); fail with `what` after `timeout` seconds, however loaded
+    the machine is (a generous bound, never a measurement)."""
+    end = time.monotonic() + timeout
+    while True:
+        got = probe()
+        if got:
+            return got
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

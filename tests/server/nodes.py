@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -56,21 +57,23 @@ class Connection:
             lines.append(f"{k}: {v}")
         if body or method == "POST":
             lines.append(f"Content-Length: {len(body)}")
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
         try:
+            self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
             head = await self.reader.readuntil(b"\r\n\r\n")
-        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            status_line, *raw = head.decode("latin-1").split("\r\n")
+            status = int(status_line.split()[1])
+            hdrs = {}
+            for line in raw:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    hdrs[k.strip().lower()] = v.strip()
+            n = int(hdrs.get("content-length", "0"))
+            data = await self.reader.readexactly(n) if n and method != "HEAD" else b""
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError,
+                OSError) as exc:
+            # dropped mid-request (head or body): what an installer sees when the frontend dies
             await self.close()
-            raise ConnectionError("connection closed by the server") from exc
-        status_line, *raw = head.decode("latin-1").split("\r\n")
-        status = int(status_line.split()[1])
-        hdrs = {}
-        for line in raw:
-            if ":" in line:
-                k, v = line.split(":", 1)
-                hdrs[k.strip().lower()] = v.strip()
-        n = int(hdrs.get("content-length", "0"))
-        data = await self.reader.readexactly(n) if n and method != "HEAD" else b""
+            raise ConnectionError(f"connection lost: {type(exc).__name__}") from exc
         if hdrs.get("connection", "").lower() == "close":
             await self.close()
         return Response(status, hdrs, data)
@@ -90,11 +93,34 @@ class NodeResult:
 STAGES = ("pre", "packages", "post", "finished")
 
 
+class Progress:
+    """Counts shared with a test's main thread: kickstarts received and nodes done.
+    `reached` is set once `target` kickstarts have been received."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.kickstarts = 0
+        self.done = 0
+        self.reached = threading.Event()
+        self._lock = threading.Lock()
+
+    def got_kickstart(self) -> None:
+        with self._lock:
+            self.kickstarts += 1
+            if self.kickstarts >= self.target:
+                self.reached.set()
+
+    def finished(self) -> None:
+        with self._lock:
+            self.done += 1
+
+
 async def install(name: str, address: str, token: str, port: int, *,
                   stages: tuple[str, ...] = STAGES, deadline: float = 60.0,
-                  pause: float = 0.0) -> NodeResult:
+                  pause: float = 0.0, progress: Progress | None = None) -> NodeResult:
     """What an installing node does: fetch its kickstart, then post its events, retrying
-    through connection errors (a restarting frontend) and 503s as the installer would."""
+    through connection errors (a restarting frontend: refused, reset, or dropped mid-answer)
+    with a growing, jittered back-off, and through 503s, as the installer would."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline
     result = NodeResult(name)
@@ -103,14 +129,16 @@ async def install(name: str, address: str, token: str, port: int, *,
     async def call(method: str, path: str, body: bytes = b"",
                    headers: dict[str, str] | None = None) -> Response | None:
         lost = False
+        tries = 0
         while loop.time() < end:
             try:
                 r = await conn.request(method, path, headers, body)
-            except (ConnectionError, OSError):
+            except (ConnectionError, OSError, asyncio.IncompleteReadError):
                 await conn.close()
                 result.reconnects += 1
                 lost = True
-                await asyncio.sleep(0.05 + random.random() * 0.2)
+                tries += 1
+                await asyncio.sleep(min(2.0, 0.05 * 2 ** tries) * (0.5 + random.random()))
                 continue
             if r.status == 503:
                 result.busy += 1
@@ -130,6 +158,8 @@ async def install(name: str, address: str, token: str, port: int, *,
             result.errors.append(f"kickstart {r.status} {r.body[:80]!r}")
             return result
         result.kickstart = r.body
+        if progress is not None:
+            progress.got_kickstart()
         for stage in stages:
             if pause:
                 await asyncio.sleep(pause)
@@ -145,4 +175,6 @@ async def install(name: str, address: str, token: str, port: int, *,
                 result.errors.append(f"{stage} {r.status} {r.body[:80]!r}")
     finally:
         await conn.close()
+        if progress is not None:
+            progress.finished()
     return result

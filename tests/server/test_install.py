@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from rocks.inventory import queries as q
 from rocks.inventory.schema import HostRow, InstallEventRow
-from tests.server.conftest import ROOTPW, Cluster, Server, mac
+from tests.server.conftest import ROOTPW, Cluster, Server, mac, until
 
 
 def client(server: Server, address: str = "127.0.0.1") -> httpx.Client:
@@ -34,6 +34,11 @@ def events_of(cluster: Cluster, host: str) -> list[tuple[str, str]]:
         return [(e.stage, e.message) for e in q.list_events(s, host)]
 
 
+def last_stage(cluster: Cluster, host: str) -> str:
+    events = events_of(cluster, host)
+    return events[-1][0] if events else ""
+
+
 def assert_clean_refusal(r: httpx.Response, status: int = 403, reason: str = "refused") -> None:
     assert r.status_code == status, r.text
     assert r.text == reason + "\n"
@@ -50,8 +55,25 @@ def test_kickstart_by_source_address(cluster: Cluster, server: Server) -> None:
     assert f"--hostname={name}" in r.text or f"hostname={name}" in r.text
     assert cluster.tokens[name] in r.text  # the events it posts carry its token
     assert ROOTPW in r.text  # the node itself gets its secrets
+    until(lambda: last_stage(cluster, name) == "fetched-kickstart", "the fetched-kickstart event")
+
+
+def test_non_ascii_token_is_a_plain_refusal(cluster: Cluster, server: Server) -> None:
+    """Regression: a non-ASCII token reached secrets.compare_digest (TypeError: HTTP 500)."""
+    before = db_state(cluster)
+    name = "compute-0-0"
+    with client(server, cluster.addresses[name]) as c:
+        for raw in ("%C3%A9", cluster.tokens[name][:-1] + "%C3%A9", "%FF%FE", "%E2%80%8B"):
+            r = c.get(f"/install/kickstart?token={raw}")
+            assert_clean_refusal(r)
+        r = c.post("/install/events", data={"stage": "pre", "token": "é" * 8})
+        assert_clean_refusal(r)
+        r = c.post("/install/events", content=b'{"stage": "pre", "token": "\\ud800"}',
+                   headers={"Content-Type": "application/json"})  # a lone surrogate
+        assert_clean_refusal(r)
     server.wait_refresh(0.3)
-    assert events_of(cluster, name)[-1][0] == "fetched-kickstart"
+    assert db_state(cluster) == before
+    assert "Traceback" not in server.logs()
 
 
 def test_mac_headers_confirm_the_host_at_its_address(cluster: Cluster, server: Server) -> None:
@@ -66,6 +88,8 @@ def test_mac_headers_confirm_the_host_at_its_address(cluster: Cluster, server: S
                       headers={"X-RHN-Provisioning-MAC-0": f"eth0 {mac(2)}",
                                "If-None-Match": r.headers["etag"]})
         assert again.status_code == 304 and again.content == b""
+    # the event is written after the answer: wait for it, so no later test sees it land
+    until(lambda: last_stage(cluster, name) == "fetched-kickstart", "the fetched-kickstart event")
 
 
 def test_refusals_change_nothing_and_leak_nothing(cluster: Cluster, server: Server) -> None:
@@ -216,11 +240,15 @@ def test_failed_compile_is_500_and_a_failed_event(cluster: Cluster, server: Serv
     name = "compute-0-6"
     with cluster.inventory.transaction() as s:
         q.set_attr(s, "host", name, "Kickstart_Timezone", "UTC\nrootpw --plaintext x")
-    server.wait_refresh()
     with client(server, cluster.addresses[name]) as c:
-        r = c.get(f"/install/kickstart?token={cluster.tokens[name]}")
+        # served (200) until the snapshot shows the bad attribute
+        def not_served() -> httpx.Response | None:
+            r = c.get(f"/install/kickstart?token={cluster.tokens[name]}")
+            return r if r.status_code != 200 else None
+
+        r = until(not_served, "the snapshot to show the bad attribute")
     assert_clean_refusal(r, 500, "the kickstart could not be compiled (see the host's events)")
-    server.wait_refresh(0.3)
+    until(lambda: last_stage(cluster, name) == "failed", "the failed event")
     stage, message = events_of(cluster, name)[-1]
     assert stage == "failed"
     assert "Kickstart_Timezone" in message and "line break" in message

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import struct
 import subprocess
 import time
@@ -12,9 +11,9 @@ import zlib
 from pathlib import Path
 
 import httpx
-import pytest
 
 from rocks.inventory import queries as q
+from tests.conftest import require_tool
 from tests.server.conftest import API_TOKEN, ROOTPW, Cluster, Server
 from tests.server.nodes import Connection
 from tests.server.test_install import client, events_of
@@ -122,15 +121,15 @@ def test_dashboard_pages(cluster: Cluster, server: Server) -> None:
     assert status["summary"]["hosts"] == 8
     host = httpx.get(server.base + "/hosts/compute-0-1")
     assert host.status_code == 200
-    assert "# rocks: base:rolls/base/nodes/base.xml:" in host.text  # provenance
+    assert "# rocks: base:nodes/base.xml:" in host.text  # provenance
     assert "--hostname=compute-0-1.local" in host.text
     assert ROOTPW not in host.text and "********" in host.text
     assert not any(t in host.text for t in cluster.tokens.values())
     assert httpx.get(server.base + "/hosts/nope").status_code == 404
     graph = httpx.get(server.base + "/appliances/compute/graph")
     assert graph.status_code == 200
-    if shutil.which("dot"):
-        assert "<svg" in graph.text
+    require_tool("dot", "graphviz")  # the page embeds the SVG drawn by dot
+    assert "<svg" in graph.text
     assert "digraph" in graph.text
 
 
@@ -155,9 +154,9 @@ def png_distinct_rows(data: bytes) -> int:
     return len({pixels[i * stride + 1:(i + 1) * stride] for i in range(height)})
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
 def test_dashboard_in_headless_chromium(cluster: Cluster, server: Server, tmp_path: Path) -> None:
-    common = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+    common = [require_tool("chromium", "chromium"), "--headless", "--no-sandbox",
+              "--disable-gpu", "--disable-quic",
               "--no-first-run", "--disable-background-networking", "--disable-component-update",
               "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
               "--window-size=1280,800", "--virtual-time-budget=3000"]

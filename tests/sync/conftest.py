@@ -4,7 +4,6 @@ and a switch on a private PXE network 10.1.0.0/16 and a public 192.0.2.0/24."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from rocks.model.inventory import Appliance, BootAction, BootState, Host, Interface, Network
 from rocks.sync.inputs import Frontend, SyncInput
+from tests.conftest import require_tool
 
 PRIVATE = Network("private", "10.1.0.0", "255.255.0.0", mtu=1500, zone="local", servedns=True,
                   pxe=True)
@@ -71,9 +71,8 @@ def cluster() -> Callable[..., SyncInput]:
     return make_input
 
 
+PACKAGE_OF = {"dhcpd": "isc-dhcp-server", "kea-dhcp4": "kea-dhcp4-server"}
+
+
 def need(binary: str) -> str:
-    path = shutil.which(binary) or shutil.which(binary, path="/usr/sbin:/usr/bin:/sbin")
-    if path is None:
-        pytest.skip(f"{binary} is not installed (apt-get install isc-dhcp-server "
-                    "kea-dhcp4-server bind9-utils)")
-    return path
+    return require_tool(binary, PACKAGE_OF.get(binary, "bind9-utils"))

@@ -71,7 +71,7 @@ def test_configure_phases_and_interpreters(make_roll) -> None:  # type: ignore[n
     assert "only-reconfigure" not in text and "echo both" in text
     assert "%post --log=/var/log/rocks-post-02-root.log --interpreter=/usr/bin/python3\n" in text
     assert "%post --log=/mnt/sysimage/var/log/rocks-post-03-root.log --nochroot\n" in text
-    assert "%pre --log=/tmp/rocks-pre-01-root.log\n# rocks: t:t/nodes/root.xml:6" in text
+    assert "%pre --log=/tmp/rocks-pre-01-root.log\n# rocks: t:nodes/root.xml:6" in text
 
 
 def test_trusted_eval_runs_with_attributes_and_xml_mode(make_roll) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +93,7 @@ def test_skipped_eval_leaves_a_placeholder(make_roll) -> None:  # type: ignore[n
         <kickstart>{MAIN}
         <post>echo <eval>hostname</eval></post>
         </kickstart>""", eval_mode=EvalMode.SKIP)
-    assert "echo @EVAL-SKIPPED:t/nodes/root.xml:2@" in c.render("root", {})
+    assert "echo @EVAL-SKIPPED:t:nodes/root.xml:2@" in c.render("root", {})
 
 
 def test_cache_key_uses_coerced_condition_inputs(make_roll) -> None:  # type: ignore[no-untyped-def]
@@ -125,4 +125,4 @@ def test_spliced_values_cannot_change_the_checked_structure(make_roll) -> None: 
     with pytest.raises(RocksError) as exc:
         c.render("root", {"lang": "en_US --bogus", "motd": "hi"}, host="n9")
     assert exc.value.first.code == "kickstart-invalid"
-    assert str(exc.value.first.location) == "t/nodes/root.xml:1"
+    assert str(exc.value.first.location) == "t:nodes/root.xml:1"

@@ -24,6 +24,7 @@ from rocks.compiler.cond import (
     parse_expr,
 )
 from rocks.errors import RocksError, SourceLocation
+from tests.conftest import need_corpus
 
 CORPUS = Path(__file__).parents[2].parent / "shared" / "corpus" / "rocks"
 HERE = SourceLocation("nodes/kvm.xml", 12, "kvm")
@@ -429,8 +430,8 @@ def _corpus_conditions() -> set[tuple[str | None, str | None, str | None, str | 
     return found
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"Rocks corpus not found at {CORPUS}")
 def test_every_corpus_condition_parses() -> None:
+    need_corpus()
     found = _corpus_conditions()
     conds = {cond for *_, cond in found if cond is not None}
     # The corpus holds 45 distinct cond strings; fewer means the XML was not read properly.

@@ -99,7 +99,7 @@ def test_no_module_is_over_1000_lines() -> None:
 def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     exe = BIN / tool
     if not exe.exists():
-        pytest.skip(f"{tool} is not installed in the venv")
+        pytest.fail(f"{tool} is not installed in the venv: `make setup` installs the test extras")
     return subprocess.run([str(exe), *args], cwd=REPO, capture_output=True, text=True,
                           check=False)
 

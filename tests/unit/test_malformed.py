@@ -173,6 +173,21 @@ CASES: list[Case] = [
                                                    '<order head="c" tail="a"/>')}),
          (("order-cycle", "bad/graphs/default/g.xml:2",
            "order constraints form a cycle: a -> b -> c -> a"),)),
+    # the cycle has an exit edge (b -> c): c is left unsorted but lies on no cycle
+    Case("order-cycle-with-exit-edge",
+         one("bad", {"nodes/a.xml": KS, "nodes/b.xml": KS, "nodes/c.xml": KS,
+                     "graphs/default/g.xml": graph('<order head="a" tail="b"/>',
+                                                   '<order head="b" tail="a"/>',
+                                                   '<order head="b" tail="c"/>')}),
+         (("order-cycle", "bad/graphs/default/g.xml:2",
+           "order constraints form a cycle: a -> b -> a"),)),
+    Case("order-cycle-into-tail",
+         one("bad", {"nodes/a.xml": KS, "nodes/b.xml": KS,
+                     "graphs/default/g.xml": graph('<order head="b" tail="TAIL"/>',
+                                                   '<order head="a" tail="b"/>',
+                                                   '<order head="b" tail="a"/>')}),
+         (("order-cycle", "bad/graphs/default/g.xml:3",
+           "order constraints form a cycle: a -> b -> a"),)),
     # ---------------------------------------------------------------- conditions
     *(Case(f"cond-node-{tag}",
            one("bad", {"nodes/x.xml": node(f'<package cond="{c}">a</package>')}),
@@ -217,12 +232,12 @@ CASES: list[Case] = [
          appliance="a"),
     Case("kickstart-bad-bootloader-location",
          one("bad", app_roll("<main>", "<bootloader>--location=nowhere</bootloader>", "</main>")),
-         (("kickstart-invalid", "bad/nodes/a.xml:3",
+         (("kickstart-invalid", "bad:nodes/a.xml:3",
            "pykickstart RHEL9: argument --location: invalid choice: 'nowhere' (choose from "
            "'mbr', 'partition', 'none', 'boot') (kickstart line 8)"),), appliance="a"),
     Case("kickstart-unknown-option",
          one("bad", app_roll("<main>", "<network>--frobnicate</network>", "</main>")),
-         (("kickstart-invalid", "bad/nodes/a.xml:3",
+         (("kickstart-invalid", "bad:nodes/a.xml:3",
            "pykickstart RHEL9: unrecognized arguments: --frobnicate (kickstart line 8)"),),
          appliance="a"),
     Case("line-break-in-main-command-value",
@@ -364,4 +379,4 @@ def test_attrs_file_values_are_coerced(tmp_path: Path, monkeypatch: pytest.Monke
     Path("attrs.json").write_text(json.dumps({"x11": True}))
     r = run_cli(["list", "appliance", "profile", "compute", "attrs=attrs.json"])
     assert r.code == 0, r.stderr
-    assert "#   x11 [base] rolls/base/nodes/x11.xml (via client -> x11)\n" in r.stdout
+    assert "#   x11 [base] nodes/x11.xml (via client -> x11)\n" in r.stdout

@@ -14,10 +14,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from rocks.packages.testing import build_cached, comps_xml, make_os_media, make_rpm
 
 from rocks.cli.context import CliResult, run_cli
 from tests.conftest import require_tool
+from tests.packages.rpmtools import build_cached, comps_xml, make_os_media, make_rpm
 
 HPC = textwrap.dedent("""\
     <?xml version="1.0"?>

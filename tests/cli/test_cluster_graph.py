@@ -106,7 +106,7 @@ def test_el10_is_checked_by_pykickstart_rhel10(env: dict[str, str], tmp_path: Pa
     el9 = run_cli(["list", "appliance", "profile", "compute", "release=el9",
                    f"rolls={roll}"], env)
     assert el9.code == 2 and "Unknown command: rdp" in el9.stderr
-    assert "rdproll/nodes/remote.xml:3" in el9.stderr
+    assert "rdproll:nodes/remote.xml:3" in el9.stderr
 
 
 def test_an_unknown_release_is_not_offered(env: dict[str, str]) -> None:

@@ -217,41 +217,48 @@ def test_a_site_edit_is_served_without_a_restart(day: Day) -> None:
     pid = day.proc.pid
     path = day.state / "site" / "nodes" / "extend-compute.xml"
     path.write_text(f"<kickstart>\n<post>\n{SITE_V2}</post>\n</kickstart>\n")
-    text = day.wait_for("compute-0-1", SITE_V2)
-    assert SITE_V1 not in text
-    assert day.proc.pid == pid and day.proc.poll() is None
+    try:
+        text = day.wait_for("compute-0-1", SITE_V2)
+        assert SITE_V1 not in text
+        assert day.proc.pid == pid and day.proc.poll() is None
+    finally:  # the other tests (any order) see the site as the fixture made it
+        path.write_text(f"<kickstart>\n<post>\n{SITE_V1}</post>\n</kickstart>\n")
+        day.wait_for("compute-0-1", SITE_V1)
 
 
 def test_a_broken_roll_node_fails_only_its_appliance(day: Day) -> None:
     day.wait_for("gpu-0-0", "gpu-driver")
     node = day.state / "rolls" / "gpu" / "1.0" / "x86_64" / "nodes" / "gpu.xml"
     node.write_text(GPU_NODE.replace("</post>", "</pots>"))  # malformed XML
-    # compute keeps compiling from the new graph (its site edit is still picked up) …
-    path = day.state / "site" / "nodes" / "extend-compute.xml"
-    path.write_text(f"<kickstart>\n<post>\n{SITE_V1}</post>\n</kickstart>\n")
-    day.wait_for("compute-0-0", SITE_V1)
-    # … and the GPU node is still served its last validated profile, and told about it
-    gpu = day.kickstart("gpu-0-0")
-    assert gpu.status_code == 200 and "\ngpu-driver\n" in gpu.text
-    status = httpx.get(f"{day.base}/status.json", timeout=10).json()
-    assert "gpu" in status["graph_problems"], status
-    assert "rolls/gpu/1.0/x86_64/nodes/gpu.xml" in status["graph_problems"]["gpu"]
-    assert "compute" not in status["graph_problems"]
-    page = httpx.get(f"{day.base}/", timeout=10).text
-    assert "appliance gpu" in page and "still serving its last validated profile" in page
-    assert "appliance gpu: compile failed; serving its last validated profile" in \
-        day.log.read_text()
-    # check graph: the root cause first, located, and no follow-on noise
-    r = day.rocks("check", "graph", ok=False)
-    assert r.returncode == 2
-    errors = [ln for ln in r.stderr.splitlines() if ": error: " in ln]
-    assert errors and errors[0].startswith("rolls/gpu/1.0/x86_64/nodes/gpu.xml:"), r.stderr
-    assert "malformed XML" in errors[0]
-    assert not any("no node file" in ln for ln in errors), r.stderr
-    assert re.search(r"^appliance gpu: FAILS: rolls/gpu/1\.0/x86_64/nodes/gpu\.xml:\d+ ",
-                     r.stdout, re.M), r.stdout
-    assert re.search(r"^appliance compute: compute, \d+ nodes", r.stdout, re.M), r.stdout
-    node.write_text(GPU_NODE)
+    try:
+        # compute keeps compiling from the new graph (its site edit is still picked up) …
+        path = day.state / "site" / "nodes" / "extend-compute.xml"
+        path.write_text(f"<kickstart>\n<post>\n{SITE_V1}</post>\n</kickstart>\n")
+        day.wait_for("compute-0-0", SITE_V1)
+        # … and the GPU node is still served its last validated profile, and told about it
+        gpu = day.kickstart("gpu-0-0")
+        assert gpu.status_code == 200 and "\ngpu-driver\n" in gpu.text
+        status = httpx.get(f"{day.base}/status.json", timeout=10).json()
+        assert "gpu" in status["graph_problems"], status
+        assert "rolls/gpu/1.0/x86_64/nodes/gpu.xml" in status["graph_problems"]["gpu"]
+        assert "compute" not in status["graph_problems"]
+        page = httpx.get(f"{day.base}/", timeout=10).text
+        assert "appliance gpu" in page and "still serving its last validated profile" in page
+        assert "appliance gpu: compile failed; serving its last validated profile" in \
+            day.log.read_text()
+        # check graph: the root cause first, located, and no follow-on noise
+        r = day.rocks("check", "graph", ok=False)
+        assert r.returncode == 2
+        errors = [ln for ln in r.stderr.splitlines() if ": error: " in ln]
+        assert errors and errors[0].startswith("rolls/gpu/1.0/x86_64/nodes/gpu.xml:"), r.stderr
+        assert "malformed XML" in errors[0]
+        assert not any("no node file" in ln for ln in errors), r.stderr
+        assert re.search(r"^appliance gpu: FAILS: rolls/gpu/1\.0/x86_64/nodes/gpu\.xml:\d+ ",
+                         r.stdout, re.M), r.stdout
+        assert re.search(r"^appliance compute: compute, \d+ nodes", r.stdout, re.M), r.stdout
+    finally:  # the other tests (any order) see the roll as the fixture made it
+        node.write_text(GPU_NODE)
+        day.wait_for("gpu-0-0", "gpu-driver")
 
 
 def test_the_network_facts_reach_the_kickstart(day: Day) -> None:

@@ -70,6 +70,6 @@ def test_an_installed_wheel_compiles_the_bundled_rolls(tmp_path: Path) -> None:
     assert "appliance compute: compute, " in check
     assert check.rstrip().endswith("4 appliances: 0 errors, 0 warnings")
     ks = _run([rocks, "list", "appliance", "profile", "compute"], cwd=work, env=env).stdout
-    assert "# rocks: base:rolls/base/nodes/" in ks and "\n%packages" in ks
+    assert "# rocks: base:nodes/" in ks and "\n%packages" in ks
     assert _run([rocks, "list", "appliance"], cwd=work, env=env).stdout.startswith("APPLIANCE")
     assert (tmp_path / "state" / "site" / "nodes").is_dir()  # the state init made the site

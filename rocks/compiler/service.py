@@ -21,6 +21,7 @@ from rocks.compiler.graphfile import GraphFile, load_graph_file
 from rocks.compiler.nodes import NodeFile, load_node
 from rocks.compiler.render import Skeleton, check_release, render_skeleton
 from rocks.compiler.rolls import RollInfo, RollKind, RollSource, load_roll
+from rocks.compiler.splice import FULL_CHECK, PLAIN, Ctx, SlotCheck, problem
 from rocks.errors import Diagnostic, Diagnostics, RocksError, Severity, SourceLocation
 from rocks.model.profile import Profile
 from rocks.resources import display_path, rolls_dir, site_graph_dir
@@ -104,11 +105,11 @@ def load_graph_report(
     for s in sources:
         for _, path in s.node_files:
             nf = load_node(path, display_path(path), roll=s.info.name, trusted=s.info.trusted,
-                           diags=diags)
+                           diags=diags, within=s.info.path)
             if nf is not None:
                 node_files.append(nf)
         for path in s.graph_files:
-            gf = load_graph_file(path, display_path(path), s.info.name, diags)
+            gf = load_graph_file(path, display_path(path), s.info.name, diags, within=s.info.path)
             if gf is not None:
                 graph_files.append(gf)
     graph = merge([s.info for s in sources], node_files, graph_files, diags)
@@ -159,8 +160,11 @@ class Compiled:
     skeleton: Skeleton
     key: str
     warnings: tuple[Diagnostic, ...]
-    line_slots: frozenset[str]
-    script_slots: frozenset[str]
+    # attribute name -> the distinct places its slots sit (what its value may hold)
+    checks: Mapping[str, tuple[SlotCheck, ...]]
+    # (name, value) -> whether the value needs a full pykickstart check, for values already
+    # found to fit (most values are the same for every host)
+    fits: dict[tuple[str, str], bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -184,7 +188,7 @@ class Compiler:
         raw = repr((g.digest, root, self.release, self.eval_mode.value, self.provenance, items))
         return hashlib.sha256(raw.encode()).hexdigest()
 
-    def compile(self, root: str, attrs: Mapping[str, str]) -> Compiled:
+    def compile(self, root: str, attrs: Mapping[str, str], host: str = "") -> Compiled:
         key = self.key(root, attrs)
         hit = self.cache.get(key)
         if hit is not None:
@@ -205,7 +209,13 @@ class Compiler:
                             nf.loc(line),
                             hint=f"declare {name} in a roll.xml or set it (rocks set attr)",
                         )
+        found: dict[str, set[SlotCheck]] = {}
+        for name, check in zip(skeleton.names, skeleton.checks, strict=True):
+            found.setdefault(name, set()).add(check)
+        checks = {n: tuple(sorted(c, key=repr)) for n, c in found.items()}
+        fits: dict[tuple[str, str], bool] = {}
         if self.validate:
+            _check_values(checks, fits, attrs, host)
             text = skeleton.splice(attrs)
             problems = validate_kickstart(text, self.release, skeleton.origins,
                                           label=f"{root} kickstart")
@@ -214,28 +224,14 @@ class Compiler:
                 raise RocksError(*errors)
             diags.extend(problems)
             self._checked.add(hashlib.sha256(text.encode()).hexdigest())
-        line_slots = frozenset(n for n, s in zip(skeleton.names, skeleton.in_script, strict=True)
-                               if not s)
-        script_slots = frozenset(skeleton.names) - line_slots
-        compiled = Compiled(profile, skeleton, key, tuple(diags.items), line_slots, script_slots)
+        compiled = Compiled(profile, skeleton, key, tuple(diags.items), checks, fits)
         self.cache[key] = compiled
         return compiled
 
     def render(self, root: str, attrs: Mapping[str, str], host: str = "") -> str:
         """The kickstart for one host; raises if a value would change the checked structure."""
-        compiled = self.compile(root, attrs)
-        full_check = False
-        for name in compiled.line_slots:
-            value = attrs.get(name, "")
-            if "\n" in value or "\r" in value:
-                raise _unsafe(host, name, "a line break inside a kickstart command line")
-            if any(c in value for c in " \t\"'#\\"):
-                full_check = True
-        for name in compiled.script_slots:
-            value = attrs.get(name, "")
-            if "\n" in value and any(ln.lstrip().startswith("%")
-                                     for ln in value.splitlines()[1:]):
-                raise _unsafe(host, name, "a line starting with % inside a script")
+        compiled = self.compile(root, attrs, host)
+        full_check = _check_values(compiled.checks, compiled.fits, attrs, host)
         text = compiled.skeleton.splice(attrs)
         if full_check and self.validate:
             digest = hashlib.sha256(text.encode()).hexdigest()
@@ -247,6 +243,32 @@ class Compiler:
                     raise RocksError(*errors)
                 self._checked.add(digest)
         return text
+
+
+def _check_values(checks: Mapping[str, tuple[SlotCheck, ...]], fits: dict[tuple[str, str], bool],
+                  attrs: Mapping[str, str], host: str) -> bool:
+    """Refuse any value that does not fit where its slots sit; True if some value needs the
+    kickstart checked in full (spaces or quotes in a command line)."""
+    full_check = False
+    plain = PLAIN.fullmatch
+    for name, where in checks.items():
+        value = attrs.get(name, "")
+        if plain(value):
+            continue
+        full = fits.get((name, value))
+        if full is None:
+            full = False
+            for check in where:
+                why = problem(check, value)
+                if why:
+                    raise _unsafe(host, name, why)
+                if check.ctx is Ctx.COMMAND and not FULL_CHECK.isdisjoint(value):
+                    full = True
+            if len(fits) > 4096:
+                fits.clear()
+            fits[(name, value)] = full
+        full_check = full_check or full
+    return full_check
 
 
 def _unsafe(host: str, name: str, why: str) -> RocksError:

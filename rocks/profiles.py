@@ -63,10 +63,11 @@ class ProfileService:
         return HostView(name, appliance, root, attrs, sources, resolved.secret)
 
     def render(self, view: HostView) -> str:
-        return self.compiler.render(view.root, view.attrs, host=view.name)
+        """The host's kickstart; an error never quotes one of its secret values."""
+        return self.compiler.render(view.root, view.attrs, host=view.name, secret=view.secret)
 
     def compiled(self, view: HostView) -> Compiled:
-        return self.compiler.compile(view.root, view.attrs)
+        return self.compiler.compile(view.root, view.attrs, view.name, secret=view.secret)
 
 
 def enabled_roll_dirs(session: Session, store: Path | None) -> list[Path]:

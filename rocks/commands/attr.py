@@ -21,6 +21,7 @@ from rocks.commands import (
     keyword,
     positional,
 )
+from rocks.commands._attrtypes import HELP as ATTR_TYPES_HELP
 from rocks.commands._inventory import session
 from rocks.errors import Diagnostic, RocksError
 from rocks.model.inventory import Attribute, Scope
@@ -121,6 +122,7 @@ def _write(s: Session, attrs: list[Attribute]) -> None:
 
 def _add_or_set(scope: Scope, *, replace: bool) -> Command:
     def run(ctx: Context, args: dict[str, Any]) -> Result:
+        from rocks.commands._attrtypes import checked, declarations, is_secret
         from rocks.inventory.attrs import check_attr_name
 
         s = session(ctx)
@@ -137,9 +139,13 @@ def _add_or_set(scope: Scope, *, replace: bool) -> Command:
                     "duplicate-attr", f"attribute {name} already exists at {_where(scope, t)}",
                     hint=f"use `rocks {verb}` to change it") for t in clashes))
         secret = args["secret"]
-        attrs = [Attribute(name, value, scope, t,
-                           (t in existing and existing[t].secret) if secret is None else secret)
-                 for t in targets]
+        decls = declarations(ctx, s)
+        if secret is False and is_secret(decls, name):
+            ctx.warn(f"{name} is declared secret by its roll: it is stored secret")
+        attrs = checked(decls, [
+            Attribute(name, value, scope, t,
+                      (t in existing and existing[t].secret) if secret is None else secret)
+            for t in targets])
         _write(s, attrs)
         return None
 
@@ -151,7 +157,7 @@ def _add_or_set(scope: Scope, *, replace: bool) -> Command:
         + ("for the whole cluster." if scope is Scope.GLOBAL else f"of one or more {scope}s.")
         + ("" if replace else f"\n\nAn attribute that already exists is refused; "
            f"`rocks set {_noun(scope)}` replaces it.")
-        + "\nValues may not be empty (remove the attribute instead)."
+        + "\nValues may not be empty (remove the attribute instead).\n\n" + ATTR_TYPES_HELP
     )
     return command(
         *_target_param(scope, required=True),

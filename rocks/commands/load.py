@@ -21,6 +21,8 @@ from rocks.model.inventory import Attribute, BootState, Host, Interface, Scope
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rocks.commands._attrtypes import Declarations
+
 SECRET_MASK = "********"
 HOST_REQUIRED = ("name", "appliance", "rack", "rank", "interface", "ip", "mac", "network")
 IFACE_OPTIONAL = ("default", "ifname", "module", "vlan", "options")
@@ -309,8 +311,10 @@ def _plan_host(name: str, rows: list[Row], header: Sequence[str], ix: _Index, p:
     return host, {col[5:]: v for col, v in f.items() if col.startswith("attr:")}
 
 
-def plan_hostfile(s: Session, path: str) -> HostPlan:
-    """Read and check a host file against the inventory; what loading it would change."""
+def plan_hostfile(s: Session, path: str, decls: Declarations | None = None) -> HostPlan:
+    """Read and check a host file against the inventory; what loading it would change.
+    Attribute cells are checked against `decls` (the rolls' declared types and secrecy)."""
+    from rocks.commands._attrtypes import checked, problem
     from rocks.inventory.attrs import check_attr_name
 
     p = Problems(path)
@@ -346,6 +350,12 @@ def plan_hostfile(s: Session, path: str) -> HostPlan:
         host, attrs = planned
         old_attrs = ix.attrs.get(name, {})
         wanted = [Attribute(k, v, Scope.HOST, name) for k, v in sorted(attrs.items())]
+        bad = [d for a in wanted if (d := problem(decls or {}, a)) is not None]
+        for d in bad:
+            p.add(group[0].line, d.code, d.message, d.hint)
+        if bad:
+            continue
+        wanted = checked(decls or {}, wanted)
         changed_attrs = [a for a in wanted if old_attrs.get(a.name) != a]
         current = ix.current.get(name)
         if current is None:
@@ -386,7 +396,8 @@ def load_hostfile(ctx: Context, args: dict[str, Any]) -> Result:
     Required columns: name,appliance,rack,rank,interface,ip,mac,network. Optional: default
     (yes/no: the default-gateway interface), ifname (the host's name on that network), module,
     vlan, options, os, installaction, runaction, boot (install|os), comment, and attr:<name>
-    (a plain, not secret, host attribute; an empty cell sets nothing). Column names are
+    (a host attribute, checked against the type its roll declares and stored secret when the
+    roll declares it secret; an empty cell sets nothing). Column names are
     case-insensitive; blank lines and lines starting with # are skipped. One row per
     interface: a host's rows must agree on its host columns (an empty cell agrees with
     anything); a host without interfaces has one row with the interface columns empty; mac
@@ -401,11 +412,12 @@ def load_hostfile(ctx: Context, args: dict[str, Any]) -> Result:
     duplicate MACs and IPs in the file and against the inventory) and every bad row reported
     as FILE:LINE; then nothing is loaded. Secret attributes: use `rocks load attrfile`.
     """
+    from rocks.commands._attrtypes import declarations
     from rocks.inventory import queries as q
     from rocks.inventory.bulk import replace_hosts_bulk, set_attrs_bulk
 
     s = session(ctx)
-    plan = plan_hostfile(s, args["file"])
+    plan = plan_hostfile(s, args["file"], declarations(ctx, s))
     changed = len(plan.report) - len(plan.new)
     summary = _summary("hosts", len(plan.new), changed, plan.unchanged, args["dry-run"])
     if args["dry-run"]:
@@ -445,10 +457,13 @@ def _show(target: tuple[Scope, str]) -> str:
     return f"{scope}:{name}"
 
 
-def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], int, int]:
-    """(attributes to write, report lines, added, unchanged) for an attribute file."""
+def plan_attrfile(s: Session, path: str, decls: Declarations | None = None
+                  ) -> tuple[list[Attribute], list[str], int, int]:
+    """(attributes to write, report lines, added, unchanged) for an attribute file; each value
+    is checked against the type `decls` declares, and declared secrets are stored secret."""
     from sqlalchemy import select
 
+    from rocks.commands._attrtypes import is_secret, problem
     from rocks.inventory import queries as q
     from rocks.inventory.schema import HostRow
 
@@ -491,7 +506,12 @@ def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], in
                     p.add(row.line, "conflicting-cells",
                           f"target {_show(target)} sets {attr} both plain and secret")
                 continue
+            secret = secret or is_secret(decls or {}, attr)
             new = Attribute(attr, value, scope, name, secret)
+            bad = problem(decls or {}, new)
+            if bad is not None:
+                p.add(row.line, bad.code, bad.message, bad.hint)
+                continue
             old = current.get((scope, name, attr))
             shown = SECRET_MASK if secret else value
             if old == new:
@@ -502,7 +522,7 @@ def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], in
                 added += 1
                 report.append(f"add {_show(target)} {attr}={shown}")
             else:
-                was = SECRET_MASK if old.secret else old.value
+                was = SECRET_MASK if old.secret or secret else old.value
                 report.append(f"change {_show(target)} {attr}={shown} (was {was})")
     p.raise_any()
     return out, report, added, unchanged
@@ -517,14 +537,17 @@ def load_attrfile(ctx: Context, args: dict[str, Any]) -> Result:
     """Set attributes from a spreadsheet (CSV): one row per target, one column per attribute.
 
     Header: target,<attr>,<attr>,… where a column headed secret:<attr> holds secret values
-    (listed as ********). Targets: global, os:<os>, appliance:<appliance>, a host name (or
-    host:<name>). An empty cell sets nothing; attributes not in the file are kept. Every bad
-    row is reported as FILE:LINE and then nothing is loaded.
+    (listed as ********; an attribute a roll declares secret is stored secret in either kind
+    of column). Targets: global, os:<os>, appliance:<appliance>, a host name (or
+    host:<name>). An empty cell sets nothing; attributes not in the file are kept. Values are
+    checked against the types the rolls declare (see `rocks set attr help`). Every bad row
+    is reported as FILE:LINE and then nothing is loaded.
     """
+    from rocks.commands._attrtypes import declarations
     from rocks.inventory.bulk import set_attrs_bulk
 
     s = session(ctx)
-    attrs, report, added, unchanged = plan_attrfile(s, args["file"])
+    attrs, report, added, unchanged = plan_attrfile(s, args["file"], declarations(ctx, s))
     summary = _summary("attributes", added, len(attrs) - added, unchanged, args["dry-run"])
     if args["dry-run"]:
         return Text("".join(f"{line}\n" for line in report) + summary)

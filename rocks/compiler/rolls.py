@@ -84,7 +84,7 @@ def _read_roll_xml(path: Path, diags: Diagnostics) -> RollXml:
     desc_el = root.find("description")
     desc = " ".join((desc_el.text or "").split()) if desc_el is not None else ""
     attrs = [a for el in root.iterfind("attribute")
-             if (a := _attribute(el, SourceLocation(file, line_of(el)), diags)) is not None]
+             if (a := _attribute(el, SourceLocation(file, line_of(el), name), diags)) is not None]
     return name, info.get("version", "0"), info, attrs, desc
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rocks.compiler.check import validate_kickstart
@@ -20,7 +20,7 @@ from rocks.compiler.graph import ConfigGraph, merge
 from rocks.compiler.graphfile import GraphFile, load_graph_file
 from rocks.compiler.nodes import NodeFile, load_node
 from rocks.compiler.render import Skeleton, check_release, render_skeleton
-from rocks.compiler.rolls import RollInfo, RollKind, RollSource, load_roll
+from rocks.compiler.rolls import AttributeDecl, RollInfo, RollKind, RollSource, load_roll
 from rocks.compiler.splice import FULL_CHECK, PLAIN, Ctx, SlotCheck, problem
 from rocks.errors import Diagnostic, Diagnostics, RocksError, Severity, SourceLocation
 from rocks.model.profile import Profile
@@ -131,6 +131,20 @@ def global_defaults(graph: ConfigGraph) -> dict[str, str]:
     return attrs
 
 
+def attribute_declarations(graph: ConfigGraph) -> dict[str, AttributeDecl]:
+    """Each declared attribute's declaration: its type, choices and secrecy (the first roll to
+    declare a name wins, as for defaults; a later declaration only adds secrecy)."""
+    decls: dict[str, AttributeDecl] = {}
+    for roll in graph.rolls:
+        for a in roll.attributes:
+            first = decls.get(a.name)
+            if first is None:
+                decls[a.name] = a
+            elif a.secret and not first.secret:
+                decls[a.name] = replace(first, secret=True)
+    return decls
+
+
 def default_attributes(graph: ConfigGraph, appliance: str, release: str) -> dict[str, str]:
     """Declared roll defaults (global, then appliance-scoped) plus release facts."""
     attrs = {"os": "linux", "arch": "x86_64", "release": release, **RELEASE_ATTRS[release]}
@@ -178,6 +192,7 @@ class Compiler:
     cache: dict[str, Compiled] = field(default_factory=dict)
     _checked: set[str] = field(default_factory=set)
     stats: dict[str, int] = field(default_factory=lambda: {"hits": 0, "misses": 0})
+    _declared_secret: frozenset[str] | None = None
 
     def key(self, root: str, attrs: Mapping[str, str]) -> str:
         g = self.graph
@@ -188,7 +203,30 @@ class Compiler:
         raw = repr((g.digest, root, self.release, self.eval_mode.value, self.provenance, items))
         return hashlib.sha256(raw.encode()).hexdigest()
 
-    def compile(self, root: str, attrs: Mapping[str, str], host: str = "") -> Compiled:
+    @property
+    def declared_secret(self) -> frozenset[str]:
+        """Attributes the rolls declare secret (and the install token): their values never
+        appear in an error this compiler raises."""
+        if self._declared_secret is None:
+            self._declared_secret = frozenset(
+                {"install_token"}
+                | {n for n, d in attribute_declarations(self.graph).items() if d.secret})
+        return self._declared_secret
+
+    def redacted(self, exc: RocksError, attrs: Mapping[str, str],
+                 secret: Collection[str] = ()) -> RocksError:
+        """`exc` with every secret value (and every word of one) masked in its text."""
+        values = [attrs[n] for n in (*self.declared_secret, *secret) if attrs.get(n)]
+        return redact(exc, values)
+
+    def compile(self, root: str, attrs: Mapping[str, str], host: str = "",
+                secret: Collection[str] = ()) -> Compiled:
+        try:
+            return self._compile(root, attrs, host)
+        except RocksError as exc:
+            raise self.redacted(exc, attrs, secret) from None
+
+    def _compile(self, root: str, attrs: Mapping[str, str], host: str) -> Compiled:
         key = self.key(root, attrs)
         hit = self.cache.get(key)
         if hit is not None:
@@ -228,9 +266,18 @@ class Compiler:
         self.cache[key] = compiled
         return compiled
 
-    def render(self, root: str, attrs: Mapping[str, str], host: str = "") -> str:
-        """The kickstart for one host; raises if a value would change the checked structure."""
-        compiled = self.compile(root, attrs, host)
+    def render(self, root: str, attrs: Mapping[str, str], host: str = "",
+               secret: Collection[str] = ()) -> str:
+        """The kickstart for one host; raises if a value would change the checked structure.
+        Errors never quote the value of a secret attribute (declared secret by a roll, or
+        named in `secret`)."""
+        try:
+            return self._render(root, attrs, host)
+        except RocksError as exc:
+            raise self.redacted(exc, attrs, secret) from None
+
+    def _render(self, root: str, attrs: Mapping[str, str], host: str) -> str:
+        compiled = self._compile(root, attrs, host)
         full_check = _check_values(compiled.checks, compiled.fits, attrs, host)
         text = compiled.skeleton.splice(attrs)
         if full_check and self.validate:
@@ -243,6 +290,36 @@ class Compiler:
                     raise RocksError(*errors)
                 self._checked.add(digest)
         return text
+
+
+MASK = "********"
+
+
+def redact(exc: RocksError, values: Collection[str]) -> RocksError:
+    """A copy of `exc` whose messages and hints hold none of `values`, whole or any word of
+    them (a parser quoting "part of" a value quotes a word of it)."""
+    import contextlib
+    import shlex
+
+    pieces: set[str] = set()
+    for value in values:
+        pieces.add(value)
+        pieces.update(w for w in value.split() if len(w) >= 4)
+        with contextlib.suppress(ValueError):
+            pieces.update(w for w in shlex.split(value) if len(w) >= 4)
+    pieces = {p for p in pieces if p.strip()}
+    if not pieces:
+        return exc
+    ordered = sorted(pieces, key=len, reverse=True)
+
+    def clean(text: str) -> str:
+        for piece in ordered:
+            text = text.replace(piece, MASK)
+            text = text.replace(repr(piece)[1:-1], MASK)
+        return text
+
+    return RocksError(*(replace(d, message=clean(d.message), hint=clean(d.hint))
+                        for d in exc.diagnostics))
 
 
 def _check_values(checks: Mapping[str, tuple[SlotCheck, ...]], fits: dict[tuple[str, str], bool],

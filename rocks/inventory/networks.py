@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from rocks.errors import RocksError
 from rocks.inventory.lookup import network_row
 from rocks.inventory.schema import InterfaceRow, NetworkRow
-from rocks.inventory.validate import check_name, parse_ip, parse_network
+from rocks.inventory.validate import check_name, check_zone, parse_ip, parse_network
 from rocks.model.inventory import Network
 
 
@@ -27,6 +27,7 @@ def to_network(row: NetworkRow) -> Network:
 
 def add_network(session: Session, network: Network) -> Network:
     check_name("network", network.name)
+    check_zone(network.name, network.zone)
     net = parse_network(network.name, network.subnet, network.netmask)
     gateway = ""
     if network.gateway:

@@ -92,6 +92,12 @@ def _hostname(value: str) -> str | None:
     return None
 
 
+def _domain(value: str) -> str | None:
+    if value.endswith(".") or _IPV4.fullmatch(value) or _hostname(value):
+        return "a DNS domain is dot-separated labels of letters, digits and '-', e.g. local"
+    return None
+
+
 def _netmask(value: str) -> str | None:
     if not _IPV4.fullmatch(value):
         return "a netmask is a dotted quad such as 255.255.0.0"
@@ -156,6 +162,28 @@ def _ssh_pubkey(value: str) -> str | None:
     return None
 
 
+_BOOT_WORD = re.compile(r"[A-Za-z0-9_.+@%:,=/?~-]+")
+
+
+def _boot_file(value: str) -> str | None:
+    if not _BOOT_WORD.fullmatch(value) or "?" in value:
+        return ("a file name or URL of letters, digits and _ . + @ % : , = / ~ - "
+                "(no spaces, quotes or ';')")
+    if ".." in value.split("/"):
+        return "a boot file may not contain '..'"
+    return None
+
+
+def _kernel_args(value: str) -> str | None:
+    for word in value.split(" "):
+        if word and not _BOOT_WORD.fullmatch(word):
+            bad = next(c for c in word if not _BOOT_WORD.fullmatch(c))
+            return (f"{describe_char(bad)} in a kernel argument: words of letters, digits and "
+                    "_ . + @ % : , = / ? ~ - separated by spaces (boot loader scripts would "
+                    "take anything else as their own syntax)")
+    return None
+
+
 def _crypt(value: str) -> str | None:
     if not _CRYPT.fullmatch(value):
         return ("a crypt(3) hash such as `openssl passwd -6` prints: $6$salt$hash "
@@ -184,6 +212,7 @@ _ALL: tuple[AttrType, ...] = (
              _list(_regex(_NAME, ""), "comma-separated names (letters, digits, _ . + -), "
                    "no spaces, e.g. alice,bob", ","), "alice,bob"),
     AttrType("hostname", "a DNS name or an IPv4 address", _hostname, "frontend.local"),
+    AttrType("domain", "a DNS domain (zone) name", _domain, "cluster.local"),
     AttrType("ipv4", "an IPv4 address", _regex(_IPV4, "a dotted-quad IPv4 address such as "
                                               "10.1.1.1"), "10.1.1.1"),
     AttrType("ipv4-list", "comma-separated IPv4 addresses, no spaces",
@@ -204,9 +233,34 @@ _ALL: tuple[AttrType, ...] = (
     AttrType("url", "a URL: scheme://host[:port][/path]", _url, "http://10.1.1.1:8080"),
     AttrType("ssh-pubkey", "one SSH public key line: TYPE BASE64 [comment]", _ssh_pubkey),
     AttrType("crypt-hash", "a crypt(3) password hash, e.g. from openssl passwd -6", _crypt),
+    AttrType("boot-file", "a kernel or initrd: file name, path or URL", _boot_file,
+             "vmlinuz"),
+    AttrType("kernel-args", "kernel arguments: safe words separated by spaces", _kernel_args,
+             "console=ttyS0,115200 ip=dhcp"),
 )
 TYPES: dict[str, AttrType] = {t.name: t for t in _ALL}
 DEFAULT_TYPE = "string"
+
+
+_LOCALBOOT = re.compile(r"localboot( -?[0-9]+)?", re.I)
+_ACTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def bootaction_problem(name: str, kernel: str, initrd: str, args: str) -> str | None:
+    """Why a boot action cannot be written into PXELINUX, GRUB and iPXE files (whose syntaxes
+    differ, so only plain words pass), or None. Checked when one is added and again by the
+    generators."""
+    if not _ACTION_NAME.fullmatch(name):
+        return f"name {name!r}: use letters, digits, '-' and '_'"
+    fields = (("kernel", kernel, "boot-file"), ("initrd", initrd, "boot-file"),
+              ("args", args, "kernel-args"))
+    for field_name, value, type_name in fields:
+        if field_name == "kernel" and _LOCALBOOT.fullmatch(value):
+            continue
+        why = check_value(type_name, value)
+        if why:
+            return f"{field_name} {value!r}: {why}"
+    return None
 
 
 def check_value(type_name: str, value: str, choices: tuple[str, ...] = ()) -> str | None:

@@ -143,7 +143,8 @@ class Frontend:
         service = self.indexer.service
         assert service is not None
         try:
-            text = service.compiler.render(entry.view.root, entry.attrs(), host=entry.name)
+            text = service.compiler.render(entry.view.root, entry.attrs(), host=entry.name,
+                                           secret=entry.view.secret)
         except RocksError as exc:
             return failed(entry.inputs, str(exc))
         except Exception as exc:  # a compiler bug must not take the server down

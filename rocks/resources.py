@@ -7,6 +7,7 @@ with ROCKS_DATA_DIR.
 from __future__ import annotations
 
 import os
+import re
 from functools import cache
 from pathlib import Path
 
@@ -36,8 +37,15 @@ def templates_dir() -> Path:
 
 
 def display_path(path: Path) -> str:
-    """A path as shown in messages: relative to the data dir or the cwd when inside them."""
-    path = path.resolve()
+    """A path as shown in messages and kickstart comments: relative to the data dir or the cwd
+    when inside them, control characters (line breaks included) shown as '?'."""
+    return _CONTROL.sub("?", _display(path.resolve()))
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _display(path: Path) -> str:
     for base in (data_dir(), Path.cwd()):
         try:
             return str(path.relative_to(base.resolve()))

@@ -176,11 +176,13 @@ def _boot_file(value: str) -> str | None:
 
 def _kernel_args(value: str) -> str | None:
     for word in value.split(" "):
-        if word and not _BOOT_WORD.fullmatch(word):
-            bad = next(c for c in word if not _BOOT_WORD.fullmatch(c))
+        if word and not _BOOT_WORD.fullmatch(word.replace('"', "")):
+            bad = next(c for c in word if c != '"' and not _BOOT_WORD.fullmatch(c))
             return (f"{describe_char(bad)} in a kernel argument: words of letters, digits and "
-                    "_ . + @ % : , = / ? ~ - separated by spaces (boot loader scripts would "
-                    "take anything else as their own syntax)")
+                    "_ . + @ % : , = / ? ~ - (and \" to quote a value with spaces) separated "
+                    "by spaces; boot loader scripts would take anything else as their syntax")
+    if value.count('"') % 2:
+        return 'an unbalanced " in the kernel arguments'
     return None
 
 
@@ -243,7 +245,7 @@ DEFAULT_TYPE = "string"
 
 
 _LOCALBOOT = re.compile(r"localboot( -?[0-9]+)?", re.I)
-_ACTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+_ACTION_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_. -]*[A-Za-z0-9_.-])?")  # "install headless"
 
 
 def bootaction_problem(name: str, kernel: str, initrd: str, args: str) -> str | None:
@@ -251,7 +253,7 @@ def bootaction_problem(name: str, kernel: str, initrd: str, args: str) -> str | 
     differ, so only plain words pass), or None. Checked when one is added and again by the
     generators."""
     if not _ACTION_NAME.fullmatch(name):
-        return f"name {name!r}: use letters, digits, '-' and '_'"
+        return f"name {name!r}: use letters, digits, '-', '_', '.' and inner spaces"
     fields = (("kernel", kernel, "boot-file"), ("initrd", initrd, "boot-file"),
               ("args", args, "kernel-args"))
     for field_name, value, type_name in fields:

@@ -60,7 +60,9 @@ class ProfileService:
         attrs.update(values)
         sources.update({k: str(v) for k, v in resolved.sources.items()})
         attrs["release"] = self.compiler.release
-        return HostView(name, appliance, root, attrs, sources, resolved.secret)
+        # a value the rolls declare secret stays secret, however it was stored
+        return HostView(name, appliance, root, attrs, sources,
+                        resolved.secret | self.compiler.declared_secret)
 
     def render(self, view: HostView) -> str:
         """The host's kickstart; an error never quotes one of its secret values."""

@@ -38,8 +38,10 @@ def templates_dir() -> Path:
 
 def display_path(path: Path) -> str:
     """A path as shown in messages and kickstart comments: relative to the data dir or the cwd
-    when inside them, control characters (line breaks included) shown as '?'."""
-    return _CONTROL.sub("?", _display(path.resolve()))
+    when inside them, control characters (line breaks included) shown as '?'. A symbolic link
+    is named as itself, not as what it points to."""
+    path = path.absolute()
+    return _CONTROL.sub("?", _display(path.parent.resolve() / path.name))
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rocks.commands import (
@@ -216,11 +217,15 @@ def _list(scope: Scope) -> Command:
     def run(ctx: Context, args: dict[str, Any]) -> Result:
         from rocks.inventory import queries as q
 
+        from rocks.commands._attrtypes import declarations, is_secret
+
         s = session(ctx)
         words = args.get(scope.value, ())
         wanted = set(_targets(s, scope, words)) if words else None
         keep = _matches(args["attr"])
-        attrs = [a for a in q.list_attrs(s, scope)
+        decls = declarations(ctx, s)  # a declared secret is masked even if stored plain
+        attrs = [replace(a, secret=a.secret or is_secret(decls, a.name))
+                 for a in q.list_attrs(s, scope)
                  if keep(a.name) and (wanted is None or a.target in wanted)]
         attrs.sort(key=lambda a: (a.target, *_order(a.name)))
         if scope is Scope.GLOBAL:

@@ -215,9 +215,8 @@ _FILTER = keyword("attr", default="", help="only attributes with this name (or s
 
 def _list(scope: Scope) -> Command:
     def run(ctx: Context, args: dict[str, Any]) -> Result:
-        from rocks.inventory import queries as q
-
         from rocks.commands._attrtypes import declarations, is_secret
+        from rocks.inventory import queries as q
 
         s = session(ctx)
         words = args.get(scope.value, ())

@@ -8,6 +8,7 @@ already-validated skeleton.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -193,6 +194,7 @@ class Compiler:
     _checked: set[str] = field(default_factory=set)
     stats: dict[str, int] = field(default_factory=lambda: {"hits": 0, "misses": 0})
     _declared_secret: frozenset[str] | None = None
+    _multiline: frozenset[str] | None = None
 
     def key(self, root: str, attrs: Mapping[str, str]) -> str:
         g = self.graph
@@ -202,6 +204,14 @@ class Compiler:
             items = [(n, repr(coerce(attrs.get(n)))) for n in sorted(g.condition_inputs(root))]
         raw = repr((g.digest, root, self.release, self.eval_mode.value, self.provenance, items))
         return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def multiline(self) -> frozenset[str]:
+        """Attributes declared `text`: their values may hold line feeds in here-documents."""
+        if self._multiline is None:
+            self._multiline = frozenset(n for n, d in attribute_declarations(self.graph).items()
+                                        if d.type == "text")
+        return self._multiline
 
     @property
     def declared_secret(self) -> frozenset[str]:
@@ -253,13 +263,13 @@ class Compiler:
         checks = {n: tuple(sorted(c, key=repr)) for n, c in found.items()}
         fits: dict[tuple[str, str], bool] = {}
         if self.validate:
-            _check_values(checks, fits, attrs, host)
+            full = _check_values(checks, fits, attrs, host, self.multiline)
             text = skeleton.splice(attrs)
             problems = validate_kickstart(text, self.release, skeleton.origins,
                                           label=f"{root} kickstart")
             errors = [p for p in problems if p.severity is Severity.ERROR]
             if errors:
-                raise RocksError(*errors)
+                raise _blamed(errors, host, full)
             diags.extend(problems)
             self._checked.add(hashlib.sha256(text.encode()).hexdigest())
         compiled = Compiled(profile, skeleton, key, tuple(diags.items), checks, fits)
@@ -278,16 +288,16 @@ class Compiler:
 
     def _render(self, root: str, attrs: Mapping[str, str], host: str) -> str:
         compiled = self._compile(root, attrs, host)
-        full_check = _check_values(compiled.checks, compiled.fits, attrs, host)
+        full = _check_values(compiled.checks, compiled.fits, attrs, host, self.multiline)
         text = compiled.skeleton.splice(attrs)
-        if full_check and self.validate:
+        if full and self.validate:
             digest = hashlib.sha256(text.encode()).hexdigest()
             if digest not in self._checked:
                 errors = [p for p in validate_kickstart(text, self.release,
                                                         compiled.skeleton.origins, host)
                           if p.severity is Severity.ERROR]
                 if errors:
-                    raise RocksError(*errors)
+                    raise _blamed(errors, host, full)
                 self._checked.add(digest)
         return text
 
@@ -322,11 +332,24 @@ def redact(exc: RocksError, values: Collection[str]) -> RocksError:
                         for d in exc.diagnostics))
 
 
+def _blamed(errors: list[Diagnostic], host: str, names: Collection[str]) -> RocksError:
+    """pykickstart's errors for a host whose command-line values were checked in full, naming
+    the host and those attributes."""
+    if not names:
+        return RocksError(*errors)
+    who = ", ".join(sorted(names))
+    return RocksError(*(replace(
+        d, message=f"host {_shown(host) or '?'}: {d.message}",
+        hint=f"the value of {who} (spliced into a kickstart command line) makes this line "
+             "invalid; fix the attribute" + (f"; {d.hint}" if d.hint else ""))
+        for d in errors))
+
+
 def _check_values(checks: Mapping[str, tuple[SlotCheck, ...]], fits: dict[tuple[str, str], bool],
-                  attrs: Mapping[str, str], host: str) -> bool:
-    """Refuse any value that does not fit where its slots sit; True if some value needs the
-    kickstart checked in full (spaces or quotes in a command line)."""
-    full_check = False
+                  attrs: Mapping[str, str], host: str, multiline: frozenset[str]) -> set[str]:
+    """Refuse any value that does not fit where its slots sit; the attributes whose values
+    need the kickstart checked in full (spaces or quotes in a command line)."""
+    full_check: set[str] = set()
     plain = PLAIN.fullmatch
     for name, where in checks.items():
         value = attrs.get(name, "")
@@ -336,7 +359,7 @@ def _check_values(checks: Mapping[str, tuple[SlotCheck, ...]], fits: dict[tuple[
         if full is None:
             full = False
             for check in where:
-                why = problem(check, value)
+                why = problem(check, value, name in multiline)
                 if why:
                     raise _unsafe(host, name, why)
                 if check.ctx is Ctx.COMMAND and not FULL_CHECK.isdisjoint(value):
@@ -344,11 +367,20 @@ def _check_values(checks: Mapping[str, tuple[SlotCheck, ...]], fits: dict[tuple[
             if len(fits) > 4096:
                 fits.clear()
             fits[(name, value)] = full
-        full_check = full_check or full
+        if full:
+            full_check.add(name)
     return full_check
 
 
+def _shown(host: str) -> str:
+    """A host name as an error message may print it (a `hostname` attribute can hold
+    anything)."""
+    host = re.sub("[\x00-\x1f\x7f-\x9f\u2028\u2029]", "?", host)
+    return host if len(host) <= 64 else host[:61] + "..."
+
+
 def _unsafe(host: str, name: str, why: str) -> RocksError:
+    host = _shown(host)
     return RocksError.of(
         "unsafe-value", f"attribute {name} of {host or 'this host'} would put {why}",
         SourceLocation(f"host {host}" if host else "attributes"),

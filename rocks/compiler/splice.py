@@ -56,10 +56,11 @@ _WHERE = {
 FULL_CHECK = frozenset(" \t\"'#\\")  # a command-line value with these is checked by pykickstart
 
 
-def problem(check: SlotCheck, value: str) -> str | None:
-    """Why `value` may not fill a slot with this check, or None."""
+def problem(check: SlotCheck, value: str, multiline: bool = False) -> str | None:
+    """Why `value` may not fill a slot with this check, or None. Only a `multiline` value
+    (an attribute declared `text`) may hold line feeds, and only in a here-document."""
     heredoc = check.ctx is Ctx.HEREDOC or (check.ctx is Ctx.DQ and check.delim)
-    ch = control_in(value, newline_ok=bool(heredoc))
+    ch = control_in(value, newline_ok=bool(heredoc) and multiline)
     where = _WHERE[check.ctx]
     if ch:
         if line_break_in(ch):

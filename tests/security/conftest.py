@@ -93,11 +93,15 @@ def cli(tmp_path: Path) -> Cli:
 
 @pytest.fixture
 def cluster(cli: Cli) -> Cli:
+    return make_cluster(cli)
+
+
+def make_cluster(cli: Cli) -> Cli:
     """A private PXE network with DNS, a frontend and two compute nodes (one installing)."""
     cli.ok("add", "network", "private", "subnet=10.1.0.0", "netmask=255.255.0.0", "pxe=yes",
            "servedns=yes", "zone=local")
-    cli.ok("add", "host", "frontend", "appliance=frontend", "rack=0", "rank=0")
-    cli.ok("add", "host", "interface", "frontend", "eth0", "ip=10.1.1.1",
+    cli.ok("add", "host", "head", "appliance=frontend", "rack=0", "rank=0")
+    cli.ok("add", "host", "interface", "head", "eth0", "ip=10.1.1.1",
            "mac=52:54:00:00:01:01", "network=private")
     for rank in (0, 1):
         name = f"compute-0-{rank}"

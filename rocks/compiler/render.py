@@ -121,6 +121,8 @@ def render_skeleton(profile: Profile, *, provenance: bool = False) -> Skeleton:
         line_head = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
         if not SLOT_RE.sub("", line_head).strip():
             check = SlotCheck(check.ctx, check.delim, True)
+        if check.ctx is Ctx.COMMAND and (not line_head or line_head[-1] in " \t"):
+            check = SlotCheck(check.ctx, check.delim, check.at_line_start, True)
         checks.append(check)
         pos = m.end()
     literals.append(text[pos:])

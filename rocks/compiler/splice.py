@@ -34,10 +34,12 @@ class SlotCheck:
     ctx: Ctx
     delim: str = ""  # here-document delimiter (HEREDOC and DQ in a here-document)
     at_line_start: bool = False  # only blanks (and slots) before it on its kickstart line
+    word_start: bool = False  # starts a word of a kickstart command line (could be an option)
 
 
-# Values made only of these fit every context: the render's fast path.
-PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]*")
+# Values made only of these (and not starting with '-') fit every context: the render's fast
+# path. Any other value in a kickstart command line has the kickstart checked in full.
+PLAIN = re.compile(r"(?!-)[A-Za-z0-9_@+=:,./-]*")
 _WORD_OK = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
 _FORBIDDEN = {
     Ctx.SQ: "'",
@@ -53,7 +55,6 @@ _WHERE = {
     Ctx.HEREDOC: "a here-document",
     Ctx.OTHER: "a script in a language rocks cannot quote for",
 }
-FULL_CHECK = frozenset(" \t\"'#\\")  # a command-line value with these is checked by pykickstart
 
 
 def problem(check: SlotCheck, value: str, multiline: bool = False) -> str | None:
@@ -82,6 +83,8 @@ def problem(check: SlotCheck, value: str, multiline: bool = False) -> str | None
     if quote is not None:
         return f"{quote!r} inside {where}"
     if check.ctx is Ctx.COMMAND:
+        if check.word_start and value.startswith("-"):
+            return "a leading '-' where it would be read as another option of the command"
         why = _unbalanced(value)
         if why:
             return why

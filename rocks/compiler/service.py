@@ -22,7 +22,7 @@ from rocks.compiler.graphfile import GraphFile, load_graph_file
 from rocks.compiler.nodes import NodeFile, load_node
 from rocks.compiler.render import Skeleton, check_release, render_skeleton
 from rocks.compiler.rolls import AttributeDecl, RollInfo, RollKind, RollSource, load_roll
-from rocks.compiler.splice import PLAIN, Ctx, SlotCheck, problem
+from rocks.compiler.splice import FULL_CHECK, PLAIN, Ctx, SlotCheck, problem
 from rocks.errors import Diagnostic, Diagnostics, RocksError, Severity, SourceLocation
 from rocks.model.profile import Profile
 from rocks.resources import display_path, rolls_dir, site_graph_dir
@@ -362,7 +362,7 @@ def _check_values(checks: Mapping[str, tuple[SlotCheck, ...]], fits: dict[tuple[
                 why = problem(check, value, name in multiline)
                 if why:
                     raise _unsafe(host, name, why)
-                if check.ctx is Ctx.COMMAND:
+                if check.ctx is Ctx.COMMAND and not FULL_CHECK.isdisjoint(value):
                     full = True
             if len(fits) > 4096:
                 fits.clear()

@@ -38,8 +38,11 @@ class SlotCheck:
 
 
 # Values made only of these (and not starting with '-') fit every context: the render's fast
-# path. Any other value in a kickstart command line has the kickstart checked in full.
+# path.
 PLAIN = re.compile(r"(?!-)[A-Za-z0-9_@+=:,./-]*")
+# A command-line value with one of these can change how pykickstart splits the line: that
+# host's kickstart is checked in full (a crypt hash's '$' cannot, so hosts stay fast).
+FULL_CHECK = frozenset(" \t\"'#\\")
 _WORD_OK = re.compile(r"[A-Za-z0-9_@%+=:,./-]*")
 _FORBIDDEN = {
     Ctx.SQ: "'",

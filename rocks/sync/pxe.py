@@ -19,7 +19,7 @@ from rocks.model.attrtypes import bootaction_problem
 from rocks.model.inventory import BootAction, BootState, Host
 from rocks.sync.bootloaders import TFTP
 from rocks.sync.inputs import SHARED, BiosLoader, DesiredFile, SyncInput, UefiLoader
-from rocks.sync.site import Nic, Site
+from rocks.sync.site import Nic, Site, check_frontend
 
 PXELINUX_DIR = f"{TFTP}/pxelinux.cfg"
 GRUB_DIR = f"{TFTP}/grub"
@@ -162,7 +162,9 @@ def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
 
 
 def ipxe_script(inp: SyncInput, host: Host) -> str:
-    """The iPXE script for one host; raises RocksError when its boot action cannot be built."""
+    """The iPXE script for one host; raises RocksError when its boot action cannot be built
+    (or the frontend facts it carries cannot be written)."""
+    check_frontend(inp)
     spec = boot_spec(inp, {a.name: a for a in inp.boot_actions}, host)
     if isinstance(spec, Diagnostic):
         raise RocksError(spec)
@@ -176,6 +178,7 @@ def ipxe_script_for_mac(inp: SyncInput, mac: str) -> str:
     for host in inp.hosts:
         if any(i.mac == want for i in host.interfaces):
             return ipxe_script(inp, host)
+    check_frontend(inp)
     return ipxe_text(inp, discovery_spec(inp, {a.name: a for a in inp.boot_actions}))
 
 

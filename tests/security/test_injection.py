@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from rocks.errors import RocksError
 from rocks.model.attrtypes import LINE_BREAKS
 from tests.security.conftest import (
     Cli,
@@ -188,6 +189,19 @@ def sync(cli: Cli, root: Path, *extra: str) -> tuple[int, str]:
     return r.code, r.stderr
 
 
+def ipxe_for(cli: Cli, mac: str) -> str:
+    from rocks.inventory import open_inventory
+    from rocks.siteconfig import sync_input
+    from rocks.sync.pxe import ipxe_script_for_mac
+
+    inv = open_inventory(str(cli.state / "rocks.db"))
+    try:
+        with inv.transaction(readonly=True) as s:
+            return ipxe_script_for_mac(sync_input(s), mac)
+    finally:
+        inv.close()
+
+
 def files_under(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
@@ -256,6 +270,10 @@ def test_frontend_facts_straight_into_the_database(cluster: Cli, tmp_path: Path,
         assert code == 2 and "[sync.bad-frontend]" in err, (name, err)
         assert f"{attr} " in err or "frontend name" in err
         assert {p: p.read_bytes() for p in files_under(root)} == before
+        # the iPXE script the frontend serves at /boot/ipxe refuses on its own side too
+        for mac in ("52:54:00:00:02:00", "52:54:00:99:99:99"):
+            with pytest.raises(RocksError, match=r"sync\.bad-frontend"):
+                ipxe_for(cluster, mac)
     for pick in ("dhcpd", "dns", "hosts", "pxe"):
         r = cluster("report", "host", pick)
         assert r.code == 2 and "[sync.bad-frontend]" in r.stderr

@@ -41,7 +41,12 @@ def display_path(path: Path) -> str:
     when inside them, control characters (line breaks included) shown as '?'. A symbolic link
     is named as itself, not as what it points to."""
     path = path.absolute()
-    return _CONTROL.sub("?", _display(path.parent.resolve() / path.name))
+    return _CONTROL.sub("?", _display(_resolved(str(path.parent)) / path.name))
+
+
+@cache
+def _resolved(directory: str) -> Path:
+    return Path(directory).resolve()
 
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")

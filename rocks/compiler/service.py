@@ -23,6 +23,7 @@ from rocks.compiler.nodes import NodeFile, load_node
 from rocks.compiler.render import Skeleton, check_release, render_skeleton
 from rocks.compiler.rolls import AttributeDecl, RollInfo, RollKind, RollSource, load_roll
 from rocks.compiler.splice import FULL_CHECK, PLAIN, Ctx, SlotCheck, problem
+from rocks.compiler.xmlload import forget_resolved_paths
 from rocks.errors import Diagnostic, Diagnostics, RocksError, Severity, SourceLocation
 from rocks.model.profile import Profile
 from rocks.resources import display_path, rolls_dir, site_graph_dir
@@ -72,6 +73,7 @@ def load_graph_report(
 ) -> tuple[ConfigGraph, Diagnostics]:
     """Like load_graph, but return every problem instead of raising (for `check graph`)."""
     check_release(release)
+    forget_resolved_paths()
     major = VERSION_MAJOR[release]
     diags = Diagnostics()
     sources: list[RollSource] = []

@@ -7,6 +7,7 @@ host's value later. Comments and CDATA sections are left alone, as an XML parser
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -178,11 +179,11 @@ def read_regular(path: Path, file: str, *, within: Path | None = None,
     import stat
 
     try:
-        real = path.resolve(strict=True)
+        real = _real(path)
     except (OSError, RuntimeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unresolvable link"
         raise RocksError.of("io", f"cannot read: {why}", SourceLocation(file)) from None
-    if within is not None and not real.is_relative_to(within.resolve()):
+    if within is not None and not real.is_relative_to(_real_dir(str(within))):
         raise RocksError.of(
             "path-outside-roll", f"{file} leads outside its roll (to {real})",
             SourceLocation(file), hint="a roll may only use files inside its own directory")
@@ -207,6 +208,29 @@ def read_regular(path: Path, file: str, *, within: Path | None = None,
         raise RocksError.of("file-too-large", f"{file} grew past the size limit while read",
                             SourceLocation(file))
     return data
+
+
+@functools.lru_cache(maxsize=1024)
+def _real_dir(path: str) -> Path:
+    return Path(path).resolve()
+
+
+def forget_resolved_paths() -> None:
+    """Start a load afresh: directories are resolved again (a roll may have changed on disk
+    since the last load of a long-running frontend)."""
+    _real_dir.cache_clear()
+
+
+def _real(path: Path) -> Path:
+    """`path` with every symbolic link resolved (its directory's resolution cached: a roll has
+    few directories and many files)."""
+    import os
+    import stat
+
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return path.resolve(strict=True)
+    return _real_dir(str(path.parent.absolute())) / path.name
 
 
 def load_xml(path: Path, file: str, *, within: Path | None = None) -> LoadedXml:

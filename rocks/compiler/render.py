@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import jinja2
 
 import rocks
-from rocks.compiler.splice import Ctx, SlotCheck, shell_contexts
+from rocks.compiler.splice import Ctx, HeredocLine, SlotCheck, shell_contexts
 from rocks.compiler.xmlload import SLOT_RE
 from rocks.errors import RocksError
 from rocks.model.profile import SLOT_OPEN, Origin, Profile
@@ -55,6 +55,7 @@ class Skeleton:
     names: tuple[str, ...]  # slot i sits between literals[i] and literals[i+1]
     in_script: tuple[bool, ...]  # slot i lies inside a %pre/%post body
     checks: tuple[SlotCheck, ...]  # where slot i sits: what its value may hold
+    heredoc_lines: tuple[HeredocLine, ...]  # here-document lines holding slots
     origins: tuple[Origin | None, ...]  # per line of `text`
     release: str
 
@@ -109,9 +110,15 @@ def render_skeleton(profile: Profile, *, provenance: bool = False) -> Skeleton:
     checks: list[SlotCheck] = []
     pos = 0
     spans = _script_spans(text)
-    span_checks = [iter(shell_contexts(text[a:b]) if shell else
-                        [SlotCheck(Ctx.OTHER)] * text.count(SLOT_OPEN, a, b))
-                   for a, b, shell in spans]
+    span_checks = []
+    heredoc_lines: list[HeredocLine] = []
+    for a, b, shell in spans:
+        if shell:
+            found, lines_here = shell_contexts(text[a:b])
+            heredoc_lines += lines_here
+        else:
+            found = [SlotCheck(Ctx.OTHER)] * text.count(SLOT_OPEN, a, b)
+        span_checks.append(iter(found))
     for m in SLOT_RE.finditer(text):
         literals.append(text[pos:m.start()])
         names.append(m.group(1))
@@ -120,14 +127,14 @@ def render_skeleton(profile: Profile, *, provenance: bool = False) -> Skeleton:
         check = next(span_checks[at]) if at is not None else SlotCheck(Ctx.COMMAND)
         line_head = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
         if not SLOT_RE.sub("", line_head).strip():
-            check = SlotCheck(check.ctx, check.delim, True)
+            check = replace(check, at_line_start=True)
         if check.ctx is Ctx.COMMAND and (not line_head or line_head[-1] in " \t"):
-            check = SlotCheck(check.ctx, check.delim, check.at_line_start, True)
+            check = replace(check, word_start=True)
         checks.append(check)
         pos = m.end()
     literals.append(text[pos:])
     return Skeleton(text, tuple(literals), tuple(names), tuple(script_flags), tuple(checks),
-                    tuple(origins), profile.release)
+                    tuple(heredoc_lines), tuple(origins), profile.release)
 
 
 _SHELLS = frozenset({"sh", "bash"})

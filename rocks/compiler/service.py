@@ -22,7 +22,7 @@ from rocks.compiler.graphfile import GraphFile, load_graph_file
 from rocks.compiler.nodes import NodeFile, load_node
 from rocks.compiler.render import Skeleton, check_release, render_skeleton
 from rocks.compiler.rolls import AttributeDecl, RollInfo, RollKind, RollSource, load_roll
-from rocks.compiler.splice import FULL_CHECK, PLAIN, Ctx, SlotCheck, problem
+from rocks.compiler.splice import FULL_CHECK, PLAIN, Ctx, HeredocLine, SlotCheck, problem
 from rocks.compiler.xmlload import forget_resolved_paths
 from rocks.errors import Diagnostic, Diagnostics, RocksError, Severity, SourceLocation
 from rocks.model.profile import Profile
@@ -266,6 +266,7 @@ class Compiler:
         fits: dict[tuple[str, str], bool] = {}
         if self.validate:
             full = _check_values(checks, fits, attrs, host, self.multiline)
+            _check_heredocs(skeleton.heredoc_lines, attrs, host)
             text = skeleton.splice(attrs)
             problems = validate_kickstart(text, self.release, skeleton.origins,
                                           label=f"{root} kickstart")
@@ -291,6 +292,7 @@ class Compiler:
     def _render(self, root: str, attrs: Mapping[str, str], host: str) -> str:
         compiled = self._compile(root, attrs, host)
         full = _check_values(compiled.checks, compiled.fits, attrs, host, self.multiline)
+        _check_heredocs(compiled.skeleton.heredoc_lines, attrs, host)
         text = compiled.skeleton.splice(attrs)
         if full and self.validate:
             digest = hashlib.sha256(text.encode()).hexdigest()
@@ -345,6 +347,13 @@ def _blamed(errors: list[Diagnostic], host: str, names: Collection[str]) -> Rock
         hint=f"the value of {who} (spliced into a kickstart command line) makes this line "
              "invalid; fix the attribute" + (f"; {d.hint}" if d.hint else ""))
         for d in errors))
+
+
+def _check_heredocs(lines: Sequence[HeredocLine], attrs: Mapping[str, str], host: str) -> None:
+    for line in lines:
+        why = line.problem(attrs)
+        if why:
+            raise _unsafe(host, " and ".join(dict.fromkeys(line.names)), why)
 
 
 def _check_values(checks: Mapping[str, tuple[SlotCheck, ...]], fits: dict[tuple[str, str], bool],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from rocks.model.attrtypes import control_in, describe_char, line_break_in
@@ -85,9 +86,9 @@ def problem(check: SlotCheck, value: str, multiline: bool = False) -> str | None
     quote = next((c for c in value if c in bad_set), None)
     if quote is not None:
         return f"{quote!r} inside {where}"
+    if check.word_start and value.startswith("-"):
+        return "a leading '-' where a command would read it as an option"
     if check.ctx is Ctx.COMMAND:
-        if check.word_start and value.startswith("-"):
-            return "a leading '-' where it would be read as another option of the command"
         why = _unbalanced(value)
         if why:
             return why
@@ -109,23 +110,46 @@ def _unbalanced(value: str) -> str | None:
 _HEREDOC_OP = re.compile(r"<<(-?)[ \t]*((?:'[^'\n]*'|\"[^\"\n]*\"|\\?[^\s;&|<>()'\"])+)")
 
 
-def shell_contexts(body: str) -> list[SlotCheck]:
-    """The context of every slot in a shell script body, in order (at_line_start unset)."""
+@dataclass(frozen=True, slots=True)
+class HeredocLine:
+    """A here-document body line holding slots: once the values are in, no line it becomes
+    may equal the terminator (values on one line could spell it together)."""
+
+    delim: str
+    strip_tabs: bool  # <<- : leading tabs do not count
+    parts: tuple[str, ...]  # literal, slot name, literal, slot name, …, literal
+
+    def problem(self, values: Mapping[str, str]) -> str | None:
+        text = "".join(p if k % 2 == 0 else values.get(p, "") for k, p in enumerate(self.parts))
+        for line in text.split("\n"):
+            if (line.lstrip("\t") if self.strip_tabs else line) == self.delim:
+                return f"a line that ends the here-document ({self.delim}) inside it"
+        return None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.parts[1::2]
+
+
+def shell_contexts(body: str) -> tuple[list[SlotCheck], list[HeredocLine]]:
+    """The context of every slot in a shell script body, in order (at_line_start unset), and
+    the here-document lines that hold slots."""
     out: list[SlotCheck] = []
-    _lex(body, ["cmd"], [0], out, "")
-    return out
+    lines: list[HeredocLine] = []
+    _lex(body, ["cmd"], [0], out, "", lines)
+    return out, lines
 
 
-def _word_context(kind: str, delim: str) -> SlotCheck:
+def _word_context(kind: str, delim: str, word_start: bool) -> SlotCheck:
     if kind == "sq":
-        return SlotCheck(Ctx.SQ)
+        return SlotCheck(Ctx.SQ, word_start=word_start)
     if kind in ("dq", "hdx"):
-        return SlotCheck(Ctx.DQ, delim if kind == "hdx" else "")
-    return SlotCheck(Ctx.WORD)
+        return SlotCheck(Ctx.DQ, delim if kind == "hdx" else "", word_start=word_start)
+    return SlotCheck(Ctx.WORD, word_start=word_start)
 
 
-def _lex(text: str, stack: list[str], depth: list[int], out: list[SlotCheck], delim: str
-         ) -> None:
+def _lex(text: str, stack: list[str], depth: list[int], out: list[SlotCheck], delim: str,
+         lines: list[HeredocLine]) -> None:
     """Walk `text` with a stack of contexts: cmd (unquoted, with a paren depth), sq, dq, ansi
     ($'…'), bq (`…`), param (${…}), hdx (a here-document body that expands)."""
     i, n = 0, len(text)
@@ -136,7 +160,11 @@ def _lex(text: str, stack: list[str], depth: list[int], out: list[SlotCheck], de
         kind = stack[-1]
         if c == SLOT_OPEN:
             end = text.find(SLOT_CLOSE, i)
-            out.append(_word_context(kind, delim))
+            if kind in ("sq", "dq"):  # first thing in quotes that begin a word
+                starts = i > 0 and text[i - 1] in "'\"" and (i < 2 or text[i - 2] in " \t\n;|&(")
+            else:
+                starts = word_start and kind != "hdx"
+            out.append(_word_context(kind, delim, starts))
             i = n if end < 0 else end + 1
             word_start = False
             continue
@@ -221,7 +249,7 @@ def _lex(text: str, stack: list[str], depth: list[int], out: list[SlotCheck], de
                 word_start = False
                 continue
         elif c == "\n" and pending:
-            i = _heredocs(text, i + 1, pending, out)
+            i = _heredocs(text, i + 1, pending, out, lines)
             pending = []
             word_start = True
             continue
@@ -230,7 +258,7 @@ def _lex(text: str, stack: list[str], depth: list[int], out: list[SlotCheck], de
 
 
 def _heredocs(text: str, i: int, pending: list[tuple[str, bool, bool]],
-              out: list[SlotCheck]) -> int:
+              out: list[SlotCheck], lines: list[HeredocLine]) -> int:
     """Consume the bodies of the here-documents opened on the line that just ended; return
     where the shell text resumes."""
     for word, quoted, strip in pending:
@@ -248,8 +276,12 @@ def _heredocs(text: str, i: int, pending: list[tuple[str, bool, bool]],
         else:
             end = len(text)
         body = text[start:end]
+        for line in body.split("\n"):
+            if SLOT_OPEN in line:
+                parts = re.split(f"{SLOT_OPEN}([^{SLOT_CLOSE}]*){SLOT_CLOSE}", line)
+                lines.append(HeredocLine(word, strip, tuple(parts)))
         if quoted:
             out.extend(SlotCheck(Ctx.HEREDOC, word) for _ in range(body.count(SLOT_OPEN)))
         else:
-            _lex(body, ["hdx"], [0], out, word)
+            _lex(body, ["hdx"], [0], out, word, lines)
     return i

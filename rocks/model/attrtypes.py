@@ -48,7 +48,7 @@ def describe_char(ch: str) -> str:
 
 # -- checks: each returns None when the value fits, else why it does not ----------------------
 
-_WORD = re.compile(r"[A-Za-z0-9_.+@:,=/-]+")
+_WORD = re.compile(r"[A-Za-z0-9_.+@:,=/][A-Za-z0-9_.+@:,=/-]*")
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 _LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 _MAC = re.compile(r"[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}")
@@ -205,8 +205,9 @@ _ALL: tuple[AttrType, ...] = (
     AttrType("string", "one line of text without control characters (the default)", _string,
              "My Cluster"),
     AttrType("text", "lines of text (\\n between lines, no other control characters)", _text),
-    AttrType("word", "one word: letters, digits and _ . + @ : , = / -", _regex(
-        _WORD, "one word of letters, digits and _ . + @ : , = / - (no spaces or quotes)"),
+    AttrType("word", "one word: letters, digits and _ . + @ : , = / - (not starting with -)",
+             _regex(_WORD, "one word of letters, digits and _ . + @ : , = / - (no spaces or "
+                    "quotes, not starting with -)"),
         "Europe/Paris"),
     AttrType("name", "a name: letters, digits, _ . + - (not starting with . + -)", _regex(
         _NAME, "a name of letters, digits and _ . + - (not starting with . + or -)"), "sda"),

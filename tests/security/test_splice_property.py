@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from rocks.compiler.service import Compiler, load_graph
@@ -36,6 +36,7 @@ line &hdx; $(echo &hdxcmd;)
 EOF
 <file name="/etc/x-&filename;" perms="0644">
 &filebody;
+&half1;&half2;
 </file>
 </post>
 <post interpreter="/usr/bin/python3">
@@ -72,9 +73,11 @@ def shape(head: str, body: str, cwd: Path) -> str:
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=VALUES, slot=st.sampled_from(SLOTS))
+@example(value="ROCKS-EOF", slot="filebody")  # plain, yet the here-document's terminator
+@example(value="-o/tmp/x", slot="word")  # an option where a command reads its arguments
 def test_any_value_is_refused_or_stays_data(compiler: Compiler, tmp_path: Path,
                                             value: str, slot: str) -> None:
-    safe = {s: f"{SAFE}{i}X" for i, s in enumerate(SLOTS)}
+    safe = {s: f"{SAFE}{i}X" for i, s in enumerate(SLOTS)} | {"half1": "a", "half2": "b"}
     base = compiler.render("root", safe, host="h")
     try:
         ks = compiler.render("root", {**safe, slot: value}, host="h")
@@ -102,3 +105,12 @@ def test_line_breaks_are_always_refused(compiler: Compiler) -> None:
         with pytest.raises(RocksError) as exc:
             compiler.render("root", {s: f"a{ch}b" for s in SLOTS}, host="h")
         assert exc.value.first.code == "unsafe-value"
+
+
+def test_values_cannot_spell_a_terminator_together(compiler: Compiler) -> None:
+    safe = {s: f"{SAFE}{i}X" for i, s in enumerate(SLOTS)}
+    with pytest.raises(RocksError) as exc:
+        compiler.render("root", {**safe, "half1": "ROCKS-", "half2": "EOF"}, host="h")
+    assert exc.value.first.message == (
+        "attribute half1 and half2 of h would put a line that ends the here-document "
+        "(ROCKS-EOF) inside it")

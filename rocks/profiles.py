@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rocks.errors import RocksError
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from rocks.compiler.graph import ConfigGraph
+    from rocks.compiler.rolls import AttributeDecl
     from rocks.compiler.service import Compiled, Compiler
     from rocks.errors import Diagnostic
     from rocks.model.inventory import ResolvedAttributes
@@ -87,21 +88,37 @@ def enabled_roll_dirs(session: Session, store: Path | None) -> list[Path]:
     return out
 
 
-def profile_service(session: Session, *, release: str = "el9", provenance: bool = False,
-                    eval_mode: str = "run", store: Path | None = None) -> ProfileService:
-    """Load the graph: bundled rolls plus the store's enabled rolls, trusted as recorded."""
-    from rocks.compiler.compile import EvalMode
-    from rocks.compiler.service import Compiler, bundled_roll_dirs, load_graph
+def roll_selection(session: Session, store: Path | None) -> dict[str, Any]:
+    """Which rolls make the cluster's graph: the store's enabled rolls, trusted as recorded,
+    and the bundled rolls not disabled (load_graph's keyword arguments)."""
+    from rocks.compiler.service import bundled_roll_dirs
     from rocks.inventory import queries as q
 
     rolls = q.list_rolls(session)
     bundled = {p.name for p in bundled_roll_dirs()}
-    graph = load_graph(
-        rolls=enabled_roll_dirs(session, store),
-        release=release,
-        trusted=[r.name for r in rolls if r.trusted],
-        disabled=[r.name for r in rolls if not r.enabled and r.name in bundled],
-    )
+    return {
+        "rolls": enabled_roll_dirs(session, store),
+        "trusted": [r.name for r in rolls if r.trusted],
+        "disabled": [r.name for r in rolls if not r.enabled and r.name in bundled],
+    }
+
+
+def attribute_declarations(session: Session, store: Path | None) -> dict[str, AttributeDecl]:
+    """The types and secrecy the cluster's rolls declare for attributes (roll.xml files only)."""
+    from rocks.compiler.service import declared_attributes
+
+    selection = roll_selection(session, store)
+    return declared_attributes(rolls=selection["rolls"], disabled=selection["disabled"])
+
+
+def profile_service(session: Session, *, release: str = "el9", provenance: bool = False,
+                    eval_mode: str = "run", store: Path | None = None) -> ProfileService:
+    """Load the graph: bundled rolls plus the store's enabled rolls, trusted as recorded."""
+    from rocks.compiler.compile import EvalMode
+    from rocks.compiler.service import Compiler, load_graph
+    from rocks.inventory import queries as q
+
+    graph = load_graph(**roll_selection(session, store), release=release)
     compiler = Compiler(graph, release=release, eval_mode=EvalMode(eval_mode),
                         provenance=provenance)
     roots = {a.name: a.node for a in q.list_appliances(session)}

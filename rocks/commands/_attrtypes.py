@@ -35,10 +35,9 @@ HELP = (
 def declarations(ctx: Context, s: Session) -> Declarations:
     """The cluster's attribute declarations (bundled rolls, enabled rolls, site graph)."""
     from rocks.commands._inventory import roll_store
-    from rocks.compiler.service import attribute_declarations
-    from rocks.profiles import profile_service
+    from rocks.profiles import attribute_declarations
 
-    return attribute_declarations(profile_service(s, store=roll_store(ctx)).graph)
+    return attribute_declarations(s, roll_store(ctx))
 
 
 def where(scope: Scope, target: str) -> str:

@@ -63,19 +63,20 @@ def load_graph(
     return graph
 
 
-def load_graph_report(
+def roll_sources(
     *,
     rolls: Sequence[Path] = (),
     bundled: bool = True,
     release: str = "el9",
     trusted: Collection[str] = (),
     disabled: Collection[str] = (),
-) -> tuple[ConfigGraph, Diagnostics]:
-    """Like load_graph, but return every problem instead of raising (for `check graph`)."""
+    diags: Diagnostics,
+) -> list[RollSource]:
+    """The rolls a graph is made of: bundled ones, then `rolls`, then the site graph; their
+    roll.xml read, their node and graph files listed (not parsed)."""
     check_release(release)
     forget_resolved_paths()
     major = VERSION_MAJOR[release]
-    diags = Diagnostics()
     sources: list[RollSource] = []
     dirs = [*(bundled_roll_dirs() if bundled else []), *rolls]
     for d in dirs:
@@ -91,8 +92,24 @@ def load_graph_report(
             src = RollSource(_with_trust(src.info), src.node_files, src.graph_files)
         sources.append(src)
     if bundled and site_graph_dir().is_dir():
-        site = load_roll(site_graph_dir(), kind=RollKind.SITE, version_major=major, diags=diags)
+        site = load_roll(site_graph_dir(), kind=RollKind.SITE, version_major=major,
+                         diags=diags)
         sources.append(RollSource(_with_trust(site.info), site.node_files, site.graph_files))
+    return sources
+
+
+def load_graph_report(
+    *,
+    rolls: Sequence[Path] = (),
+    bundled: bool = True,
+    release: str = "el9",
+    trusted: Collection[str] = (),
+    disabled: Collection[str] = (),
+) -> tuple[ConfigGraph, Diagnostics]:
+    """Like load_graph, but return every problem instead of raising (for `check graph`)."""
+    diags = Diagnostics()
+    sources = roll_sources(rolls=rolls, bundled=bundled, release=release, trusted=trusted,
+                           disabled=disabled, diags=diags)
     names: dict[str, RollInfo] = {}
     for s in sources:
         if s.info.name in names and s.info.kind is RollKind.ROLL:
@@ -137,8 +154,22 @@ def global_defaults(graph: ConfigGraph) -> dict[str, str]:
 def attribute_declarations(graph: ConfigGraph) -> dict[str, AttributeDecl]:
     """Each declared attribute's declaration: its type, choices and secrecy (the first roll to
     declare a name wins, as for defaults; a later declaration only adds secrecy)."""
+    return declarations_of(graph.rolls)
+
+
+def declared_attributes(*, rolls: Sequence[Path] = (), bundled: bool = True,
+                        release: str = "el9", disabled: Collection[str] = ()
+                        ) -> dict[str, AttributeDecl]:
+    """attribute_declarations of the graph these rolls make, from their roll.xml files alone
+    (what a command that writes attributes needs, without parsing every node file)."""
+    sources = roll_sources(rolls=rolls, bundled=bundled, release=release, disabled=disabled,
+                           diags=Diagnostics())
+    return declarations_of([s.info for s in sources])
+
+
+def declarations_of(rolls: Sequence[RollInfo]) -> dict[str, AttributeDecl]:
     decls: dict[str, AttributeDecl] = {}
-    for roll in graph.rolls:
+    for roll in rolls:
         for a in roll.attributes:
             first = decls.get(a.name)
             if first is None:

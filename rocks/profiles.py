@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from rocks.compiler.graph import ConfigGraph
+    from rocks.compiler.rolls import AttributeDecl
     from rocks.compiler.service import Compiled, Compiler
     from rocks.errors import Diagnostic, Diagnostics
     from rocks.model.inventory import ResolvedAttributes
@@ -67,7 +68,9 @@ class ProfileService:
         attrs.update(values)
         sources.update({k: str(v) for k, v in resolved.sources.items()})
         attrs["release"] = self.compiler.release
-        return HostView(name, appliance, root, attrs, sources, resolved.secret)
+        # a value the rolls declare secret stays secret, however it was stored
+        return HostView(name, appliance, root, attrs, sources,
+                        resolved.secret | self.compiler.declared_secret)
 
     def preview(self, appliance: str, session: Session | None = None) -> dict[str, str]:
         """Attributes for compiling an appliance without a host: roll defaults and sample
@@ -83,10 +86,11 @@ class ProfileService:
         return attrs
 
     def render(self, view: HostView) -> str:
-        return self.compiler.render(view.root, view.attrs, host=view.name)
+        """The host's kickstart; an error never quotes one of its secret values."""
+        return self.compiler.render(view.root, view.attrs, host=view.name, secret=view.secret)
 
     def compiled(self, view: HostView) -> Compiled:
-        return self.compiler.compile(view.root, view.attrs)
+        return self.compiler.compile(view.root, view.attrs, view.name, secret=view.secret)
 
 
 SITE_README = """\
@@ -288,6 +292,18 @@ def appliance_roots(cluster: Cluster, session: Session | None) -> dict[str, str]
 
         roots.update({a.name: a.node for a in q.list_appliances(session)})
     return roots
+
+
+def attribute_declarations(session: Session | None, source: ClusterSource | None,
+                           options: GraphOptions = GraphOptions()) -> dict[str, AttributeDecl]:
+    """The types and secrecy the cluster's rolls declare for attributes: the same rolls as
+    cluster_graph (graph_inputs decides), read from their roll.xml files alone."""
+    from rocks.compiler.service import declared_attributes
+
+    inputs = graph_inputs(session, source, options)
+    return declared_attributes(rolls=inputs.roll_dirs, bundled=bool(inputs.bundled),
+                               release=inputs.release, disabled=inputs.disabled,
+                               site=inputs.site)
 
 
 def hosts_package_problems(svc: ProfileService, session: Session, hosts: list[str],

@@ -8,6 +8,8 @@ lives with the site's state (`<state>/site/`, see rocks.profiles).
 from __future__ import annotations
 
 import os
+import re
+from functools import cache
 from pathlib import Path
 
 _DATA = Path(__file__).resolve().parent / "data"
@@ -32,8 +34,21 @@ def templates_dir() -> Path:
 def display_path(path: Path, bases: tuple[Path, ...] = ()) -> str:
     """A path as shown in messages and provenance: relative to the data dir (bundled rolls:
     `rolls/base/nodes/x.xml`), else to one of `bases` (the state: `site/nodes/x.xml`), else to
-    the cwd when inside it."""
-    path = path.resolve()
+    the cwd when inside it; control characters (line breaks included) shown as '?'. A symbolic
+    link is named as itself, not as what it points to."""
+    path = path.absolute()
+    return _CONTROL.sub("?", _display(_resolved(str(path.parent)) / path.name, bases))
+
+
+@cache
+def _resolved(directory: str) -> Path:
+    return Path(directory).resolve()
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _display(path: Path, bases: tuple[Path, ...]) -> str:
     for base in (_DATA, *bases, Path.cwd()):
         try:
             return str(path.relative_to(base.resolve()))

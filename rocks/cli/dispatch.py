@@ -58,7 +58,24 @@ def _traceback(exc: BaseException, ctx: Context) -> None:
     traceback.print_exception(exc, file=ctx.stderr)
 
 
+def _check_utf8(argv: list[str]) -> None:
+    """Arguments that are not UTF-8 arrive with surrogate escapes; nothing can store them."""
+    for n, word in enumerate(argv, 1):
+        try:
+            word.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            try:
+                shown = word.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            except UnicodeEncodeError:
+                shown = word.encode("utf-8", "backslashreplace").decode("ascii")
+            raise UsageError(
+                f"argument {n} ({shown}) is not valid UTF-8 (at character {exc.start + 1})",
+                "arguments are text: use UTF-8 (check the terminal's and the script's encoding)",
+            ) from None
+
+
 def _dispatch(argv: list[str], ctx: Context, table: Mapping[Name, Entry]) -> int:
+    _check_utf8(argv)
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         flag = argv[i]

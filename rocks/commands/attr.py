@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from rocks.commands import (
@@ -22,6 +23,7 @@ from rocks.commands import (
     keyword,
     positional,
 )
+from rocks.commands._attrtypes import HELP as ATTR_TYPES_HELP
 from rocks.commands._inventory import session
 from rocks.errors import Diagnostic, RocksError
 from rocks.model.inventory import Attribute, Scope
@@ -123,6 +125,7 @@ def _write(s: Session, attrs: list[Attribute]) -> None:
 
 def _add_or_set(scope: Scope, *, replace: bool) -> Command:
     def run(ctx: Context, args: dict[str, Any]) -> Result:
+        from rocks.commands._attrtypes import checked, declarations, is_secret
         from rocks.inventory.attrs import check_attr_name
 
         s = session(ctx)
@@ -139,9 +142,13 @@ def _add_or_set(scope: Scope, *, replace: bool) -> Command:
                     "duplicate-attr", f"attribute {name} already exists at {_where(scope, t)}",
                     hint=f"use `rocks {verb}` to change it") for t in clashes))
         secret = args["secret"]
-        attrs = [Attribute(name, value, scope, t,
-                           (t in existing and existing[t].secret) if secret is None else secret)
-                 for t in targets]
+        decls = declarations(ctx, s)
+        if secret is False and is_secret(decls, name):
+            ctx.warn(f"{name} is declared secret by its roll: it is stored secret")
+        attrs = checked(decls, [
+            Attribute(name, value, scope, t,
+                      (t in existing and existing[t].secret) if secret is None else secret)
+            for t in targets])
         _write(s, attrs)
         return None
 
@@ -153,7 +160,7 @@ def _add_or_set(scope: Scope, *, replace: bool) -> Command:
         + ("for the whole cluster." if scope is Scope.GLOBAL else f"of one or more {scope}s.")
         + ("" if replace else f"\n\nAn attribute that already exists is refused; "
            f"`rocks set {_noun(scope)}` replaces it.")
-        + "\nValues may not be empty (remove the attribute instead)."
+        + "\nValues may not be empty (remove the attribute instead).\n\n" + ATTR_TYPES_HELP
     )
     return command(
         *_target_param(scope, required=True),
@@ -210,13 +217,16 @@ _FILTER = keyword("attr", default="", help="only attributes with this name (or s
 
 def _list(scope: Scope) -> Command:
     def run(ctx: Context, args: dict[str, Any]) -> Result:
+        from rocks.commands._attrtypes import declarations, is_secret
         from rocks.inventory import queries as q
 
         s = session(ctx)
         words = args.get(scope.value, ())
         wanted = set(_targets(s, scope, words)) if words else None
         keep = _matches(args["attr"])
-        attrs = [a for a in q.list_attrs(s, scope)
+        decls = declarations(ctx, s)  # a declared secret is masked even if stored plain
+        attrs = [replace(a, secret=a.secret or is_secret(decls, a.name))
+                 for a in q.list_attrs(s, scope)
                  if keep(a.name) and (wanted is None or a.target in wanted)]
         attrs.sort(key=lambda a: (a.target, *_order(a.name)))
         if scope is Scope.GLOBAL:
@@ -301,6 +311,8 @@ remove_attr = _remove(Scope.GLOBAL)
 remove_os_attr = _remove(Scope.OS)
 remove_appliance_attr = _remove(Scope.APPLIANCE)
 remove_host_attr = _remove(Scope.HOST)
+
+
 @command(
     _FILTER,
     keyword("defaults", bool, default=True,
@@ -328,7 +340,11 @@ def list_attr(ctx: Context, args: dict[str, Any]) -> Result:
     s = session(ctx)
     keep = _matches(args["attr"])
     if not args["defaults"]:
-        set_here = sorted((a for a in q.list_attrs(s, Scope.GLOBAL) if keep(a.name)),
+        from rocks.commands._attrtypes import declarations, is_secret
+
+        decls = declarations(ctx, s)  # a declared secret is masked even if stored plain
+        set_here = sorted((replace(a, secret=a.secret or is_secret(decls, a.name))
+                           for a in q.list_attrs(s, Scope.GLOBAL) if keep(a.name)),
                           key=lambda a: _order(a.name))
         return Rows(("attr", "value"), ((a.name, masked(a)) for a in set_here))
     resolved = resolve_global(s)
@@ -350,5 +366,7 @@ def list_attr(ctx: Context, args: dict[str, Any]) -> Result:
         (name, SECRET_MASK if name in secret else values[name], LETTERS[sources[name]],
          docs.get(name) or None)
         for name in sorted(values, key=_order) if keep(name)))
+
+
 list_os_attr = _list(Scope.OS)
 list_appliance_attr = _list(Scope.APPLIANCE)

@@ -47,7 +47,8 @@ def load_hostfile(ctx: Context, args: dict[str, Any]) -> Result:
     Required columns: name,appliance,rack,rank,interface,ip,mac,network. Optional: default
     (yes/no: the default-gateway interface), ifname (the host's name on that network), module,
     vlan, options, os, installaction, runaction, boot (install|os), comment, and attr:<name>
-    (a plain, not secret, host attribute; an empty cell sets nothing). Column names are
+    (a host attribute, checked against the type its roll declares and stored secret when the
+    roll declares it secret; an empty cell sets nothing). Column names are
     case-insensitive; blank lines and lines starting with # are skipped. One row per
     interface: a host's rows must agree on its host columns (an empty cell agrees with
     anything); a host without interfaces has one row with the interface columns empty; mac
@@ -62,11 +63,12 @@ def load_hostfile(ctx: Context, args: dict[str, Any]) -> Result:
     duplicate MACs and IPs in the file and against the inventory) and every bad row reported
     as FILE:LINE; then nothing is loaded. Secret attributes: use `rocks load attrfile`.
     """
+    from rocks.commands._attrtypes import declarations
     from rocks.inventory import queries as q
     from rocks.inventory.bulk import replace_hosts_bulk, set_attrs_bulk
 
     s = session(ctx)
-    plan = plan_hostfile(s, args["file"])
+    plan = plan_hostfile(s, args["file"], declarations(ctx, s))
     changed = len(plan.report) - len(plan.new)
     summary = _summary("hosts", len(plan.new), changed, plan.unchanged, args["dry-run"])
     if args["dry-run"]:
@@ -86,14 +88,17 @@ def load_attrfile(ctx: Context, args: dict[str, Any]) -> Result:
     """Set attributes from a spreadsheet (CSV): one row per target, one column per attribute.
 
     Header: target,<attr>,<attr>,… where a column headed secret:<attr> holds secret values
-    (listed as ********). Targets: global, os:<os>, appliance:<appliance>, a host name (or
-    host:<name>). An empty cell sets nothing; attributes not in the file are kept. Every bad
-    row is reported as FILE:LINE and then nothing is loaded.
+    (listed as ********; an attribute a roll declares secret is stored secret in either kind
+    of column). Targets: global, os:<os>, appliance:<appliance>, a host name (or
+    host:<name>). An empty cell sets nothing; attributes not in the file are kept. Values are
+    checked against the types the rolls declare (see `rocks set attr help`). Every bad row
+    is reported as FILE:LINE and then nothing is loaded.
     """
+    from rocks.commands._attrtypes import declarations
     from rocks.inventory.bulk import set_attrs_bulk
 
     s = session(ctx)
-    attrs, report, added, unchanged = plan_attrfile(s, args["file"])
+    attrs, report, added, unchanged = plan_attrfile(s, args["file"], declarations(ctx, s))
     summary = _summary("attributes", added, len(attrs) - added, unchanged, args["dry-run"])
     if args["dry-run"]:
         return Text("".join(f"{line}\n" for line in report) + summary)

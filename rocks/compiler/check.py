@@ -7,6 +7,7 @@ includes are not followed.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 
@@ -22,6 +23,26 @@ def _location(origins: Sequence[Origin | None], lineno: int | None, label: str
         if origin is not None:
             return SourceLocation(origin.where, origin.line, origin.roll)
     return SourceLocation(label, lineno or 0)
+
+
+def _unbalanced_line(text: str) -> int | None:
+    """The first command line (outside %pre/%post/%packages bodies) shlex cannot split."""
+    import shlex
+
+    in_section = False
+    for n, line in enumerate(text.splitlines(), 1):
+        head = line.lstrip()
+        if head.startswith("%end"):
+            in_section = False
+        elif re.match(r"%(pre|post|packages|onerror|traceback|pre-install|addon|anaconda)\b",
+                      head):
+            in_section = True
+        elif not in_section and head and not head.startswith("#"):
+            try:
+                shlex.split(line)
+            except ValueError:
+                return n
+    return None
 
 
 def validate_kickstart(
@@ -50,6 +71,8 @@ def validate_kickstart(
             parser.readKickstartFromString(text)
         except KickstartError as exc:
             problems.append((exc.lineno, str(exc.message), Severity.ERROR))
+        except ValueError as exc:  # pykickstart's shlex on a command line: "No closing quotation"
+            problems.append((_unbalanced_line(text), f"{exc} in a command line", Severity.ERROR))
     for w in caught:
         if issubclass(w.category, KickstartParseWarning) or "deprecat" in str(w.message):
             problems.append((None, str(w.message), Severity.WARNING))

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from rocks.compiler.evalrun import EvalRunner
 from rocks.compiler.graph import ConfigGraph, Visit
 from rocks.compiler.nodes import NodeFile, XElem, convert
-from rocks.compiler.shellfile import file_shell
-from rocks.compiler.xmlload import SLOT_RE, parse_xml
+from rocks.compiler.shellfile import PERMS, file_shell
+from rocks.compiler.xmlload import SLOT_RE, parse_xml, read_regular
 from rocks.errors import Diagnostic, Diagnostics, RocksError, SourceLocation
 from rocks.model.profile import (
+    SLOT_CLOSE,
+    SLOT_OPEN,
     MainCommand,
     NodeRef,
     Origin,
@@ -185,6 +187,13 @@ class _Builder:
         return "".join(out)
 
     def text_of_file(self, el: XElem, nf: NodeFile) -> str:
+        perms = el.get("perms").strip()
+        if perms and not PERMS.fullmatch(perms):
+            self.diags.error("bad-file-perms", f'<file perms="{perms}">: not a file mode',
+                             nf.loc(el.line), hint="write an octal mode such as 0644 or a "
+                             "symbolic one such as u+x")
+        if not el.get("name").strip():
+            self.diags.error("bad-file-name", "<file> needs a name", nf.loc(el.line))
         content = self.text(el, nf, shell=False)
         if el.has("include"):
             # Rocks inlined a file of the frontend here: as trusted as an <eval>.
@@ -216,16 +225,38 @@ class _Builder:
         return slot(el.get("name"))
 
     def include(self, el: XElem, nf: NodeFile) -> str:
-        path = nf.path.parent.parent / "include" / el.get("file")
-        try:
-            return path.read_text()
-        except OSError:
+        """A file of the roll's include/ directory: never a path outside it (no absolute path,
+        no '..', no symbolic link out of it), never a device or a FIFO."""
+        name = el.get("file")
+        base = nf.path.parent.parent / "include"
+        parts = name.replace("\\", "/").split("/")
+        if (not name or name.startswith("/") or ".." in parts or SLOT_OPEN in name
+                or SLOT_CLOSE in name):
+            raise RocksError.of(
+                "include-outside-roll",
+                f'<{el.tag} file="{name}">: not a file of the roll\'s include/ directory',
+                nf.loc(el.line),
+                hint="give a path relative to include/, without '..' or attributes",
+            )
+        path = base / name
+        if not path.exists() and not path.is_symlink():
             if el.tag == "sinclude":
                 return ""
             raise RocksError.of(
-                "include-missing", f'included file "include/{el.get("file")}" not found',
+                "include-missing", f'included file "include/{name}" not found',
                 nf.loc(el.line),
-            ) from None
+            )
+        try:
+            data = read_regular(path, f"include/{name}", within=base)
+        except RocksError as exc:
+            first = exc.first
+            raise RocksError.of(first.code, f"<{el.tag} file=\"{name}\">: {first.message}",
+                                nf.loc(el.line), hint=first.hint) from None
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RocksError.of("include-not-text", f'included file "include/{name}" is not '
+                                "UTF-8 text", nf.loc(el.line)) from None
 
     def eval(self, el: XElem, nf: NodeFile) -> str | None:
         """The eval's output, or None when evals are skipped (caller places a placeholder)."""

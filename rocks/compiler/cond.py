@@ -338,6 +338,8 @@ _KEYWORDS = frozenset({"and", "or", "not", "in", "is", "True", "False", "None"})
 # Any other Python keyword (lambda, if, import, ...) is refused rather than read as a name.
 _RESERVED = frozenset(keyword.kwlist) - _KEYWORDS
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_NUMBER_CHARS = 40  # Python refuses int() of over 4300 digits; no condition needs 40
+MAX_DEPTH = 64  # nested parentheses and `not`s (the parser recurses once per level)
 _NUMBER = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NUMBER_TAIL = re.compile(r"[A-Za-z0-9_.]*")
 _OPERATORS = ("==", "!=", "<=", ">=", "<", ">", "(", ")", "[", "]", ",", ".", "-")
@@ -349,7 +351,8 @@ _HINT = (
 
 
 def _fail(text: str, problem: str, location: SourceLocation | None) -> NoReturn:
-    raise RocksError.of("cond-syntax", f'bad condition "{text}": {problem}', location, _HINT)
+    shown = text if len(text) <= 100 else text[:97] + "..."
+    raise RocksError.of("cond-syntax", f'bad condition "{shown}": {problem}', location, _HINT)
 
 
 def _tokenize(text: str, location: SourceLocation | None) -> list[_Token]:
@@ -374,6 +377,9 @@ def _tokenize(text: str, location: SourceLocation | None) -> list[_Token]:
                 _fail(text, f"invalid number '{word}' at column {pos + 1}", location)
             word = match.group()
             number: int | float
+            if len(word) > MAX_NUMBER_CHARS:
+                _fail(text, f"number at column {pos + 1} is longer than {MAX_NUMBER_CHARS} "
+                      "characters", location)
             if word.isdigit():
                 number = int(word)
             else:
@@ -433,6 +439,12 @@ class _Parser:
         self.location = location
         self.tokens = _tokenize(text, location)
         self.index = 0
+        self.depth = 0
+
+    def nest(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            self.fail(f"nested more than {MAX_DEPTH} levels deep", token)
 
     @property
     def peek(self) -> _Token:
@@ -479,8 +491,10 @@ class _Parser:
 
     def not_expr(self) -> Expr:
         if self.peek.is_keyword("not"):
-            self.advance()
-            return Not(self.not_expr())
+            self.nest(self.advance())
+            inner = self.not_expr()
+            self.depth -= 1
+            return Not(inner)
         return self.comparison()
 
     def _at_comparison(self) -> bool:
@@ -526,13 +540,14 @@ class _Parser:
             self.advance()
             node = Name(token.text)
         elif token.is_op("("):
-            self.advance()
+            self.nest(self.advance())
             if self.peek.is_op(")"):
                 self.fail("empty parentheses", token)
             node = self.or_expr()
             if self.peek.is_op(","):
                 self.fail("a tuple is only allowed after 'in'", token)
             self.expect(")")
+            self.depth -= 1
         elif token.is_op("["):
             self.fail("a list is only allowed after 'in'", token)
         else:

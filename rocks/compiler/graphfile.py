@@ -7,6 +7,7 @@ Forms (all equivalent, as Rocks read them): `<edge from="a" to="b"/>`, `<edge fr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,11 +79,22 @@ def _both(a: Condition | None, b: Condition | None) -> Condition | None:
     return a.and_(b)
 
 
-def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics) -> GraphFile | None:
+def _names_ok(pairs: Sequence[tuple[str, object, SourceLocation] | tuple[str, str]],
+              loc: SourceLocation, diags: Diagnostics) -> bool:
+    from rocks.compiler.nodes import NAME_HINT, NAME_RE
+
+    bad = [p[0] for p in pairs if not NAME_RE.fullmatch(p[0])]
+    for name in bad:
+        diags.error("bad-node-name", f"{name!r} is not a node name", loc, hint=NAME_HINT)
+    return not bad
+
+
+def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics,
+                    within: Path | None = None) -> GraphFile | None:
     import hashlib
 
     try:
-        loaded = load_xml(path, file)
+        loaded = load_xml(path, file, within=within)
     except RocksError as exc:
         diags.extend(exc.diagnostics)
         return None
@@ -108,6 +120,8 @@ def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics) -> Gra
                 sloc = SourceLocation(file, line_of(sub), roll)
                 entry = ((sub.text or "").strip(), _both(base, _cond(sub, sloc, diags)), sloc)
                 (srcs if sub.tag == "from" else dsts).append(entry)
+            if not _names_ok([*srcs, *dsts], loc, diags):
+                continue
             if not srcs or not dsts:
                 diags.error(
                     "edge-incomplete", "an edge needs both a from and a to node", loc,
@@ -130,6 +144,8 @@ def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics) -> Gra
                 if isinstance(sub.tag, str):
                     item = ((sub.text or "").strip(), sub.get("gen", gen))
                     (heads if sub.tag == "head" else tails).append(item)
+            if not _names_ok([*heads, *tails], loc, diags):
+                continue
             if not heads or not tails:
                 diags.error(
                     "order-incomplete", "an order needs both a head and a tail", loc,
@@ -140,6 +156,8 @@ def load_graph_file(path: Path, file: str, roll: str, diags: Diagnostics) -> Gra
                 for t, tgen in tails:
                     orders.append(Order(h, t, hgen or tgen, loc))
         elif el.tag == "appliance":
+            if not _names_ok([(el.get("name", ""), ""), (el.get("node", ""), "")], loc, diags):
+                continue
             apps.append(ApplianceDecl(
                 name=el.get("name", ""), node=el.get("node", ""), location=loc,
                 kickstartable=el.get("kickstartable", "yes").lower() in {"yes", "true", "1"},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from rocks.compiler.xmlload import LoadedXml, line_of, load_xml
 from rocks.errors import Diagnostics, RocksError, SourceLocation
 
 META_TAGS = frozenset({"description", "changelog", "copyright"})
+# Node and roll names end up in DOT graphs, provenance comments and file names.
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+NAME_HINT = "names are letters, digits and _ . + - (not starting with . + or -)"
 COND_KEYS = ("arch", "os", "release", "cond")
 
 
@@ -145,11 +149,16 @@ def parse_node(
 
 
 def load_node(
-    path: Path, file: str, *, roll: str, trusted: bool, diags: Diagnostics
+    path: Path, file: str, *, roll: str, trusted: bool, diags: Diagnostics,
+    within: Path | None = None,
 ) -> NodeFile | None:
     name, kind = node_name(path.name)
+    if not NAME_RE.fullmatch(name):
+        diags.error("bad-node-name", f"node file name {path.name!r} is not a node name",
+                    SourceLocation(file), hint=NAME_HINT)
+        return None
     try:
-        loaded = load_xml(path, file)
+        loaded = load_xml(path, file, within=within)
     except RocksError as exc:
         diags.extend(exc.diagnostics)
         return None

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import jinja2
 
 import rocks
+from rocks.compiler.splice import Ctx, HeredocLine, SlotCheck, shell_contexts
 from rocks.compiler.xmlload import SLOT_RE
 from rocks.errors import RocksError
-from rocks.model.profile import Origin, Profile
+from rocks.model.profile import SLOT_OPEN, Origin, Profile
 from rocks.resources import releases, templates_dir
 
 RELEASES = {"el9": "RHEL9", "el10": "RHEL10", "el7": "RHEL7"}
@@ -55,6 +56,8 @@ class Skeleton:
     literals: tuple[str, ...]
     names: tuple[str, ...]  # slot i sits between literals[i] and literals[i+1]
     in_script: tuple[bool, ...]  # slot i lies inside a %pre/%post body
+    checks: tuple[SlotCheck, ...]  # where slot i sits: what its value may hold
+    heredoc_lines: tuple[HeredocLine, ...]  # here-document lines holding slots
     origins: tuple[Origin | None, ...]  # per line of `text`
     release: str
 
@@ -106,27 +109,52 @@ def render_skeleton(profile: Profile, *, provenance: bool = False) -> Skeleton:
     literals: list[str] = []
     names: list[str] = []
     script_flags: list[bool] = []
+    checks: list[SlotCheck] = []
     pos = 0
-    script_spans = _script_spans(text)
+    spans = _script_spans(text)
+    span_checks = []
+    heredoc_lines: list[HeredocLine] = []
+    for a, b, shell in spans:
+        if shell:
+            found, lines_here = shell_contexts(text[a:b])
+            heredoc_lines += lines_here
+        else:
+            found = [SlotCheck(Ctx.OTHER)] * text.count(SLOT_OPEN, a, b)
+        span_checks.append(iter(found))
     for m in SLOT_RE.finditer(text):
         literals.append(text[pos:m.start()])
         names.append(m.group(1))
-        script_flags.append(any(a <= m.start() < b for a, b in script_spans))
+        at = next((k for k, (a, b, _) in enumerate(spans) if a <= m.start() < b), None)
+        script_flags.append(at is not None)
+        check = next(span_checks[at]) if at is not None else SlotCheck(Ctx.COMMAND)
+        line_head = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+        if not SLOT_RE.sub("", line_head).strip():
+            check = replace(check, at_line_start=True)
+        if check.ctx is Ctx.COMMAND and (not line_head or line_head[-1] in " \t"):
+            check = replace(check, word_start=True)
+        checks.append(check)
         pos = m.end()
     literals.append(text[pos:])
-    return Skeleton(text, tuple(literals), tuple(names), tuple(script_flags), tuple(origins),
-                    profile.release)
+    return Skeleton(text, tuple(literals), tuple(names), tuple(script_flags), tuple(checks),
+                    tuple(heredoc_lines), tuple(origins), profile.release)
 
 
-def _script_spans(text: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
+_SHELLS = frozenset({"sh", "bash"})
+
+
+def _script_spans(text: str) -> list[tuple[int, int, bool]]:
+    """(start, end, is shell) of every %pre/%post body."""
+    spans: list[tuple[int, int, bool]] = []
     start = None
+    shell = True
     offset = 0
     for line in text.split("\n"):
         if start is None and _SECTION.match(line):
             start = offset + len(line)
+            m = re.search(r"--interpreter[= ](\S+)", line)
+            shell = m is None or m.group(1).rsplit("/", 1)[-1] in _SHELLS
         elif start is not None and line.startswith("%end"):
-            spans.append((start, offset))
+            spans.append((start, offset, shell))
             start = None
         offset += len(line) + 1
     return spans

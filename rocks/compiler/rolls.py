@@ -9,13 +9,18 @@ build did.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from rocks.compiler import schema
+from rocks.compiler.nodes import NAME_HINT, NAME_RE
 from rocks.compiler.xmlload import line_of, load_xml
 from rocks.errors import Diagnostics, RocksError, SourceLocation
+from rocks.model.attrtypes import DEFAULT_TYPE, TYPES, check_value
 from rocks.resources import display_path
+
+_ATTR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 
 
 class RollKind(enum.StrEnum):
@@ -31,6 +36,8 @@ class AttributeDecl:
     appliance: str = ""
     secret: bool = False
     doc: str = ""
+    type: str = DEFAULT_TYPE  # a key of rocks.model.attrtypes.TYPES
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,27 +70,52 @@ RollXml = tuple[str, str, dict[str, str], list[AttributeDecl], str]
 
 def _read_roll_xml(path: Path, diags: Diagnostics) -> RollXml:
     file = display_path(path)
-    loaded = load_xml(path, file)
+    loaded = load_xml(path, file, within=path.parent)
     for d in schema.validate(loaded.root, schema.Kind.ROLL, file):
         diags.extend([d])
     root = loaded.root
     name = root.get("name", "")
+    if name and not NAME_RE.fullmatch(name):
+        diags.error("bad-roll-name", f"roll name {name!r} is not a name",
+                    SourceLocation(file, line_of(root)), hint=NAME_HINT)
+        name = ""
     info_el = root.find("info")
     info = {str(k): str(v) for k, v in info_el.attrib.items()} if info_el is not None else {}
     desc_el = root.find("description")
     desc = " ".join((desc_el.text or "").split()) if desc_el is not None else ""
-    attrs = [
-        AttributeDecl(
-            name=el.get("name", ""),
-            value=el.get("value", ""),
-            location=SourceLocation(file, line_of(el)),
-            appliance=el.get("appliance", ""),
-            secret=_yes(el.get("secret")),
-            doc=el.get("doc", ""),
-        )
-        for el in root.iterfind("attribute")
-    ]
+    attrs = [a for el in root.iterfind("attribute")
+             if (a := _attribute(el, SourceLocation(file, line_of(el), name), diags)) is not None]
     return name, info.get("version", "0"), info, attrs, desc
+
+
+def _attribute(el: object, loc: SourceLocation, diags: Diagnostics) -> AttributeDecl | None:
+    """One <attribute> declaration, its type known and its default fitting the type."""
+    get = el.get  # type: ignore[attr-defined]
+    name, value = get("name", ""), get("value", "")
+    type_name = get("type", DEFAULT_TYPE)
+    choices = tuple(get("choices", "").split())
+    errors = len(diags.errors)
+    if not _ATTR_NAME.fullmatch(name):
+        diags.error("bad-attr-name", f"attribute name {name!r} is not valid", loc,
+                    hint="use letters, digits, '_', '.' and '-', starting with a letter or '_'")
+    if type_name not in TYPES:
+        diags.error("bad-attr-type", f"attribute {name}: unknown type {type_name!r}", loc,
+                    hint="types: " + ", ".join(TYPES))
+    else:
+        for choice in choices:
+            why = check_value(type_name, choice)
+            if why:
+                diags.error("bad-attr-choice", f"attribute {name}: choice {choice!r} is not "
+                            f"a {type_name}: {why}", loc)
+        why = check_value(type_name, value, choices)
+        if why:
+            diags.error("bad-attr-default", f"attribute {name}: default {value!r} does not fit "
+                        f"its type {type_name}: {why}", loc)
+    if len(diags.errors) > errors:
+        return None
+    return AttributeDecl(name=name, value=value, location=loc, appliance=get("appliance", ""),
+                         secret=_yes(get("secret")), doc=get("doc", ""), type=type_name,
+                         choices=choices)
 
 
 def load_roll(

@@ -6,9 +6,18 @@ install record replace it), so `rcs=` is accepted and ignored.
 
 from __future__ import annotations
 
+import re
 import shlex
 
 DELIM = "ROCKS-EOF"
+# A word the shell takes as it is (attribute slots included: their values are checked where
+# they land). Anything else is quoted, so a file name or owner is never shell code.
+_PLAIN = re.compile("[A-Za-z0-9_@%+=:,./\ue000\ue001-]+")
+PERMS = re.compile(r"[0-7]{3,4}|[ugoa]*[-+=][rwxXst]*(,[ugoa]*[-+=][rwxXst]*)*")
+
+
+def _q(word: str) -> str:
+    return word if _PLAIN.fullmatch(word) else shlex.quote(word)
 
 
 def _delimiter(content: str) -> str:
@@ -28,8 +37,9 @@ def file_shell(
     redir = ">>" if mode == "append" else ">"
     directory = name.rsplit("/", 1)[0] if "/" in name.strip("/") else ""
     out: list[str] = []
+    name = _q(name)
     if directory:
-        out.append(f"mkdir -p {directory}")
+        out.append(f"mkdir -p {_q(directory)}")
     if expr:
         out.append(f"{expr} {redir} {name}")
     elif content.strip() == "":
@@ -47,7 +57,7 @@ def file_shell(
         quoted = delim if expanded else f"'{delim}'"
         out.append(f"cat {redir} {name} << {quoted}\n{content}{delim}")
     if owner:
-        out.append(f"chown {shlex.quote(owner) if ' ' in owner else owner} {name}")
+        out.append(f"chown {_q(owner)} {name}")
     if perms:
-        out.append(f"chmod {perms} {name}")
+        out.append(f"chmod {_q(perms)} {name}")
     return "\n".join(out) + "\n"

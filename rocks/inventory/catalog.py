@@ -11,6 +11,7 @@ from rocks.errors import RocksError
 from rocks.inventory.lookup import unknown
 from rocks.inventory.schema import ApplianceRow, BootActionRow, HostRow, RollRow
 from rocks.inventory.validate import check_name
+from rocks.model.attrtypes import bootaction_problem
 from rocks.model.inventory import Appliance, BootAction, Roll
 
 # Rocks' own defaults (core-pxe.xml); the kernel and initrd names are placeholders that the
@@ -86,6 +87,12 @@ def add_bootaction(session: Session, action: BootAction, *, replace: bool = Fals
     """Add a boot action; with `replace`, an existing one of that name is overwritten."""
     if not action.name.strip():
         raise RocksError.of("bad-bootaction-name", "a boot action needs a name")
+    why = bootaction_problem(action.name, action.kernel, action.initrd, action.args)
+    if why:
+        raise RocksError.of(
+            "bad-bootaction", f"boot action {action.name}: {why}",
+            hint="kernel and initrd are file names or URLs, args plain words separated by "
+            "spaces: they are written into PXELINUX, GRUB and iPXE scripts")
     row = session.scalars(
         select(BootActionRow).where(BootActionRow.name == action.name)
     ).one_or_none()

@@ -22,6 +22,8 @@ from rocks.model.inventory import Attribute, BootState, Host, Interface, Scope
 if TYPE_CHECKING:  # no SQLAlchemy at import: `rocks load … help` and completion stay light
     from sqlalchemy.orm import Session
 
+    from rocks.model.attrcheck import Declarations
+
 SECRET_MASK = "********"
 HOST_REQUIRED = ("name", "appliance", "rack", "rank", "interface", "ip", "mac", "network")
 IFACE_OPTIONAL = ("default", "ifname", "module", "vlan", "options")
@@ -306,9 +308,11 @@ def _plan_host(name: str, rows: list[Row], header: Sequence[str], ix: _Index, p:
     return host, {col[5:]: v for col, v in f.items() if col.startswith("attr:")}
 
 
-def plan_hostfile(s: Session, path: str) -> HostPlan:
-    """Read and check a host file against the inventory; what loading it would change."""
+def plan_hostfile(s: Session, path: str, decls: Declarations | None = None) -> HostPlan:
+    """Read and check a host file against the inventory; what loading it would change.
+    Attribute cells are checked against `decls` (the rolls' declared types and secrecy)."""
     from rocks.inventory.attrs import check_attr_name
+    from rocks.model.attrcheck import checked, problem
 
     p = Problems(path)
     header, at, rows = _read_csv(path, p, _host_column)
@@ -343,6 +347,12 @@ def plan_hostfile(s: Session, path: str) -> HostPlan:
         host, attrs = planned
         old_attrs = ix.attrs.get(name, {})
         wanted = [Attribute(k, v, Scope.HOST, name) for k, v in sorted(attrs.items())]
+        bad = [d for a in wanted if (d := problem(decls or {}, a)) is not None]
+        for d in bad:
+            p.add(group[0].line, d.code, d.message, d.hint)
+        if bad:
+            continue
+        wanted = checked(decls or {}, wanted)
         changed_attrs = [a for a in wanted if old_attrs.get(a.name) != a]
         current = ix.current.get(name)
         if current is None:
@@ -396,10 +406,13 @@ def show_target(target: tuple[Scope, str]) -> str:
     return f"{scope}:{name}"
 
 
-def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], int, int]:
-    """(attributes to write, report lines, added, unchanged) for an attribute file."""
+def plan_attrfile(s: Session, path: str, decls: Declarations | None = None
+                  ) -> tuple[list[Attribute], list[str], int, int]:
+    """(attributes to write, report lines, added, unchanged) for an attribute file; each value
+    is checked against the type `decls` declares, and declared secrets are stored secret."""
     from rocks.inventory import queries as q
     from rocks.inventory.names import host_names
+    from rocks.model.attrcheck import is_secret, problem
 
     p = Problems(path)
     header, at, rows = _read_csv(path, p, lambda raw: "target" if raw.lower() == "target"
@@ -440,7 +453,12 @@ def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], in
                     p.add(row.line, "conflicting-cells",
                           f"target {show_target(target)} sets {attr} both plain and secret")
                 continue
+            secret = secret or is_secret(decls or {}, attr)
             new = Attribute(attr, value, scope, name, secret)
+            bad = problem(decls or {}, new)
+            if bad is not None:
+                p.add(row.line, bad.code, bad.message, bad.hint)
+                continue
             old = current.get((scope, name, attr))
             shown = SECRET_MASK if secret else value
             if old == new:
@@ -451,7 +469,7 @@ def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], in
                 added += 1
                 report.append(f"add {show_target(target)} {attr}={shown}")
             else:
-                was = SECRET_MASK if old.secret else old.value
+                was = SECRET_MASK if old.secret or secret else old.value
                 report.append(f"change {show_target(target)} {attr}={shown} (was {was})")
     p.raise_any()
     return out, report, added, unchanged

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -11,7 +10,7 @@ from sqlalchemy.orm import Session
 from rocks.errors import RocksError
 from rocks.inventory.lookup import network_row
 from rocks.inventory.schema import InterfaceRow, NetworkRow
-from rocks.inventory.validate import check_name, parse_ip, parse_network
+from rocks.inventory.validate import check_name, check_zone, parse_ip, parse_network
 from rocks.model.inventory import Network
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -31,7 +30,6 @@ def to_network(row: NetworkRow) -> Network:
 
 
 PRIVATE_ZONE = "local"
-_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def default_zone(name: str) -> str:
@@ -40,15 +38,10 @@ def default_zone(name: str) -> str:
     return PRIVATE_ZONE if name == "private" else name
 
 
-def check_zone(network: str, zone: str) -> str:
-    """A DNS zone name (letters, digits, '-', dot-separated labels), without a trailing dot."""
+def _zone(network: str, zone: str) -> str:
+    """A DNS zone name (validate.check_zone: the domain type), without a trailing dot."""
     text = zone.strip().rstrip(".")
-    if not text or len(text) > 253 or not all(_LABEL.fullmatch(p) for p in text.split(".")):
-        raise RocksError.of(
-            "bad-zone", f"network {network}: zone {zone!r} is not a DNS domain name",
-            hint="dot-separated labels of letters, digits and '-', e.g. local or "
-            "cluster.example.org",
-        )
+    check_zone(network, text or zone)
     return text
 
 
@@ -76,7 +69,7 @@ def add_network(session: Session, network: Network) -> Network:
     net = parse_network(network.name, network.subnet, network.netmask)
     gateway = _gateway(network.name, network.gateway, net)
     _check_mtu(network.name, network.mtu)
-    zone = check_zone(network.name, network.zone or default_zone(network.name))
+    zone = _zone(network.name, network.zone or default_zone(network.name))
     if session.scalar(select(NetworkRow.id).where(NetworkRow.name == network.name)) is not None:
         raise RocksError.of(
             "duplicate-network",
@@ -120,7 +113,7 @@ def update_network(
     new_gateway = _gateway(name, row.gateway if gateway is None else gateway, net)
     if mtu is not None:
         _check_mtu(name, mtu)
-    new_zone = row.zone if zone is None else check_zone(name, zone)
+    new_zone = row.zone if zone is None else _zone(name, zone)
     if subnet is not None or netmask is not None:
         _recheck_interfaces(session, row, net)
     row.subnet, row.netmask = str(net.network_address), str(net.netmask)

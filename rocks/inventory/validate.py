@@ -56,6 +56,17 @@ def parse_network(
         ) from None
 
 
+def check_zone(network: str, zone: str) -> None:
+    """A network's DNS zone goes into dhcpd.conf, Kea, BIND zone files and their names."""
+    from rocks.model.attrtypes import check_value
+
+    why = check_value("domain", zone)
+    if why:
+        raise RocksError.of(
+            "bad-zone", f"network {network}: zone {zone!r} is not a DNS domain: {why}",
+            hint="e.g. zone=cluster.local (letters, digits and '-' between dots)")
+
+
 def check_name(kind: str, name: str) -> None:
     """Names end up in host files, DNS and file names: letters, digits, '-' and '_' only."""
     if not _NAME.fullmatch(name):

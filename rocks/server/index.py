@@ -264,14 +264,16 @@ class Indexer:
         that last compiled it (the failure stays in `problems`)."""
         assert self.service is not None and entry.view is not None
         attrs = entry.attrs()
+        secret = entry.view.secret
         try:
-            return self.service.compiler.render(entry.view.root, attrs, host=entry.name)
+            return self.service.compiler.render(entry.view.root, attrs, host=entry.name,
+                                                secret=secret)
         except RocksError as exc:
             good = self.last_good.get(entry.appliance)
             if good is None or good is self.service:
                 raise
             self.problems.setdefault(entry.appliance, str(exc))
-            return good.compiler.render(entry.view.root, attrs, host=entry.name)
+            return good.compiler.render(entry.view.root, attrs, host=entry.name, secret=secret)
 
     def provenance_service(self) -> ProfileService:
         """A second compiler over the same graph that annotates every line with its origin."""

@@ -202,7 +202,7 @@ async def host_page(request: Request, name: str) -> HTMLResponse:
 
 
 def _graph(fe: Frontend, appliance: str) -> tuple[str, str]:
-    from rocks.compiler.dot import to_dot
+    from rocks.compiler.dot import page_svg, to_dot
 
     svc = fe.indexer.service
     assert svc is not None
@@ -219,7 +219,7 @@ def _graph(fe: Frontend, appliance: str) -> tuple[str, str]:
                               timeout=30, check=True)
     except (OSError, subprocess.SubprocessError):
         return "", dot
-    svg = done.stdout[done.stdout.find("<svg"):]
+    svg = page_svg(done.stdout)
     _svg_cache[key] = svg
     return svg, dot
 

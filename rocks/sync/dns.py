@@ -13,8 +13,9 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 
+from rocks.errors import RocksError
 from rocks.sync.inputs import HEADER, SHARED, DesiredFile, Service
-from rocks.sync.site import Net, Nic, Site, ip_to_int
+from rocks.sync.site import Net, Nic, Site, ip_to_int, zone_problem
 
 CONF_PATH = "etc/named/rocks.conf"
 PreviousReader = Callable[[str], bytes | None]
@@ -64,6 +65,8 @@ def _zone_text(site: Site, zone: str, records: list[str], previous: bytes | None
 
 
 def zone_path(site: Site, zone: str) -> str:
+    if zone_problem(zone) and not zone.endswith(".in-addr.arpa"):
+        raise RocksError.of("sync.bad-zone", f"zone {zone!r} is not a DNS name")
     return f"{site.inp.zone_dir.strip('/')}/{zone}.zone"
 
 

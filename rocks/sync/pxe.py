@@ -10,17 +10,20 @@ build) and `grub.cfg-<HEXIP>` (every build, upstream GRUB tries it after its das
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from rocks.errors import Diagnostic, RocksError
+from rocks.model.attrtypes import bootaction_problem
 from rocks.model.inventory import BootAction, BootState, Host
 from rocks.sync.bootloaders import TFTP
 from rocks.sync.inputs import SHARED, BiosLoader, DesiredFile, SyncInput, UefiLoader
-from rocks.sync.site import Nic, Site
+from rocks.sync.site import Nic, Site, check_frontend
 
 PXELINUX_DIR = f"{TFTP}/pxelinux.cfg"
 GRUB_DIR = f"{TFTP}/grub"
+_UNSAFE_LABEL = re.compile(r"[^A-Za-z0-9_. -]")
 _GRUB_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.,:/=+@%")
 
 
@@ -48,6 +51,11 @@ def _is_local(action: BootAction) -> bool:
     return not action.kernel or action.kernel.lower().startswith("localboot")
 
 
+def action_problem(action: BootAction) -> str | None:
+    """Why a boot action cannot go into a PXELINUX, GRUB or iPXE file as it is, or None."""
+    return bootaction_problem(action.name, action.kernel, action.initrd, action.args)
+
+
 def boot_spec(
     inp: SyncInput, actions: dict[str, BootAction], host: Host
 ) -> BootSpec | Diagnostic:
@@ -60,6 +68,11 @@ def boot_spec(
         return Diagnostic("sync.unknown-bootaction",
                           f"host {host.name}: boot action {name!r} is not defined", None,
                           "list them with `rocks list bootaction`")
+    why = action_problem(action)
+    if why:
+        return Diagnostic("sync.bad-bootaction",
+                          f"host {host.name}: boot action {name!r} cannot be written: {why}",
+                          None, "fix it: rocks remove bootaction, then add it again")
     if _is_local(action):
         # no host name in the label: every local-boot file is the same text, rendered once
         return BootSpec(name, True)
@@ -79,15 +92,21 @@ def discovery_spec(
     action = actions.get("install")
     if on is None:
         on = inp.discovery is not None
-    if not on or action is None or _is_local(action):
+    if not on or action is None or _is_local(action) or action_problem(action):
         return BootSpec("default", True)
     return BootSpec("default install", False, action.kernel, action.initrd,
                     install_args(inp, action, None))
 
 
+def _label(label: str) -> str:
+    """A label as every loader's syntax can hold it (names are checked before; this is the
+    generator's own guard)."""
+    return _UNSAFE_LABEL.sub("_", label)
+
+
 @functools.lru_cache(maxsize=256)
 def pxelinux_text(spec: BootSpec) -> str:
-    head = f"# rocks: {spec.label}\nDEFAULT rocks\nPROMPT 0\nTIMEOUT 0\nLABEL rocks\n"
+    head = f"# rocks: {_label(spec.label)}\nDEFAULT rocks\nPROMPT 0\nTIMEOUT 0\nLABEL rocks\n"
     if spec.local:
         return head + "  LOCALBOOT 0\n"
     initrd = f"initrd={spec.initrd} " if spec.initrd else ""
@@ -114,13 +133,14 @@ GRUB_CHAIN = ('if [ -n "$net_default_mac" ]; then\n'
 
 @functools.lru_cache(maxsize=256)
 def grub_text(spec: BootSpec) -> str:
-    head = f"# rocks: {spec.label}\nset default=0\nset timeout=0\n"
+    head = f"# rocks: {_label(spec.label)}\nset default=0\nset timeout=0\n"
     if spec.local:
         return head + "menuentry 'local disk' {\n  exit\n}\n"
     args = " ".join(grub_word(a) for a in spec.args)
-    lines = [f"menuentry '{spec.label}' {{", f"  linux /{spec.kernel.lstrip('/')} {args}"]
+    lines = [f"menuentry '{_label(spec.label)}' {{",
+             f"  linux /{grub_word(spec.kernel.lstrip('/'))} {args}"]
     if spec.initrd:
-        lines.append(f"  initrd /{spec.initrd.lstrip('/')}")
+        lines.append(f"  initrd /{grub_word(spec.initrd.lstrip('/'))}")
     return head + "\n".join([*lines, "}", ""])
 
 
@@ -129,7 +149,7 @@ def _url(inp: SyncInput, path: str) -> str:
 
 
 def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
-    head = f"#!ipxe\n# rocks: {spec.label}\n"
+    head = f"#!ipxe\n# rocks: {_label(spec.label)}\n"
     if spec.local:
         return head + "exit\n"
     # iPXE on EFI hands the kernel its initrd only when the command line names it
@@ -142,7 +162,9 @@ def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
 
 
 def ipxe_script(inp: SyncInput, host: Host) -> str:
-    """The iPXE script for one host; raises RocksError when its boot action cannot be built."""
+    """The iPXE script for one host; raises RocksError when its boot action cannot be built
+    (or the frontend facts it carries cannot be written)."""
+    check_frontend(inp)
     spec = boot_spec(inp, {a.name: a for a in inp.boot_actions}, host)
     if isinstance(spec, Diagnostic):
         raise RocksError(spec)
@@ -156,6 +178,7 @@ def ipxe_script_for_mac(inp: SyncInput, mac: str) -> str:
     for host in inp.hosts:
         if any(i.mac == want for i in host.interfaces):
             return ipxe_script(inp, host)
+    check_frontend(inp)
     return ipxe_text(inp, discovery_spec(inp, {a.name: a for a in inp.boot_actions}))
 
 

@@ -12,12 +12,13 @@ import ipaddress
 import re
 import socket
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from rocks.errors import Diagnostic
+from rocks.errors import Diagnostic, RocksError
+from rocks.model.attrtypes import check_value
 from rocks.model.inventory import Appliance, BootAction, Host, Interface, Network
-from rocks.sync.inputs import Discovery, SyncInput
+from rocks.sync.inputs import Discovery, Frontend, SyncInput
 
 _LABEL = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 _MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
@@ -101,12 +102,87 @@ def _diag(code: str, message: str, hint: str = "") -> Diagnostic:
     return Diagnostic(code, message, None, hint)
 
 
+def zone_problem(zone: str) -> str | None:
+    """Why `zone` cannot name a DNS zone (it ends up in dhcpd.conf, Kea, zone files and their
+    file names, /etc/hosts), or None."""
+    return check_value("domain", zone)
+
+
+_FRONTEND_FACTS = (
+    # (field, type, attribute that sets it)
+    ("private_ip", "ipv4", "Kickstart_PrivateKickstartHost"),
+    ("http_base", "url", "Kickstart_FrontendURL"),
+    ("dns_domain", "domain", "Kickstart_PrivateDNSDomain"),
+)
+
+
+def check_frontend(inp: SyncInput) -> None:
+    """Refuse frontend facts no generator can write safely: they go into every file."""
+    fe: Frontend = inp.frontend
+    problems: list[Diagnostic] = []
+
+    def bad(what: str, value: str, why: str) -> None:
+        problems.append(_diag("sync.bad-frontend", f"{what} {value!r}: {why}",
+                              "fix it (rocks set attr …) and sync again"))
+
+    if not _LABEL.match(fe.name):
+        bad("frontend name (Kickstart_PrivateHostname)", fe.name,
+            "not a DNS label (letters, digits and '-')")
+    for fieldname, type_name, attr in _FRONTEND_FACTS:
+        value = getattr(fe, fieldname)
+        why = "it is empty" if not value else check_value(type_name, value)
+        if why:
+            bad(attr, value, why)
+    for attr, values in (("Kickstart_PrivateDNSServers", fe.dns_servers),
+                         ("NTP servers", fe.ntp_servers)):
+        for value in values:
+            if not _DOTTED.fullmatch(value):
+                bad(attr, value, "not a dotted-quad IPv4 address")
+    if inp.boot_files_url:
+        why = check_value("url", inp.boot_files_url)
+        if why:
+            bad("boot files URL", inp.boot_files_url, why)
+    for iface in inp.dhcp_interfaces:
+        why = check_value("word", iface)
+        if why:
+            bad("sync_dhcp_interfaces", iface, why)
+    if problems:
+        raise RocksError(*problems)
+
+
+def _checked_network(network: Network, problems: list[Diagnostic]) -> Network:
+    """The network with a zone and gateway the generators can write (a bad one is reported
+    and left out) and its subnet and netmask spelled canonically."""
+    parsed = ipaddress.IPv4Network(f"{network.subnet}/{network.netmask}", strict=True)
+    subnet, netmask = str(parsed.network_address), str(parsed.netmask)
+    zone, gateway = network.zone, network.gateway
+    if zone and zone_problem(zone):
+        problems.append(_diag("sync.bad-zone", f"network {network.name}: zone {zone!r} is not "
+                              "a DNS name; no DNS zone or domain option is written for it",
+                              "rocks set network … zone=cluster.local"))
+        zone = ""
+    if gateway and not (_DOTTED.fullmatch(gateway) and ip_to_int(gateway) in parsed_ints(parsed)):
+        problems.append(_diag("sync.bad-gateway", f"network {network.name}: gateway "
+                              f"{gateway!r} is not an address inside the network; it is left "
+                              "out"))
+        gateway = ""
+    if (subnet, netmask, zone, gateway) == (network.subnet, network.netmask, network.zone,
+                                            network.gateway):
+        return network
+    return replace(network, subnet=subnet, netmask=netmask, zone=zone, gateway=gateway)
+
+
+def parsed_ints(net: ipaddress.IPv4Network) -> range:
+    return range(int(net.network_address), int(net.broadcast_address) + 1)
+
+
 def build_site(inp: SyncInput) -> Site:
+    check_frontend(inp)
     problems: list[Diagnostic] = []
     nets: dict[str, Net] = {}
     for network in inp.networks:
         try:
-            nets[network.name] = parse_net(network)
+            nets[network.name] = parse_net(_checked_network(network, problems))
         except ValueError as exc:
             problems.append(_diag("sync.bad-network", f"network {network.name}: {exc}",
                                   "fix the subnet and netmask with `rocks set network`"))

@@ -128,7 +128,7 @@ def test_os_and_appliance_attrs(cluster: Rocks) -> None:
 def test_host_attrs_and_sources(cluster: Rocks) -> None:
     rocks = cluster
     ok(rocks, "set", "attr", "x11", "no")
-    ok(rocks, "set", "os", "attr", "linux", "x11", "maybe")
+    ok(rocks, "set", "os", "attr", "linux", "x11", "true")
     ok(rocks, "set", "appliance", "attr", "compute", "x11", "yes")
     ok(rocks, "set", "host", "attr", "compute-0-1", "x11", "off")
     ok(rocks, "set", "host", "attr", "compute", "cpus", "2")  # every compute host

@@ -115,12 +115,12 @@ def test_spliced_values_cannot_change_the_checked_structure(make_roll) -> None: 
     with pytest.raises(RocksError) as exc:
         c.render("root", {"lang": "en_US\nreboot", "motd": "hi"}, host="n9")
     assert exc.value.first.code == "unsafe-value"
-    assert exc.value.first.message == ("attribute lang of n9 would put a line break inside a "
-                                       "kickstart command line")
+    assert exc.value.first.message == ("attribute lang of n9 would put a line break (a line "
+                                       "feed (\\n)) inside a kickstart command line")
     with pytest.raises(RocksError) as exc:
         c.render("root", {"lang": "en_US.UTF-8", "motd": "x\n%end\nrm -rf /"}, host="n9")
-    assert exc.value.first.message == ("attribute motd of n9 would put a line starting with % "
-                                       "inside a script")
+    assert exc.value.first.message == ("attribute motd of n9 would put a line break (a line "
+                                       "feed (\\n)) inside an unquoted shell word")
     # a value with a space in a command line is checked in full: here pykickstart rejects it
     with pytest.raises(RocksError) as exc:
         c.render("root", {"lang": "en_US --bogus", "motd": "hi"}, host="n9")

@@ -243,7 +243,8 @@ CASES: list[Case] = [
     Case("line-break-in-main-command-value",
          one("bad", app_roll("<main>", "<timezone>&tz;</timezone>", "</main>")),
          (("unsafe-value", "host a-0-0",
-           "attribute tz of a-0-0 would put a line break inside a kickstart command line"),),
+           "attribute tz of a-0-0 would put a line break (a line feed (\\n)) inside a "
+           "kickstart command line"),),
          appliance="a", attrs={"tz": "UTC\nrootpw --plaintext x"}, host="a-0-0"),
     # ---------------------------------------------------------------- merging rolls
     Case("duplicate-node-different-content",

@@ -14,7 +14,7 @@ from rocks.model.attrcheck import Declarations, checked, is_secret, problem, whe
 from rocks.model.attrtypes import types_help
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from rocks.inventory.db import Session
 
 __all__ = ["HELP", "Declarations", "checked", "declarations", "is_secret", "problem", "where"]
 

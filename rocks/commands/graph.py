@@ -131,6 +131,9 @@ def check_graph(ctx: Context, args: dict[str, Any]) -> Result:
         status, failed = _appliances(ctx, args, cluster)
         lines += status
         found += [d for d in failed if id(d) not in root_causes]
+    # one line per problem: a compile may report again what loading the graph found
+    found = list({(d.severity, d.code, d.message, str(d.location or "")): d
+                  for d in found}.values())
     errors = sorted((d for d in found if d.severity == "error"), key=order)
     warnings = sorted((d for d in found if d.severity == "warning"), key=order)
     ctx.report(warnings)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rocks.errors import Diagnostic, Severity
+from rocks.model.attrtypes import check_value
 from rocks.model.inventory import Network, ResolvedAttributes, Scope
 
 if TYPE_CHECKING:
@@ -67,8 +68,8 @@ def _shape(prefix: str, net: Network, origin: str) -> dict[str, Fact]:
         f"Kickstart_{prefix}Broadcast": str(parsed.broadcast_address),
         f"Kickstart_{prefix}MTU": str(net.mtu),
     }
-    if net.zone:
-        out[f"Kickstart_{prefix}DNSDomain"] = net.zone
+    if net.zone and check_value("domain", net.zone) is None:  # a bad zone stays out: sync
+        out[f"Kickstart_{prefix}DNSDomain"] = net.zone      # reports it as bad-zone
     if net.gateway:
         out[f"Kickstart_{prefix}Gateway"] = net.gateway
     return {k: Fact(v, origin) for k, v in out.items()}

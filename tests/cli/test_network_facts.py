@@ -296,9 +296,9 @@ def test_set_network(rocks: Rocks) -> None:
      "error: gateway 192.168.10.100 is not inside network private (192.168.10.0/27) "
      "[ip-outside-network]\n  hint: choose an address in 192.168.10.0/27\n"),
     (("zone=bad zone",),
-     "error: network private: zone 'bad zone' is not a DNS domain name [bad-zone]\n"
-     "  hint: dot-separated labels of letters, digits and '-', e.g. local or "
-     "cluster.example.org\n"),
+     "error: network private: zone 'bad zone' is not a DNS domain: a DNS domain is "
+     "dot-separated labels of letters, digits and '-', e.g. local [bad-zone]\n"
+     "  hint: e.g. zone=cluster.local (letters, digits and '-' between dots)\n"),
     (("mtu=0",), "error: network private: mtu 0 is not positive [bad-mtu]\n"),
     ((), "error: network private: nothing to change [nothing-to-set]\n"
          "  hint: give one or more of subnet= netmask= zone= mtu= gateway= servedns= pxe=\n"),

@@ -198,7 +198,7 @@ def ipxe_for(cli: Cli, mac: str) -> str:
     inv = open_inventory(str(cli.state / "rocks.db"))
     try:
         with inv.transaction(readonly=True) as s:
-            return ipxe_script_for_mac(sync_input(s), mac)
+            return ipxe_script_for_mac(sync_input(s, None), mac)
     finally:
         inv.close()
 

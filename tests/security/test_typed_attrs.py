@@ -49,7 +49,7 @@ GOOD = {  # a value of each type that fits, through the attribute the base roll 
 
 
 def declared_types() -> dict[str, str]:
-    root = etree.parse(str(REPO / "rolls/base/roll.xml")).getroot()
+    root = etree.parse(str(REPO / "rocks/data/rolls/base/roll.xml")).getroot()
     return {el.get("name"): el.get("type") for el in root.iterfind("attribute")}
 
 
@@ -135,8 +135,10 @@ def test_hostfile_attr_columns_are_checked(cluster: Cli, tmp_path: Path) -> None
 
 def test_rootpw_hash_is_stored_secret_without_secret_flag(cluster: Cli, tmp_path: Path) -> None:
     cluster.ok("set", "attr", "rootpw_hash", HASH)
-    assert cluster.ok("list", "attr", "attr=rootpw_hash") == (
+    assert cluster.ok("list", "attr", "attr=rootpw_hash", "defaults=no") == (
         "ATTR         VALUE\nrootpw_hash  ********\n")
+    listed = cluster.ok("list", "attr", "attr=rootpw_hash")
+    assert "rootpw_hash  ********  G" in listed and HASH not in listed
     assert HASH not in cluster.ok("list", "host", "attr", "compute-0-0")
     assert f"secret:rootpw_hash\n{'global'},{HASH}" in cluster.ok("dump", "section=attrfile")
     # secret=no cannot make a declared secret plain

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from rocks.inventory import queries as q
@@ -27,6 +28,24 @@ def db_state(cluster: Cluster) -> tuple[int, list[tuple[str, str, str | None]], 
             select(HostRow.name, HostRow.boot, HostRow.install_token).order_by(HostRow.name))]
         profiles = sum(q.get_profile(s, str(h[0])) is not None for h in hosts)
     return events, hosts, profiles  # type: ignore[return-value]
+
+
+def settle(cluster: Cluster) -> None:
+    """Wait until the server's asynchronous writes of earlier tests have landed (the inventory
+    reads the same three times in a row), so a test's `before` is really before."""
+    seen: list[object] = []
+
+    def still() -> bool:
+        seen.append(db_state(cluster))
+        time.sleep(0.1)
+        return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
+
+    until(still, "the server's earlier writes to land")
+
+
+@pytest.fixture(autouse=True)
+def _settled(cluster: Cluster, server: Server) -> None:
+    settle(cluster)
 
 
 def events_of(cluster: Cluster, host: str) -> list[tuple[str, str]]:

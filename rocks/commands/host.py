@@ -338,11 +338,21 @@ def _network_for(s: Session, host: str, device: str, ip: str) -> str:
     keyword("vlan", _vlan, default=None, metavar="integer", help="VLAN id"),
     keyword("options", default="", help="driver or bonding options"),
     keyword("default", bool, default=False, help="the interface with the default route"),
+    keyword("bmc", default="", choices=("", "ipmi", "redfish"),
+            help="this interface is the host's BMC, spoken to with this protocol"),
     examples=("rocks add host interface compute-0-0 eth0 ip=10.1.255.254 "
-              "mac=52:54:00:00:00:01 network=private",),
+              "mac=52:54:00:00:00:01 network=private",
+              "rocks add host interface compute-0-0 ipmi ip=10.2.0.10 mac=52:54:00:00:01:01 "
+              "network=ipmi bmc=ipmi"),
 )
 def add_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
-    """Add a network interface to a host."""
+    """Add a network interface to a host.
+
+    bmc=ipmi|redfish makes it the host's baseboard management controller (one per host): it
+    gets its DHCP reservation and DNS name (<host>-<device> unless name= says otherwise) but is
+    never the host's own address; power and console commands reach the host through it, with
+    the credentials of the bmc_username and bmc_password attributes.
+    """
     from rocks.inventory import queries as q
     from rocks.model.inventory import Interface
 
@@ -353,9 +363,15 @@ def add_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
         need_network(s, network)
     elif args["ip"]:
         network = _network_for(s, host, device, args["ip"])
+    if args["bmc"]:
+        other = [i.device for i in q.list_interfaces(s, host) if i.bmc]
+        if other:
+            raise RocksError.of("duplicate-bmc", f"host {host} already has a BMC ({other[0]})",
+                                hint=f"rocks remove host interface {host} {other[0]}")
     q.add_interface(s, Interface(host, device, args["mac"], args["ip"], network,
                                  name=args["name"], module=args["module"], vlan=args["vlan"],
-                                 options=args["options"], default_gateway=args["default"]))
+                                 options=args["options"], default_gateway=args["default"],
+                                 bmc=args["bmc"]))
     return None
 
 
@@ -369,7 +385,8 @@ def remove_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
     return None
 
 
-_IFACE_COLUMNS = ("host", "device", "mac", "ip", "network", "name", "module", "vlan", "options")
+_IFACE_COLUMNS = ("host", "device", "mac", "ip", "network", "name", "module", "vlan", "options",
+                  "bmc")
 
 
 @command(SOME_HOSTS, tabular=True,
@@ -385,7 +402,7 @@ def list_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
         interfaces = [i for i in interfaces if i.host in wanted]
     return Rows(_IFACE_COLUMNS, (
         (i.host, i.device, i.mac or None, i.ip or None, i.network or None, i.name or None,
-         i.module or None, i.vlan, i.options or None) for i in interfaces))
+         i.module or None, i.vlan, i.options or None, i.bmc or None) for i in interfaces))
 
 
 def _set_interface(ctx: Context, hosts: Sequence[str], device: str, **change: Any) -> None:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 SECRET_MASK = "********"
 HOST_REQUIRED = ("name", "appliance", "rack", "rank", "interface", "ip", "mac", "network")
-IFACE_OPTIONAL = ("default", "ifname", "module", "vlan", "options")
+IFACE_OPTIONAL = ("default", "ifname", "module", "vlan", "options", "bmc")
 HOST_OPTIONAL = ("os", "installaction", "runaction", "boot", "comment")
 HOST_FIELDS = ("appliance", "rack", "rank", *HOST_OPTIONAL)
 IFACE_FIELDS = ("ip", "mac", "network", *IFACE_OPTIONAL)
@@ -265,6 +265,7 @@ def _plan_host(name: str, rows: list[Row], header: Sequence[str], ix: _Index, p:
             "vlan": prior.vlan if prior else None,
             "options": c.get("options", prior.options if prior else ""),
             "default_gateway": prior.default_gateway if prior else False,
+            "bmc": c.get("bmc", prior.bmc if prior else "").lower(),
         }
         if "vlan" in c:
             if c["vlan"] and not c["vlan"].isdigit():
@@ -297,6 +298,10 @@ def _plan_host(name: str, rows: list[Row], header: Sequence[str], ix: _Index, p:
                    (iface.network, iface.ip), ix.ips, seen_ip,
                    "see `rocks report nextip` for a free address")
         interfaces.append(iface)
+    bmcs = [i.device for i in interfaces if i.bmc]
+    if len(bmcs) > 1:
+        p.add(line, "duplicate-bmc", f"host {name} has {len(bmcs)} BMC interfaces "
+              f"({', '.join(bmcs)})", hint="a host has one BMC: clear the bmc cell of the others")
     if len(p.items) > errors:
         return None
     fields = {_HOST_ATTR[k]: v for k, v in values.items()}
@@ -385,7 +390,8 @@ def load_hostfile(ctx: Context, args: dict[str, Any]) -> Result:
 
     Required columns: name,appliance,rack,rank,interface,ip,mac,network. Optional: default
     (yes/no: the default-gateway interface), ifname (the host's name on that network), module,
-    vlan, options, os, installaction, runaction, boot (install|os), comment, and attr:<name>
+    vlan, options, bmc (ipmi|redfish: this row's interface is the host's BMC, e.g. interface
+    ipmi on network ipmi; its credentials are the bmc_username/bmc_password attributes), os, installaction, runaction, boot (install|os), comment, and attr:<name>
     (a plain, not secret, host attribute; an empty cell sets nothing). Column names are
     case-insensitive; blank lines and lines starting with # are skipped. One row per
     interface: a host's rows must agree on its host columns (an empty cell agrees with
@@ -555,7 +561,7 @@ def dump_hostfile(hosts: Sequence[Host]) -> str:
             row.update(interface=i.device, ip=i.ip, mac=i.mac, network=i.network,
                        default="yes" if i.default_gateway else "", ifname=i.name,
                        module=i.module, vlan="" if i.vlan is None else str(i.vlan),
-                       options=i.options)
+                       options=i.options, bmc=i.bmc)
         return row
 
     rows = [cells(h, i) for h in hosts for i in (h.interfaces or (None,))]

@@ -191,6 +191,7 @@ def resolve_attrs_many(
             NetworkRow.pxe,
         )
         .outerjoin(NetworkRow, InterfaceRow.network_id == NetworkRow.id)
+        .where(InterfaceRow.bmc.is_(None))  # a BMC is never the host's own address
         .order_by(InterfaceRow.host_id, InterfaceRow.device)
     )
     if wanted is not None:

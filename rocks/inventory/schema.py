@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from rocks.model.inventory import BMC_PROTOCOLS
+
 # Stable constraint names, so migrations can refer to them and errors can be recognised.
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -124,6 +126,7 @@ class InterfaceRow(Base):
         UniqueConstraint("host_id", "device"),
         # NULL addresses are distinct from each other, so only real addresses must be unique.
         UniqueConstraint("network_id", "ip"),
+        CheckConstraint(f"bmc IS NULL OR {_in('bmc', BMC_PROTOCOLS)}", name="bmc_protocol"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -139,6 +142,8 @@ class InterfaceRow(Base):
     vlan: Mapped[int | None] = mapped_column(Integer)
     options: Mapped[str] = mapped_column(Text, default="")
     default_gateway: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set on the interface that is the host's BMC: its protocol (see BMC_PROTOCOLS).
+    bmc: Mapped[str | None] = mapped_column(String(16))
 
 
 class AttributeRow(Base):

@@ -23,6 +23,9 @@ class Scope(enum.StrEnum):
 SCOPE_PRECEDENCE: tuple[Scope, ...] = (Scope.GLOBAL, Scope.OS, Scope.APPLIANCE, Scope.HOST)
 
 
+BMC_PROTOCOLS = ("ipmi", "redfish")
+
+
 class BootState(enum.StrEnum):
     INSTALL = "install"
     OS = "os"
@@ -61,6 +64,7 @@ class Interface:
     vlan: int | None = None
     options: str = ""
     default_gateway: bool = False
+    bmc: str = ""  # the host's BMC: its protocol (ipmi or redfish); empty for other interfaces
 
 
 @dataclass(frozen=True, slots=True)

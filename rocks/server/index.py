@@ -118,8 +118,8 @@ class Indexer:
             resolved = q.resolve_attrs_many(s)
             rows = s.execute(select(HostRow.id, HostRow.name, HostRow.boot, HostRow.install_token,
                                     HostRow.install_started)).all()
-            ifaces = s.execute(select(InterfaceRow.host_id, InterfaceRow.ip,
-                                      InterfaceRow.mac)).all()
+            ifaces = s.execute(select(InterfaceRow.host_id, InterfaceRow.ip, InterfaceRow.mac)
+                               .where(InterfaceRow.bmc.is_(None))).all()  # a BMC is not the node
             appliances = {a.name: a.node for a in q.list_appliances(s)}
         svc.roots = dict(appliances)
         ips: dict[int, list[str]] = {}

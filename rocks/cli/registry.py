@@ -123,6 +123,9 @@ COMMANDS: CommandTable = {
     ("list", "host", "interface"): Entry(
         _HOST, "list_host_interface", "List hosts' interfaces"
     ),
+    ("list", "host", "power"): Entry(
+        "rocks.commands.power", "list_host_power", "Ask hosts' BMCs for their power state"
+    ),
     ("list", "host", "profile"): Entry(
         _PROF, "list_host_profile", "Print a host's kickstart"
     ),
@@ -152,6 +155,9 @@ COMMANDS: CommandTable = {
     ),
     ("load", "hostfile"): Entry(
         _LOAD, "load_hostfile", "Load hosts and interfaces from a CSV file"
+    ),
+    ("open", "host", "console"): Entry(
+        "rocks.commands.power", "open_host_console", "Open a host's serial console (SOL)"
     ),
     ("remove", "appliance"): Entry(
         _APP, "remove_appliance", "Remove an appliance"
@@ -258,6 +264,9 @@ COMMANDS: CommandTable = {
     ("set", "host", "name"): Entry(
         _HOST, "set_host_name", "Rename a host"
     ),
+    ("set", "host", "power"): Entry(
+        "rocks.commands.power", "set_host_power", "Power hosts on, off, cycle, reset; status"
+    ),
     ("set", "host", "rack"): Entry(
         _HOST, "set_host_rack", "Set hosts' rack"
     ),
@@ -272,6 +281,9 @@ COMMANDS: CommandTable = {
     ),
     ("set", "roll"): Entry(
         _ROLL, "set_roll", "Trust or distrust a roll (trusted=yes|no)"
+    ),
+    ("start", "console-logger"): Entry(
+        "rocks.commands.power", "start_console_logger", "Log installing nodes' consoles"
     ),
     ("start", "frontend"): Entry(
         "rocks.commands.frontend", "start_frontend", "Serve kickstarts, events and the dashboard"

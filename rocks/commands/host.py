@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
+from rocks.commands import Context, Result, Rows, Text, _power, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import session
 from rocks.commands._lookup import need_appliance, need_bootaction, need_network, not_found
@@ -224,7 +224,11 @@ def set_host_name(ctx: Context, args: dict[str, Any]) -> Result:
                         help="install: reinstall at next boot; os: boot the installed system"),
          keyword("force", bool, default=False,
                  help="install even if the packages check against the distribution fails"),
+         keyword("reboot", bool, default=False,
+                 help="then, through each host's BMC, set its next boot to PXE and power-cycle"),
+         _power.TIMEOUT, _power.THREADS,
          examples=("rocks set host boot compute-0-0 action=install",
+                   "rocks set host boot rack3 action=install reboot=yes",
                    "rocks set host boot rack0 action=os"))
 def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
     """Choose what hosts do at their next PXE boot: install or boot their os.
@@ -232,10 +236,24 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
     install: each host gets a new one-time token for its kickstart, and its %packages are first
     depsolved against the distribution (refused with the reasons if that fails; force=yes
     overrides). os: the token is spent.
+    reboot=yes: once the boot action is saved, each host's BMC is told to boot from the network
+    next and the host is power-cycled (switched on when off) — a rack reinstalls with this one
+    command. Power results are reported like `rocks set host power`; the boot action stays set
+    for hosts whose BMC failed (exit status 2), so a rerun or a manual reboot completes them.
     """
+    if args["reboot"]:
+        _power.check_limits(args)
     action = BootState(args["action"])
     names = _update_each(ctx, args, boot=action)
-    _on_boot_change(ctx, session(ctx), names, action, force=args["force"])
+    s = session(ctx)
+    _on_boot_change(ctx, s, names, action, force=args["force"])
+    if args["reboot"]:
+        from rocks.power.model import Action, NextBoot
+
+        s.commit()  # the frontend must see the install before the node asks for it
+        bmcs, missing = _power.bmc_targets(s, names)
+        s.commit()  # hold no transaction while BMCs are talked to
+        _power.finish(ctx, _power.run(bmcs, missing, Action.CYCLE, NextBoot.PXE, args))
     return None
 
 

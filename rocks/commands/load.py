@@ -391,8 +391,9 @@ def load_hostfile(ctx: Context, args: dict[str, Any]) -> Result:
     Required columns: name,appliance,rack,rank,interface,ip,mac,network. Optional: default
     (yes/no: the default-gateway interface), ifname (the host's name on that network), module,
     vlan, options, bmc (ipmi|redfish: this row's interface is the host's BMC, e.g. interface
-    ipmi on network ipmi; its credentials are the bmc_username/bmc_password attributes), os, installaction, runaction, boot (install|os), comment, and attr:<name>
-    (a plain, not secret, host attribute; an empty cell sets nothing). Column names are
+    ipmi on network ipmi; its credentials are the bmc_username/bmc_password attributes), os,
+    installaction, runaction, boot (install|os), comment, and attr:<name> (a plain, not
+    secret, host attribute; an empty cell sets nothing). Column names are
     case-insensitive; blank lines and lines starting with # are skipped. One row per
     interface: a host's rows must agree on its host columns (an empty cell agrees with
     anything); a host without interfaces has one row with the interface columns empty; mac

@@ -419,3 +419,12 @@ def update_interface(
         setattr(row, key, value)
     session.flush()
     return _to_interface(row, host, wanted.network or None)
+
+
+def bmc_interfaces(session: Session, hosts: Iterable[str] | None = None) -> list[Interface]:
+    """The interfaces marked as BMCs (of `hosts`, or of every host), by host and device."""
+    query = _iface_query().where(InterfaceRow.bmc.is_not(None))
+    if hosts is not None:
+        query = query.where(HostRow.name.in_(list(hosts)))
+    rows = session.execute(query.order_by(HostRow.name, InterfaceRow.device))
+    return [_to_interface(row, host, net) for row, host, net in rows]

@@ -31,6 +31,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "rocks.packages": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.inventory"),
     "rocks.server": ("rocks.cli", "rocks.commands"),
     "rocks.remote": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.compiler", "dnf"),
+    "rocks.power": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.compiler",
+                    "rocks.inventory", "rocks.sync", "rocks.packages", "sqlalchemy", "dnf"),
     "rocks.cli": ("rocks.server", "sqlalchemy", "fastapi", "dnf"),
 }
 DNF_ONLY_IN = {"rocks.packages.depsolve"}

@@ -32,7 +32,7 @@ class IpmiDriver:
         from pyghmi.ipmi import command
 
         self.bmc = bmc
-        self.wait = max(1, int(timeout))
+        self.wait = max(1, int(timeout * 0.6))  # report a refusal before our own timeout
         try:
             self.cmd = command.Command(bmc=bmc.address, userid=bmc.username,
                                        password=bmc.password, port=bmc.port or 623)

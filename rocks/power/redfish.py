@@ -53,7 +53,8 @@ class RedfishDriver:
         try:
             self.root = sushy.Sushy(bmc.url, verify=bmc.verify,
                                     auth=auth.BasicAuth(bmc.username, bmc.password),
-                                    server_side_retries=0, read_timeout=timeout,
+                                    server_side_retries=1, server_side_retries_delay=1,
+                                    read_timeout=timeout,
                                     connect_timeout=timeout)
             self.system = self._system()
         except sexc.SushyError as exc:

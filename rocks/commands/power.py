@@ -6,6 +6,7 @@ while BMCs are talked to). Credentials never appear in output, errors or logs.
 
 from __future__ import annotations
 
+import signal
 import time
 from typing import Any
 
@@ -127,8 +128,10 @@ def open_host_console(ctx: Context, args: dict[str, Any]) -> Result:
     except PowerError as exc:
         if log is not None:
             log.close()
-        raise RocksError.of("console-failed", f"{host}: {exc.outcome}: {bmcs[0].scrub(exc.detail)}"
-                            ) from None
+        hint = ("force=yes takes it over (rocks start console-logger may be holding it)"
+                if "another client" in exc.detail else "")
+        raise RocksError.of("console-failed", f"{host}: {exc.outcome}: "
+                            f"{bmcs[0].scrub(exc.detail)}", hint=hint) from None
     stdin: Any = getattr(ctx.stdin, "buffer", ctx.stdin)
     interactive = args["duration"] is None and _isatty(stdin)
     restore = None
@@ -205,6 +208,10 @@ def start_console_logger(ctx: Context, args: dict[str, Any]) -> Result:
         ctx.stderr.write(message + "\n")
         ctx.stderr.flush()
 
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # close every session on the way out (the BMC frees it)
+
+    signal.signal(signal.SIGTERM, stop)
     logger = ConsoleLogger(state_path(ctx) / "console", report=report)
     end = None if args["duration"] is None else time.monotonic() + args["duration"]
     try:
@@ -220,7 +227,10 @@ def start_console_logger(ctx: Context, args: dict[str, Any]) -> Result:
             logger.update({b.host: b for b in bmcs})
             next_read = time.monotonic() + args["interval"]
             while time.monotonic() < next_read and (end is None or time.monotonic() < end):
-                pump(0.2)
+                if logger.watched:
+                    pump(0.2)
+                else:  # pyghmi's wait blocks while it has no session at all
+                    time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:

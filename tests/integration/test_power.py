@@ -24,7 +24,7 @@ import pytest
 
 from tests.integration.bmcsim import ipmi_sim_missing, write_ipmi_sim
 from tests.integration.cluster import NODES, ROCKS, Cluster, build_cluster
-from tests.integration.netlab import Lab
+from tests.integration.netlab import SERVER, Lab
 from tests.integration.test_reinstall import Variant, _start_servers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -33,6 +33,7 @@ BMC_IP = "10.2.0.100"
 BMC_MAC = "52:54:00:e2:01:10"
 PASSWORD = "Ipmi-S3cret-pw"
 NODE = NODES[0]
+FRONTEND = f"http://{SERVER}:8080"
 BOOT_TIMEOUT = float(os.environ.get("ROCKS_E2E_BOOT_TIMEOUT", "240"))
 
 
@@ -135,8 +136,10 @@ def _wait(what: str, check: object, timeout: float, pl: PowerLab) -> None:
     while not check():  # type: ignore[operator]
         if time.monotonic() > deadline:
             tail = "\n".join(pl.serial().splitlines()[-60:])
+            procs = "".join(f"--- {p.name} ---\n{p.tail(20)}\n" for p in pl.lab.procs
+                            if p.name in ("ipmi_sim", "console-logger"))
             pytest.fail(f"{what} not within {timeout:.0f} s\n--- chassis ---\n"
-                        f"{pl.chassis_log()}\n--- serial ---\n{tail}", pytrace=False)
+                        f"{pl.chassis_log()}\n{procs}--- serial ---\n{tail}", pytrace=False)
         time.sleep(1)
 
 
@@ -146,6 +149,9 @@ def test_power_and_reinstall_through_ipmi_sim(power_lab: PowerLab) -> None:
     listed = pl.ok("list", "host", "power")
     assert re.search(rf"{NODE.name}\s+off\s+ipmi {BMC_IP}:623", listed), listed
 
+    # the frontend's console logger follows hosts that install
+    logger = pl.lab.start("console-logger", [str(ROCKS), "start", "console-logger",
+                                             "interval=1"], env=pl.c.env)
     # the one command that reinstalls: boot action, next boot PXE through the BMC, cycle
     out = pl.ok("set", "host", "boot", NODE.name, "action=install", "reboot=yes")
     assert out == f"----- {NODE.name} -----\npower cycled, next boot pxe\n", out
@@ -153,6 +159,20 @@ def test_power_and_reinstall_through_ipmi_sim(power_lab: PowerLab) -> None:
     assert pl.status() == "on"
     # the node PXE-boots and asks the frontend for its kickstart
     _wait("the kickstart fetch", lambda: pl.stage() not in ("", "waiting"), BOOT_TIMEOUT, pl)
+    log = pl.c.state / "console" / f"{NODE.name}.log"
+    _wait("the console log", lambda: log.exists() and len(log.read_bytes()) > 2000, 60, pl)
+    assert f"=== rocks console log of {NODE.name}" in log.read_text(errors="replace")
+    assert oct(log.stat().st_mode & 0o777) == "0o600" and PASSWORD not in log.read_text(
+        errors="replace")
+    page = pl.lab.run("curl", "-fsS", "--max-time", "10", f"{FRONTEND}/hosts/{NODE.name}")
+    assert page.returncode == 0, page.stderr
+    assert "Console (end of the log" in page.stdout, page.stdout[-2000:]
+    last = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()
+            and "\x1b" not in ln and "<" not in ln and "&" not in ln][-1].strip()
+    assert last[:30] in page.stdout, (last, page.stdout[-3000:])
+    logger.popen.terminate()
+    logger.popen.wait(timeout=20)
+    assert "logging its console to" in logger.tail(), logger.tail()
     # its console through SOL, non-interactively
     console = pl.ok("open", "host", "console", NODE.name, "duration=8", timeout=60)
     assert console.strip(), "nothing read from the SOL console"

@@ -6,6 +6,7 @@ no BMC each get their own error while the others succeed; no password ever shows
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -162,10 +163,8 @@ def bmcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bmcs]:
                 p.wait()
         pid = vmdir / "qemu.pid"
         if pid.exists():
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 os.kill(int(pid.read_text()), 9)
-            except (OSError, ValueError):
-                pass
 
 
 def test_each_failure_is_its_own_and_the_others_succeed(bmcs: Bmcs) -> None:

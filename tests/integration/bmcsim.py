@@ -13,6 +13,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CHASSIS = REPO / "tests" / "integration" / "chassis.py"
 MC = "0x20"
+MAX_ENDPOINTS = 11  # LAN channels 1-11; this ipmi_sim takes one address per channel
 
 
 def ipmi_sim_missing() -> str | None:
@@ -24,8 +25,8 @@ def ipmi_sim_missing() -> str | None:
 def write_ipmi_sim(workdir: Path, name: str, endpoints: Sequence[tuple[str, int]], user: str,
                    password: str, *, vmdir: Path | None = None, vm_port: int | None = None,
                    sol: str | None = None) -> list[str]:
-    """Configuration for one ipmi_sim answering at every (address, port) of `endpoints` (up to
-    four per LAN channel, channels 1-7); returns its command line.
+    """Configuration for one ipmi_sim answering at every (address, port) of `endpoints` (one
+    LAN channel each, channels 1-11); returns its command line.
 
     vmdir: chassis control by tests/integration/chassis.py (power and boot flags of the VM
     whose command line is vmdir/qemu.json); vm_port: where qemu's ipmi-bmc-extern device
@@ -33,11 +34,10 @@ def write_ipmi_sim(workdir: Path, name: str, endpoints: Sequence[tuple[str, int]
     """
     workdir.mkdir(parents=True, exist_ok=True)
     lines = [f'name "{name}"', f"set_working_mc {MC}"]
-    for channel, first in enumerate(range(0, len(endpoints), 4), start=1):
-        if channel > 7:
-            raise ValueError("ipmi_sim takes at most 28 endpoints (7 channels of 4)")
-        lines += [f"startlan {channel}"]
-        lines += [f"  addr {a} {p}" for a, p in endpoints[first:first + 4]]
+    if not 0 < len(endpoints) <= MAX_ENDPOINTS:
+        raise ValueError(f"ipmi_sim takes 1 to {MAX_ENDPOINTS} endpoints (a LAN channel each)")
+    for channel, (address, port) in enumerate(endpoints, start=1):
+        lines += [f"startlan {channel}", f"  addr {address} {port}"]
         lines += ["  priv_limit admin",
                   "  allowed_auths_callback md5", "  allowed_auths_user md5",
                   "  allowed_auths_operator md5", "  allowed_auths_admin md5",

@@ -191,13 +191,14 @@ def start_console_logger(ctx: Context, args: dict[str, Any]) -> Result:
     until interrupted.
 
     Every interval seconds the inventory is read again: a host whose boot action becomes
-    install gets a console session (taking it over from any other), and loses it once its
-    install is over. A log keeps about its last MiB (the older half moves to <host>.log.1).
-    The host page of the dashboard shows the end of the log. Credentials never reach a log.
+    install gets a console session (taking it over from any other; one child process per
+    host), and loses it once its install is over. A log keeps about its last MiB (the older
+    half moves to <host>.log.1). The host page of the dashboard shows the end of the log.
+    Credentials never reach a log.
     """
     from rocks.commands._hosts import expand_hosts
     from rocks.commands._inventory import open_session_factory, state_path
-    from rocks.power.console import ConsoleLogger, pump
+    from rocks.power.console import ConsoleLogger
 
     if args["interval"] <= 0:
         raise RocksError.of("bad-interval", "interval must be more than 0 seconds")
@@ -227,10 +228,7 @@ def start_console_logger(ctx: Context, args: dict[str, Any]) -> Result:
             logger.update({b.host: b for b in bmcs})
             next_read = time.monotonic() + args["interval"]
             while time.monotonic() < next_read and (end is None or time.monotonic() < end):
-                if logger.watched:
-                    pump(0.2)
-                else:  # pyghmi's wait blocks while it has no session at all
-                    time.sleep(0.2)
+                time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:

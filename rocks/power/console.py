@@ -9,8 +9,11 @@ records it for a while without a terminal, and `ConsoleLogger` keeps many open a
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -226,18 +229,14 @@ class LogFile:
         self.fh.close()
 
 
-@dataclass
-class Watched:
-    session: Session
-    log: LogFile
-    retry_at: float = 0.0
-
-
 class ConsoleLogger:
     """Keeps one SOL session per wanted host, each appending to <dir>/<host>.log.
 
-    `update(bmcs)` says which hosts to follow now (others are closed); a session that breaks
-    or cannot open is retried every `retry` seconds. `pump` must be called often.
+    Each session runs in a child process of its own (`python -m rocks.power.console`, the
+    BMC's credentials handed over on its standard input, never on a command line): pyghmi
+    cannot reopen a console to a BMC within one process once a session to it has ended, and a
+    child keeps one host's trouble away from the others. `update(bmcs)` says which hosts to
+    follow now (others are stopped); a child that ends is restarted after `retry` seconds.
     """
 
     def __init__(self, directory: Path, retry: float = 10.0,
@@ -245,7 +244,7 @@ class ConsoleLogger:
         self.directory = directory
         self.retry = retry
         self.report = report
-        self.watched: dict[str, Watched] = {}
+        self.watched: dict[str, subprocess.Popen[bytes]] = {}
         self.failed: dict[str, float] = {}  # host -> when to try again
 
     def update(self, bmcs: dict[str, Bmc]) -> None:
@@ -255,36 +254,85 @@ class ConsoleLogger:
             del self.failed[host]
         now = time.monotonic()
         for host, bmc in sorted(bmcs.items()):
-            w = self.watched.get(host)
-            if w is not None and w.session.broken:
-                self._stop(host, f"lost: {bmc.scrub(w.session.errors[0])}")
+            child = self.watched.get(host)
+            if child is not None and child.poll() is not None:
+                del self.watched[host]
+                self.report(f"{host}: console session ended (status {child.returncode}); "
+                            f"retrying in {self.retry:g} s")
                 self.failed[host] = now + self.retry
-                w = None
-            if w is None and self.failed.get(host, 0.0) <= now:
+                child = None
+            if child is None and self.failed.get(host, 0.0) <= now:
                 self._start(host, bmc)
 
     def _start(self, host: str, bmc: Bmc) -> None:
-        log = LogFile(self.directory / f"{host}.log")
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        session = Session(bmc, log.write, force=True)
-        try:
-            session.open()
-        except PowerError as exc:
-            log.close()
-            self.failed[host] = time.monotonic() + self.retry
-            self.report(f"{host}: console not opened: {exc.outcome}: {bmc.scrub(exc.detail)}")
-            return
-        log.write(f"\r\n=== rocks console log of {host}, {stamp} UTC ===\r\n".encode())
+        self.directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+        log = self.directory / f"{host}.log"
+        child = subprocess.Popen([sys.executable, "-m", "rocks.power.console", str(log)],
+                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                 start_new_session=True)
+        assert child.stdin is not None
+        child.stdin.write(json.dumps({
+            "host": bmc.host, "protocol": str(bmc.protocol), "address": bmc.address,
+            "username": bmc.username, "password": bmc.password, "port": bmc.port,
+            "scheme": bmc.scheme, "verify": bmc.verify, "system": bmc.system}).encode())
+        child.stdin.close()
         self.failed.pop(host, None)
-        self.watched[host] = Watched(session, log)
-        self.report(f"{host}: logging its console to {log.path}")
+        self.watched[host] = child
+        self.report(f"{host}: logging its console to {log}")
 
     def _stop(self, host: str, why: str) -> None:
-        w = self.watched.pop(host)
-        w.session.close()
-        w.log.close()
+        child = self.watched.pop(host)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
         self.report(f"{host}: console closed ({why})")
 
     def close(self) -> None:
         for host in list(self.watched):
             self._stop(host, "logger stopped")
+
+
+def log_console(log_path: Path, bmc: Bmc) -> int:
+    """One host's console into its log until SIGTERM (the logger's child process)."""
+    import signal
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    log = LogFile(log_path)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    session = Session(sol_endpoint(bmc), log.write, force=True)
+    try:
+        session.open()
+    except PowerError as exc:
+        sys.stderr.write(f"{bmc.host}: console not opened: {exc.outcome}: "
+                         f"{bmc.scrub(exc.detail)}\n")
+        log.close()
+        return 1
+    log.write(f"\r\n=== rocks console log of {bmc.host}, {stamp} UTC ===\r\n".encode())
+    try:
+        while not stop.is_set() and not session.broken:
+            pump(0.2)
+    finally:
+        session.close()
+        log.close()
+    if session.broken:
+        sys.stderr.write(f"{bmc.host}: console lost: {bmc.scrub(session.errors[0])}\n")
+        return 1
+    return 0
+
+
+def _child_main(argv: list[str]) -> int:
+    spec = json.loads(sys.stdin.read())
+    verify = spec["verify"]
+    bmc = Bmc(spec["host"], Protocol(spec["protocol"]), spec["address"], spec["username"],
+              spec["password"], spec["port"], spec["scheme"], verify, spec["system"])
+    return log_console(Path(argv[0]), bmc)
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1:]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,19 @@ def test_bmc_from_the_inventory() -> None:
         with pytest.raises(RocksError) as err:
             bmc_of("c-0-0", ifaces, _attrs(**attrs))
         assert message in err.value.first.message
+
+
+def test_console_log_keeps_its_tail_and_is_private(tmp_path: Path) -> None:
+    from rocks.power.console import LogFile
+
+    log = LogFile(tmp_path / "console" / "c-0-0.log", limit=1000)
+    for i in range(30):
+        log.write(f"line {i:03d} {'x' * 90}\n".encode())
+    log.close()
+    path = tmp_path / "console" / "c-0-0.log"
+    older = path.with_name("c-0-0.log.1")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert path.stat().st_size <= 1000 and older.stat().st_size > 1000 - 100
+    assert b"line 029" in path.read_bytes() and b"line 000" not in path.read_bytes() + \
+        older.read_bytes()

@@ -356,7 +356,7 @@ def _network_for(s: Session, host: str, device: str, ip: str) -> str:
     keyword("vlan", _vlan, default=None, metavar="integer", help="VLAN id"),
     keyword("options", default="", help="driver or bonding options"),
     keyword("default", bool, default=False, help="the interface with the default route"),
-    keyword("bmc", default="", choices=("", "ipmi", "redfish"),
+    keyword("bmc", default=None, choices=("ipmi", "redfish"),
             help="this interface is the host's BMC, spoken to with this protocol"),
     examples=("rocks add host interface compute-0-0 eth0 ip=10.1.255.254 "
               "mac=52:54:00:00:00:01 network=private",
@@ -389,7 +389,7 @@ def add_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
     q.add_interface(s, Interface(host, device, args["mac"], args["ip"], network,
                                  name=args["name"], module=args["module"], vlan=args["vlan"],
                                  options=args["options"], default_gateway=args["default"],
-                                 bmc=args["bmc"]))
+                                 bmc=args["bmc"] or ""))
     return None
 
 

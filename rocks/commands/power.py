@@ -32,7 +32,7 @@ def _read_targets(ctx: Context, words: tuple[str, ...]) -> tuple[list[Any], list
     HOSTS,
     keyword("action", positional_ok=True, choices=("on", "off", "cycle", "reset", "status"),
             help="on, off, cycle (off then on), reset (hard reset), status"),
-    keyword("next-boot", default="", choices=("", "pxe", "disk"),
+    keyword("next-boot", default=None, choices=("pxe", "disk"),
             help="boot device for the next boot only, set before the action"),
     TIMEOUT, THREADS,
     examples=("rocks set host power compute-0-0 action=status",

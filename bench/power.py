@@ -39,7 +39,9 @@ def start_sims(root: Path, n: int) -> list[subprocess.Popen[bytes]]:
     procs = []
     for k in range(math.ceil(n / MAX_ENDPOINTS)):
         eps = [(address(i), 623) for i in range(k * MAX_ENDPOINTS, min(n, (k + 1) * MAX_ENDPOINTS))]
-        argv = write_ipmi_sim(root / f"sim{k}", f"bench{k}", eps, USER, PASSWORD)
+        # one simulator stands for 11 BMCs: let it hold the sessions of all of them
+        argv = write_ipmi_sim(root / f"sim{k}", f"bench{k}", eps, USER, PASSWORD,
+                              max_sessions=63)
         with (root / f"sim{k}.log").open("wb") as out:
             procs.append(subprocess.Popen(argv, stdout=out, stderr=out,
                                           stdin=subprocess.DEVNULL, start_new_session=True))
@@ -77,19 +79,21 @@ def main() -> None:
             assert r.returncode == 0, r.stdout + r.stderr
         first = None
         for w in WORKERS:
-            times = []
+            times, oks = [], []
             for _ in range(3):
                 t0 = time.perf_counter()
                 r = rocks(env, "set", "host", "power", "compute", "action=status",
                           f"num-threads={w}", "timeout=30")
                 times.append(time.perf_counter() - t0)
-                ok = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
-                if r.returncode != 0 or ok != f"ok {n}":
-                    raise SystemExit(f"workers={w}: {r.returncode}\n{r.stderr[-2000:]}")
+                # the summary line: `ok N[, timed out M (…)]`
+                summary = next((ln for ln in reversed(r.stderr.splitlines())
+                                if ln.startswith(("ok ", "timed out", "unreachable"))), "")
+                oks.append(int(summary.split(",")[0][3:]) if summary.startswith("ok ") else 0)
             median = statistics.median(times)
             first = first or median
             emit("power-status", n, median, workers=w, protocol="ipmi", bmcs=n,
-                 sims=len(procs), speedup_vs_1_worker=round(first / median, 2))
+                 sims=len(procs), ok_min=min(oks), ok_max=max(oks),
+                 speedup_vs_first=round(first / median, 2))
         if shutil.which("ipmitool"):
             sample = min(50, n)
             t0 = time.perf_counter()

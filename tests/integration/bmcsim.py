@@ -24,7 +24,7 @@ def ipmi_sim_missing() -> str | None:
 
 def write_ipmi_sim(workdir: Path, name: str, endpoints: Sequence[tuple[str, int]], user: str,
                    password: str, *, vmdir: Path | None = None, vm_port: int | None = None,
-                   sol: str | None = None) -> list[str]:
+                   sol: str | None = None, max_sessions: int = 10) -> list[str]:
     """Configuration for one ipmi_sim answering at every (address, port) of `endpoints` (one
     LAN channel each, channels 1-11); returns its command line.
 
@@ -43,7 +43,8 @@ def write_ipmi_sim(workdir: Path, name: str, endpoints: Sequence[tuple[str, int]
                   "  allowed_auths_operator md5", "  allowed_auths_admin md5",
                   f"  guid {(name.encode().hex() + '0' * 32)[:32]}",
                   "endlan"]
-    lines.append(f'user 2 true "{user}" "{password}" admin 10 md5')
+    # sessions the user may hold at once, over all of this simulator's endpoints
+    lines.append(f'user 2 true "{user}" "{password}" admin {max_sessions} md5')
     if vmdir is not None:
         lines.append(f'chassis_control "{sys.executable} {CHASSIS} {vmdir} {MC}"')
     if vm_port is not None:

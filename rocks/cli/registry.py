@@ -57,6 +57,9 @@ COMMANDS: CommandTable = {
     ("add", "os", "attr"): Entry(
         _ATTR, "add_os_attr", "Add an os attribute"
     ),
+    ("add", "rack", "attr"): Entry(
+        _ATTR, "add_rack_attr", "Add a rack attribute (the hosts of a rack number)"
+    ),
     ("add", "roll"): Entry(
         _ROLL, "add_roll", "Add rolls (ISO, tarball, directory, OS DVD) to the store"
     ),
@@ -147,6 +150,9 @@ COMMANDS: CommandTable = {
     ("list", "os", "attr"): Entry(
         _ATTR, "list_os_attr", "List os attributes"
     ),
+    ("list", "rack", "attr"): Entry(
+        _ATTR, "list_rack_attr", "List rack attributes"
+    ),
     ("list", "roll"): Entry(
         _ROLL, "list_roll", "List rolls"
     ),
@@ -185,6 +191,9 @@ COMMANDS: CommandTable = {
     ),
     ("remove", "os", "attr"): Entry(
         _ATTR, "remove_os_attr", "Remove an os attribute"
+    ),
+    ("remove", "rack", "attr"): Entry(
+        _ATTR, "remove_rack_attr", "Remove a rack attribute"
     ),
     ("remove", "roll"): Entry(
         _ROLL, "remove_roll", "Remove rolls from the store"
@@ -278,6 +287,9 @@ COMMANDS: CommandTable = {
     ),
     ("set", "os", "attr"): Entry(
         _ATTR, "set_os_attr", "Set an os attribute"
+    ),
+    ("set", "rack", "attr"): Entry(
+        _ATTR, "set_rack_attr", "Set a rack attribute"
     ),
     ("set", "roll"): Entry(
         _ROLL, "set_roll", "Trust or distrust a roll (trusted=yes|no)"

@@ -1,7 +1,9 @@
-"""Attribute commands at the four scopes (global, os, appliance, host): add, set, remove, list.
+"""Attribute commands at the five scopes (global, os, appliance, rack, host): add, set, remove,
+list.
 
 `list host attr` shows each host's resolved attributes with the scope each value came from, as
-Rocks did: G global, O os, A appliance, H host, I intrinsic, and R for a roll's declared default.
+Rocks did: G global, O os, A appliance, K rack, H host, I intrinsic, and R for a roll's declared
+default.
 Secret values print as ******** in every listing and output format.
 """
 
@@ -29,19 +31,23 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 SECRET_MASK = "********"
-LETTERS = {"global": "G", "os": "O", "appliance": "A", "host": "H", "intrinsic": "I", "roll": "R"}
+LETTERS = {"global": "G", "os": "O", "appliance": "A", "rack": "K", "host": "H", "intrinsic": "I",
+           "roll": "R"}
 # Above this many targets one bulk write beats a few queries per target.
 _BULK_FROM = 8
 
 _TARGET_HELP = {
     Scope.OS: "os names, e.g. linux",
     Scope.APPLIANCE: "appliance names (rocks list appliance)",
+    Scope.RACK: "rack numbers (3 or rack3), with hosts in them or not",
     Scope.HOST: "host names, appliance names, rackN or shell globs",
 }
 _EXAMPLES = {
     Scope.GLOBAL: ("{verb} attr Kickstart_Timezone UTC", "{verb} attr attr=x11 value=yes"),
     Scope.OS: ("{verb} os attr linux HttpRoot /var/www/html",),
     Scope.APPLIANCE: ("{verb} appliance attr compute x11 yes",),
+    Scope.RACK: ("{verb} rack attr 3 bmc_username ADMIN",
+                 "{verb} rack attr rack3 bmc_password secret secret=yes"),
     Scope.HOST: ("{verb} host attr compute-0-0 cpus 2", "{verb} host attr rack1 x11 yes"),
 }
 
@@ -71,6 +77,10 @@ def _targets(s: Session, scope: Scope, words: Sequence[str]) -> list[str]:
         from rocks.commands._hosts import expand_hosts
 
         return expand_hosts(s, words, empty_means_all=False)
+    if scope is Scope.RACK:
+        from rocks.inventory.attrs import rack_number
+
+        return list(dict.fromkeys(str(rack_number(w)) for w in words))
     if scope is Scope.APPLIANCE:
         from rocks.inventory import queries as q
 
@@ -247,10 +257,10 @@ def _list(scope: Scope) -> Command:
 def list_host_attr(ctx: Context, args: dict[str, Any]) -> Result:
     """List every attribute each host resolves to, and where its value came from.
 
-    SOURCE: G global, O os, A appliance, H host, I intrinsic (name, rack, rank, appliance, os,
-    address and MAC from the inventory), R a roll's declared default. Higher scopes override
-    lower ones: R < G < O < A < H. Secret values (marked secret=yes, or declared secret by a
-    roll) show as ********.
+    SOURCE: G global, O os, A appliance, K rack, H host, I intrinsic (name, rack, rank,
+    appliance, os, address and MAC from the inventory), R a roll's declared default. Higher
+    scopes override lower ones: R < G < O < A < K < H. Secret values (marked secret=yes, or
+    declared secret by a roll) show as ********.
     """
     from rocks.commands._hosts import expand_hosts
     from rocks.compiler.service import default_attributes
@@ -290,6 +300,10 @@ add_attr = _add_or_set(Scope.GLOBAL, replace=False)
 add_os_attr = _add_or_set(Scope.OS, replace=False)
 add_appliance_attr = _add_or_set(Scope.APPLIANCE, replace=False)
 add_host_attr = _add_or_set(Scope.HOST, replace=False)
+add_rack_attr = _add_or_set(Scope.RACK, replace=False)
+set_rack_attr = _add_or_set(Scope.RACK, replace=True)
+remove_rack_attr = _remove(Scope.RACK)
+list_rack_attr = _list(Scope.RACK)
 set_attr = _add_or_set(Scope.GLOBAL, replace=True)
 set_os_attr = _add_or_set(Scope.OS, replace=True)
 set_appliance_attr = _add_or_set(Scope.APPLIANCE, replace=True)

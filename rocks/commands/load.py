@@ -438,7 +438,7 @@ def _target(cell: str) -> tuple[Scope, str]:
     kind, sep, rest = cell.partition(":")
     if cell == "global":
         return Scope.GLOBAL, ""
-    if sep and kind in ("os", "appliance", "host"):
+    if sep and kind in ("os", "appliance", "rack", "host"):
         return Scope(kind), rest.strip()
     return Scope.HOST, cell
 
@@ -465,7 +465,7 @@ def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], in
     if header[0] != "target":
         p.add(at, "missing-column", "the first column must be target",
               hint="target,<attr>,…,secret:<attr>,… (target: global, os:NAME, "
-              "appliance:NAME or a host name)")
+              "appliance:NAME, rack:NUMBER or a host name)")
     p.raise_any()
     appliances = {a.name for a in q.list_appliances(s)}
     hosts = set(s.scalars(select(HostRow.name)))
@@ -477,11 +477,11 @@ def plan_attrfile(s: Session, path: str) -> tuple[list[Attribute], list[str], in
     for row in rows:
         scope, name = target = _target(row.cells["target"])
         known = {Scope.GLOBAL: True, Scope.OS: bool(name), Scope.APPLIANCE: name in appliances,
-                 Scope.HOST: name in hosts}[scope]
+                 Scope.RACK: name.isdigit(), Scope.HOST: name in hosts}[scope]
         if not known:
             what = "needs an os name" if scope is Scope.OS else f"names no {scope} ({name!r})"
             p.add(row.line, f"unknown-{scope}", f"target {row.cells['target']!r} {what}",
-                  hint="targets: global, os:NAME, appliance:NAME or a host name")
+                  hint="targets: global, os:NAME, appliance:NAME, rack:NUMBER or a host name")
             continue
         if target in seen:
             p.add(row.line, "duplicate-target",
@@ -524,9 +524,9 @@ def load_attrfile(ctx: Context, args: dict[str, Any]) -> Result:
     """Set attributes from a spreadsheet (CSV): one row per target, one column per attribute.
 
     Header: target,<attr>,<attr>,… where a column headed secret:<attr> holds secret values
-    (listed as ********). Targets: global, os:<os>, appliance:<appliance>, a host name (or
-    host:<name>). An empty cell sets nothing; attributes not in the file are kept. Every bad
-    row is reported as FILE:LINE and then nothing is loaded.
+    (listed as ********). Targets: global, os:<os>, appliance:<appliance>, rack:<number>, a
+    host name (or host:<name>). An empty cell sets nothing; attributes not in the file are
+    kept. Every bad row is reported as FILE:LINE and then nothing is loaded.
     """
     from rocks.inventory.bulk import set_attrs_bulk
 

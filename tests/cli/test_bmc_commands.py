@@ -122,3 +122,38 @@ def test_power_without_a_usable_bmc_fails_per_host(cluster: Cluster) -> None:
     assert r.code != 0 and "dance" in r.stderr
     r = cluster("set", "host", "power", "compute-0-1", "action=status", "timeout=0")
     assert r.code == 2 and "timeout must be more than 0" in r.stderr
+
+
+def test_rack_attributes_cover_a_rack_and_hosts_override(cluster: Cluster) -> None:
+    for host in ("compute-3-0", "compute-3-1"):
+        cluster.ok("add", "host", host)
+    cluster.ok("set", "attr", "bmc_password", "global-pw", "secret=yes")
+    cluster.ok("set", "rack", "attr", "rack3", "bmc_password", "rack-pw", "secret=yes")
+    cluster.ok("add", "rack", "attr", "3", "bmc_username", "ops")
+    cluster.ok("set", "host", "attr", "compute-3-1", "bmc_username", "own")
+    r = cluster("add", "rack", "attr", "3", "bmc_username", "again")
+    assert r.code == 2 and "already exists at rack 3" in r.stderr
+    r = cluster("set", "rack", "attr", "r3", "x", "1")
+    assert r.code == 2 and "not a rack number" in r.stderr
+    listed = cluster.ok("list", "rack", "attr", "output-format=csv").stdout
+    assert listed == "rack,attr,value\n3,bmc_password,********\n3,bmc_username,ops\n"
+    out = cluster.ok("list", "host", "attr", "compute-0-0", "compute-3-0", "compute-3-1",
+                     "attr=bmc_user*", "output-format=csv").stdout
+    assert "compute-3-0,bmc_username,ops,K\n" in out and "compute-3-1,bmc_username,own,H\n" in out
+    assert "compute-0-0,bmc_username,,R\n" in out
+    out = cluster.ok("list", "host", "attr", "compute-3-0", "attr=bmc_password").stdout
+    assert "********  K" in out and "rack-pw" not in out
+    # a host moved into the rack gets the rack's values; the dump restores rack attributes
+    cluster.ok("set", "host", "rack", "compute-0-0", "rack=3")
+    out = cluster.ok("list", "host", "attr", "compute-0-0", "attr=bmc_username").stdout
+    assert "ops" in out
+    dumped = cluster.ok("dump", "section=attrfile").stdout
+    assert "rack:3,rack-pw,ops\n" in dumped.replace(",,", ",") or "rack:3," in dumped
+    path = cluster.tmp / "attrs.csv"
+    path.write_text("target,secret:bmc_password\nrack:3,new-pw\nrack:x,pw\n")
+    r = cluster("load", "attrfile", str(path))
+    assert r.code == 2 and f"{path}:3: " in r.stderr
+    path.write_text("target,secret:bmc_password\nrack:3,new-pw\nrack:7,pw7\n")
+    assert "attributes: 1 added, 1 changed" in cluster.ok("load", "attrfile", str(path)).stdout
+    cluster.ok("remove", "rack", "attr", "3", "bmc_username")
+    assert "bmc_username" not in cluster.ok("list", "rack", "attr").stdout

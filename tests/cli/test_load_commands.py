@@ -312,11 +312,11 @@ compute-0-0,yes,secret
     assert fails(rocks, "load", "attrfile", path) == (
         f"{path}:3: error: target 'appliance:nope' names no appliance ('nope')"
         " [unknown-appliance]\n"
-        "  hint: targets: global, os:NAME, appliance:NAME or a host name\n"
+        "  hint: targets: global, os:NAME, appliance:NAME, rack:NUMBER or a host name\n"
         f"{path}:4: error: target 'os:' needs an os name [unknown-os]\n"
-        "  hint: targets: global, os:NAME, appliance:NAME or a host name\n"
+        "  hint: targets: global, os:NAME, appliance:NAME, rack:NUMBER or a host name\n"
         f"{path}:5: error: target 'ghost' names no host ('ghost') [unknown-host]\n"
-        "  hint: targets: global, os:NAME, appliance:NAME or a host name\n"
+        "  hint: targets: global, os:NAME, appliance:NAME, rack:NUMBER or a host name\n"
         f"{path}:6: error: target global is also on line 2 [duplicate-target]\n"
         f"{path}:7: error: target compute-0-0 sets x11 both plain and secret"
         " [conflicting-cells]\n"
@@ -324,8 +324,8 @@ compute-0-0,yes,secret
     bad = write(tmp_path, "b.csv", "host,x11\n")
     assert fails(rocks, "load", "attrfile", bad) == (
         f"{bad}:1: error: the first column must be target [missing-column]\n"
-        "  hint: target,<attr>,…,secret:<attr>,… (target: global, os:NAME, appliance:NAME or"
-        " a host name)\n"
+        "  hint: target,<attr>,…,secret:<attr>,… (target: global, os:NAME, appliance:NAME,"
+        " rack:NUMBER or a host name)\n"
     )
     assert ok(rocks, "list", "attr") == ""
 

@@ -57,6 +57,9 @@ COMMANDS: CommandTable = {
     ("add", "os", "attr"): Entry(
         _ATTR, "add_os_attr", "Add an os attribute"
     ),
+    ("add", "rack", "attr"): Entry(
+        _ATTR, "add_rack_attr", "Add a rack attribute (the hosts of a rack number)"
+    ),
     ("add", "roll"): Entry(
         _ROLL, "add_roll", "Add rolls (ISO, tarball, directory, OS DVD) to the store"
     ),
@@ -127,6 +130,9 @@ COMMANDS: CommandTable = {
     ("list", "host", "interface"): Entry(
         _HOST, "list_host_interface", "List hosts' interfaces"
     ),
+    ("list", "host", "power"): Entry(
+        "rocks.commands.power", "list_host_power", "Ask hosts' BMCs for their power state"
+    ),
     ("list", "host", "profile"): Entry(
         _PROF, "list_host_profile", "Print a host's kickstart"
     ),
@@ -148,6 +154,9 @@ COMMANDS: CommandTable = {
     ("list", "os", "attr"): Entry(
         _ATTR, "list_os_attr", "List os attributes"
     ),
+    ("list", "rack", "attr"): Entry(
+        _ATTR, "list_rack_attr", "List rack attributes"
+    ),
     ("list", "roll"): Entry(
         _ROLL, "list_roll", "List rolls"
     ),
@@ -156,6 +165,9 @@ COMMANDS: CommandTable = {
     ),
     ("load", "hostfile"): Entry(
         _LOAD, "load_hostfile", "Load hosts and interfaces from a CSV file"
+    ),
+    ("open", "host", "console"): Entry(
+        "rocks.commands.power", "open_host_console", "Open a host's serial console (SOL)"
     ),
     ("remove", "appliance"): Entry(
         _APP, "remove_appliance", "Remove an appliance"
@@ -183,6 +195,9 @@ COMMANDS: CommandTable = {
     ),
     ("remove", "os", "attr"): Entry(
         _ATTR, "remove_os_attr", "Remove an os attribute"
+    ),
+    ("remove", "rack", "attr"): Entry(
+        _ATTR, "remove_rack_attr", "Remove a rack attribute"
     ),
     ("remove", "roll"): Entry(
         _ROLL, "remove_roll", "Remove rolls from the store"
@@ -262,6 +277,9 @@ COMMANDS: CommandTable = {
     ("set", "host", "name"): Entry(
         _HOST, "set_host_name", "Rename a host"
     ),
+    ("set", "host", "power"): Entry(
+        "rocks.commands.power", "set_host_power", "Power hosts on, off, cycle, reset; status"
+    ),
     ("set", "host", "rack"): Entry(
         _HOST, "set_host_rack", "Set hosts' rack"
     ),
@@ -277,8 +295,14 @@ COMMANDS: CommandTable = {
     ("set", "os", "attr"): Entry(
         _ATTR, "set_os_attr", "Set an os attribute"
     ),
+    ("set", "rack", "attr"): Entry(
+        _ATTR, "set_rack_attr", "Set a rack attribute"
+    ),
     ("set", "roll"): Entry(
         _ROLL, "set_roll", "Trust or distrust a roll (trusted=yes|no)"
+    ),
+    ("start", "console-logger"): Entry(
+        "rocks.commands.power", "start_console_logger", "Log installing nodes' consoles"
     ),
     ("start", "frontend"): Entry(
         "rocks.commands.frontend", "start_frontend", "Serve kickstarts, events and the dashboard"

@@ -1,8 +1,9 @@
-"""Attribute commands at the four scopes (global, os, appliance, host): add, set, remove, list.
+"""Attribute commands at the five scopes (global, os, appliance, rack, host): add, set, remove,
+list.
 
 `list host attr` shows each host's resolved attributes with the scope each value came from, as
-Rocks did: G global, O os, A appliance, H host, I intrinsic, R for a roll's declared default
-and N for a value derived from the networks (rocks/inventory/netfacts.py).
+Rocks did: G global, O os, A appliance, K rack, H host, I intrinsic, R for a roll's declared
+default and N for a value derived from the networks (rocks/inventory/netfacts.py).
 Secret values print as ******** in every listing and output format.
 """
 
@@ -32,20 +33,23 @@ if TYPE_CHECKING:
     from rocks.inventory.db import Session
 
 SECRET_MASK = "********"
-LETTERS = {"global": "G", "os": "O", "appliance": "A", "host": "H", "intrinsic": "I", "roll": "R",
-           "network": "N"}
+LETTERS = {"global": "G", "os": "O", "appliance": "A", "rack": "K", "host": "H", "intrinsic": "I",
+           "roll": "R", "network": "N"}
 # Above this many targets one bulk write beats a few queries per target.
 _BULK_FROM = 8
 
 _TARGET_HELP = {
     Scope.OS: "os names, e.g. linux",
     Scope.APPLIANCE: "appliance names (rocks list appliance)",
+    Scope.RACK: "rack numbers (3 or rack3), with hosts in them or not",
     Scope.HOST: "host names, appliance names, rackN or shell globs",
 }
 _EXAMPLES = {
     Scope.GLOBAL: ("{verb} attr Kickstart_Timezone UTC", "{verb} attr attr=x11 value=yes"),
     Scope.OS: ("{verb} os attr linux HttpRoot /var/www/html",),
     Scope.APPLIANCE: ("{verb} appliance attr compute x11 yes",),
+    Scope.RACK: ("{verb} rack attr 3 bmc_username ADMIN",
+                 "{verb} rack attr rack3 bmc_password secret secret=yes"),
     Scope.HOST: ("{verb} host attr compute-0-0 cpus 2", "{verb} host attr rack1 x11 yes"),
 }
 
@@ -75,6 +79,10 @@ def _targets(s: Session, scope: Scope, words: Sequence[str]) -> list[str]:
         from rocks.commands._hosts import expand_hosts
 
         return expand_hosts(s, words, empty_means_all=False)
+    if scope is Scope.RACK:
+        from rocks.inventory.attrs import rack_number
+
+        return list(dict.fromkeys(str(rack_number(w)) for w in words))
     if scope is Scope.APPLIANCE:
         from rocks.inventory import queries as q
 
@@ -259,11 +267,11 @@ def _list(scope: Scope) -> Command:
 def list_host_attr(ctx: Context, args: dict[str, Any]) -> Result:
     """List every attribute each host resolves to, and where its value came from.
 
-    SOURCE: G global, O os, A appliance, H host, I intrinsic (name, rack, rank, appliance, os,
-    address and MAC from the inventory), N derived from the networks and the frontend host
-    (Kickstart_Private*/Public*: netmask, gateway, DNS, kickstart host, URLs), R a roll's
-    declared default. Higher ones override lower ones: R < N < G < O < A < H. Secret values
-    (marked secret=yes, or declared secret by a roll) show as ********.
+    SOURCE: G global, O os, A appliance, K rack, H host, I intrinsic (name, rack, rank,
+    appliance, os, address and MAC from the inventory), N derived from the networks and the
+    frontend host (Kickstart_Private*/Public*: netmask, gateway, DNS, kickstart host, URLs), R a
+    roll's declared default. Higher ones override lower ones: R < N < G < O < A < K < H. Secret
+    values (marked secret=yes, or declared secret by a roll) show as ********.
     """
     from rocks.commands._hosts import expand_hosts
     from rocks.commands._inventory import cluster_service
@@ -303,6 +311,10 @@ add_attr = _add_or_set(Scope.GLOBAL, replace=False)
 add_os_attr = _add_or_set(Scope.OS, replace=False)
 add_appliance_attr = _add_or_set(Scope.APPLIANCE, replace=False)
 add_host_attr = _add_or_set(Scope.HOST, replace=False)
+add_rack_attr = _add_or_set(Scope.RACK, replace=False)
+set_rack_attr = _add_or_set(Scope.RACK, replace=True)
+remove_rack_attr = _remove(Scope.RACK)
+list_rack_attr = _list(Scope.RACK)
 set_attr = _add_or_set(Scope.GLOBAL, replace=True)
 set_os_attr = _add_or_set(Scope.OS, replace=True)
 set_appliance_attr = _add_or_set(Scope.APPLIANCE, replace=True)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
+from rocks.commands import Context, Result, Rows, Text, _power, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import session
 from rocks.commands._lookup import need_appliance, need_bootaction, need_network, not_found
@@ -216,7 +216,11 @@ def set_host_name(ctx: Context, args: dict[str, Any]) -> Result:
                         help="install: reinstall at next boot; os: boot the installed system"),
          keyword("force", bool, default=False,
                  help="install even if the packages check against the distribution fails"),
+         keyword("reboot", bool, default=False,
+                 help="then, through each host's BMC, set its next boot to PXE and power-cycle"),
+         _power.TIMEOUT, _power.THREADS,
          examples=("rocks set host boot compute-0-0 action=install",
+                   "rocks set host boot rack3 action=install reboot=yes",
                    "rocks set host boot rack0 action=os"))
 def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
     """Choose what hosts do at their next PXE boot: install or boot their os.
@@ -224,10 +228,24 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
     install: each host gets a new one-time token for its kickstart, and its %packages are first
     depsolved against the distribution (refused with the reasons if that fails; force=yes
     overrides). os: the token is spent.
+    reboot=yes: once the boot action is saved, each host's BMC is told to boot from the network
+    next and the host is power-cycled (switched on when off) — a rack reinstalls with this one
+    command. Power results are reported like `rocks set host power`; the boot action stays set
+    for hosts whose BMC failed (exit status 2), so a rerun or a manual reboot completes them.
     """
+    if args["reboot"]:
+        _power.check_limits(args)
     action = BootState(args["action"])
     names = _update_each(ctx, args, boot=action)
-    _on_boot_change(ctx, session(ctx), names, action, force=args["force"])
+    s = session(ctx)
+    _on_boot_change(ctx, s, names, action, force=args["force"])
+    if args["reboot"]:
+        from rocks.power.model import Action, NextBoot
+
+        s.commit()  # the frontend must see the install before the node asks for it
+        bmcs, missing = _power.bmc_targets(s, names)
+        s.commit()  # hold no transaction while BMCs are talked to
+        _power.finish(ctx, _power.run(bmcs, missing, Action.CYCLE, NextBoot.PXE, args))
     return None
 
 
@@ -328,11 +346,21 @@ def _network_for(s: Session, host: str, device: str, ip: str) -> str:
     keyword("vlan", _vlan, default=None, metavar="integer", help="VLAN id"),
     keyword("options", default="", help="driver or bonding options"),
     keyword("default", bool, default=False, help="the interface with the default route"),
+    keyword("bmc", default=None, choices=("ipmi", "redfish"),
+            help="this interface is the host's BMC, spoken to with this protocol"),
     examples=("rocks add host interface compute-0-0 eth0 ip=10.1.255.254 "
-              "mac=52:54:00:00:00:01 network=private",),
+              "mac=52:54:00:00:00:01 network=private",
+              "rocks add host interface compute-0-0 ipmi ip=10.2.0.10 mac=52:54:00:00:01:01 "
+              "network=ipmi bmc=ipmi"),
 )
 def add_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
-    """Add a network interface to a host."""
+    """Add a network interface to a host.
+
+    bmc=ipmi|redfish makes it the host's baseboard management controller (one per host): it
+    gets its DHCP reservation and DNS name (<host>-<device> unless name= says otherwise) but is
+    never the host's own address; power and console commands reach the host through it, with
+    the credentials of the bmc_username and bmc_password attributes.
+    """
     from rocks.inventory import queries as q
     from rocks.model.inventory import Interface
 
@@ -343,9 +371,15 @@ def add_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
         need_network(s, network)
     elif args["ip"]:
         network = _network_for(s, host, device, args["ip"])
+    if args["bmc"]:
+        other = [i.device for i in q.list_interfaces(s, host) if i.bmc]
+        if other:
+            raise RocksError.of("duplicate-bmc", f"host {host} already has a BMC ({other[0]})",
+                                hint=f"rocks remove host interface {host} {other[0]}")
     q.add_interface(s, Interface(host, device, args["mac"], args["ip"], network,
                                  name=args["name"], module=args["module"], vlan=args["vlan"],
-                                 options=args["options"], default_gateway=args["default"]))
+                                 options=args["options"], default_gateway=args["default"],
+                                 bmc=args["bmc"] or ""))
     return None
 
 
@@ -359,7 +393,8 @@ def remove_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
     return None
 
 
-_IFACE_COLUMNS = ("host", "device", "mac", "ip", "network", "name", "module", "vlan", "options")
+_IFACE_COLUMNS = ("host", "device", "mac", "ip", "network", "name", "module", "vlan", "options",
+                  "bmc")
 
 
 @command(SOME_HOSTS, tabular=True,
@@ -375,7 +410,7 @@ def list_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
         interfaces = [i for i in interfaces if i.host in wanted]
     return Rows(_IFACE_COLUMNS, (
         (i.host, i.device, i.mac or None, i.ip or None, i.network or None, i.name or None,
-         i.module or None, i.vlan, i.options or None) for i in interfaces))
+         i.module or None, i.vlan, i.options or None, i.bmc or None) for i in interfaces))
 
 
 def _set_interface(ctx: Context, hosts: Sequence[str], device: str, **change: Any) -> None:

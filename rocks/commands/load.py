@@ -46,9 +46,11 @@ def load_hostfile(ctx: Context, args: dict[str, Any]) -> Result:
 
     Required columns: name,appliance,rack,rank,interface,ip,mac,network. Optional: default
     (yes/no: the default-gateway interface), ifname (the host's name on that network), module,
-    vlan, options, os, installaction, runaction, boot (install|os), comment, and attr:<name>
-    (a host attribute, checked against the type its roll declares and stored secret when the
-    roll declares it secret; an empty cell sets nothing). Column names are
+    vlan, options, bmc (ipmi|redfish: this row's interface is the host's BMC, e.g. interface
+    ipmi on network ipmi; its credentials are the bmc_username/bmc_password attributes), os,
+    installaction, runaction, boot (install|os), comment, and attr:<name> (a host attribute,
+    checked against the type its roll declares and stored secret when the roll declares it
+    secret; an empty cell sets nothing). Column names are
     case-insensitive; blank lines and lines starting with # are skipped. One row per
     interface: a host's rows must agree on its host columns (an empty cell agrees with
     anything); a host without interfaces has one row with the interface columns empty; mac
@@ -89,8 +91,8 @@ def load_attrfile(ctx: Context, args: dict[str, Any]) -> Result:
 
     Header: target,<attr>,<attr>,… where a column headed secret:<attr> holds secret values
     (listed as ********; an attribute a roll declares secret is stored secret in either kind
-    of column). Targets: global, os:<os>, appliance:<appliance>, a host name (or
-    host:<name>). An empty cell sets nothing; attributes not in the file are kept. Values are
+    of column). Targets: global, os:<os>, appliance:<appliance>, rack:<number>, a host name
+    (or host:<name>). An empty cell sets nothing; attributes not in the file are kept. Values are
     checked against the types the rolls declare (see `rocks set attr help`). Every bad row
     is reported as FILE:LINE and then nothing is loaded.
     """
@@ -130,7 +132,7 @@ def dump_hostfile(hosts: Sequence[Host]) -> str:
             row.update(interface=i.device, ip=i.ip, mac=i.mac, network=i.network,
                        default="yes" if i.default_gateway else "", ifname=i.name,
                        module=i.module, vlan="" if i.vlan is None else str(i.vlan),
-                       options=i.options)
+                       options=i.options, bmc=i.bmc)
         return row
 
     rows = [cells(h, i) for h in hosts for i in (h.interfaces or (None,))]

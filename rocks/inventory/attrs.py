@@ -1,10 +1,10 @@
-"""Attributes at global, os, appliance and host scope, and their resolution for a host.
+"""Attributes at global, os, appliance, rack and host scope, and their resolution for a host.
 
 Resolution follows Rocks: intrinsic `hostname rack rank appliance os` first, then the network
 facts (`Kickstart_Private*`… derived from the networks, see netfacts.py), then global < os <
-appliance < host (each may override the intrinsics and the derived facts), then
+appliance < rack < host (each may override the intrinsics and the derived facts), then
 `hostaddr`/`ksmac` from the host's interface on the PXE network (or its first interface by
-device name).
+device name; never its BMC).
 """
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ def _scope(scope: Scope | str) -> Scope:
         return Scope(scope)
     except ValueError:
         raise RocksError.of(
-            "bad-scope", f"{scope!r} is not an attribute scope", hint="global, os, appliance, host"
+            "bad-scope", f"{scope!r} is not an attribute scope",
+            hint="global, os, appliance, rack, host"
         ) from None
 
 
 def target_columns(session: Session, scope: Scope | str, target: str) -> dict[str, Any]:
     """The (os, appliance_id, host_id) columns that identify `target` within `scope`."""
     scope = _scope(scope)
-    cols: dict[str, Any] = {"os": None, "appliance_id": None, "host_id": None}
+    cols: dict[str, Any] = {"os": None, "appliance_id": None, "host_id": None, "rack": None}
     if scope is Scope.GLOBAL:
         if target:
             raise RocksError.of("bad-target", f"global attributes take no target (got {target!r})")
@@ -58,9 +59,20 @@ def target_columns(session: Session, scope: Scope | str, target: str) -> dict[st
         cols["os"] = target
     elif scope is Scope.APPLIANCE:
         cols["appliance_id"] = appliance_id(session, target)
+    elif scope is Scope.RACK:
+        cols["rack"] = rack_number(target)
     else:
         cols["host_id"] = host_id(session, target)
     return cols
+
+
+def rack_number(target: str) -> int:
+    """A rack target: a number (`3` or `rack3`), hosts in it or not."""
+    text = target[4:] if target.startswith("rack") else target
+    if not text.isdigit():
+        raise RocksError.of("bad-target", f"rack {target!r} is not a rack number",
+                            hint="a number such as 3 (or rack3)")
+    return int(text)
 
 
 def _where(scope: Scope, cols: dict[str, Any]) -> list[Any]:
@@ -73,6 +85,7 @@ def _where(scope: Scope, cols: dict[str, Any]) -> list[Any]:
         AttributeRow.host_id.is_(None)
         if cols["host_id"] is None
         else AttributeRow.host_id == cols["host_id"],
+        AttributeRow.rack.is_(None) if cols["rack"] is None else AttributeRow.rack == cols["rack"],
     ]
 
 
@@ -130,7 +143,9 @@ def list_attrs(
         else:
             query = query.where(AttributeRow.scope == scope.value)
     out = [
-        Attribute(row.name, row.value, Scope(row.scope), row.os or app or host or "", row.secret)
+        Attribute(row.name, row.value, Scope(row.scope),
+                  row.os or app or host or ("" if row.rack is None else str(row.rack)),
+                  row.secret)
         for row, app, host in session.execute(query)
     ]
     order = {s: i for i, s in enumerate(SCOPE_PRECEDENCE)}
@@ -176,14 +191,16 @@ def resolve_attrs_many(
     if wanted is not None:
         aq = aq.where(
             or_(
-                AttributeRow.scope.in_(("global", "os", "appliance")),
+                AttributeRow.scope.in_(("global", "os", "appliance", "rack")),
                 AttributeRow.host_id.in_(host_ids),
             )
         )
-    # key per scope: global → "", os → os name, appliance → appliance id, host → host id
+    # key per scope: global → "", os → os name, appliance → appliance id, rack → rack number,
+    # host → host id
     layers: dict[Scope, dict[Any, list[AttributeRow]]] = {s: {} for s in SCOPE_PRECEDENCE}
     for row in session.scalars(aq.order_by(AttributeRow.name)):
-        slot = {"global": "", "os": row.os, "appliance": row.appliance_id, "host": row.host_id}
+        slot = {"global": "", "os": row.os, "appliance": row.appliance_id, "rack": row.rack,
+                "host": row.host_id}
         layers[Scope(row.scope)].setdefault(slot[row.scope], []).append(row)
     iq = (
         select(
@@ -194,6 +211,7 @@ def resolve_attrs_many(
             NetworkRow.pxe,
         )
         .outerjoin(NetworkRow, InterfaceRow.network_id == NetworkRow.id)
+        .where(InterfaceRow.bmc.is_(None))  # a BMC is never the host's own address
         .order_by(InterfaceRow.host_id, InterfaceRow.device)
     )
     if wanted is not None:
@@ -219,7 +237,8 @@ def resolve_attrs_many(
         values.update(fact_values)
         sources.update(fact_sources)
         secret: set[str] = set()
-        keys = {Scope.GLOBAL: "", Scope.OS: os_name, Scope.APPLIANCE: aid, Scope.HOST: hid}
+        keys = {Scope.GLOBAL: "", Scope.OS: os_name, Scope.APPLIANCE: aid, Scope.RACK: rack,
+                Scope.HOST: hid}
         for scope in SCOPE_PRECEDENCE:
             for row in layers[scope].get(keys[scope], ()):
                 values[row.name] = row.value

@@ -14,7 +14,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from rocks.errors import RocksError
-from rocks.inventory.attrs import check_attr_name
+from rocks.inventory.attrs import check_attr_name, rack_number
 from rocks.inventory.hosts import check_interface, network_index
 from rocks.inventory.lookup import unknown
 from rocks.inventory.schema import ApplianceRow, AttributeRow, HostRow, InterfaceRow
@@ -205,18 +205,18 @@ def set_attrs_bulk(session: Session, attrs: Sequence[Attribute]) -> int:
     hosts = _id_index(session, HostRow)
     table = cast(Table, AttributeRow.__table__)
     existing: dict[tuple[Any, ...], int] = {}
-    for aid, scope, os_name, app_id, hid, name in session.execute(
+    for aid, scope, os_name, app_id, hid, rack, name in session.execute(
         select(table.c.id, table.c.scope, table.c.os, table.c.appliance_id, table.c.host_id,
-               table.c.name)
+               table.c.rack, table.c.name)
     ):
-        existing[(scope, os_name, app_id, hid, name)] = aid
+        existing[(scope, os_name, app_id, hid, rack, name)] = aid
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
     for attr in attrs:
         scope = Scope(attr.scope)
         check_attr_name(attr.name)
-        cols: dict[str, Any] = {"os": None, "appliance_id": None, "host_id": None}
+        cols: dict[str, Any] = {"os": None, "appliance_id": None, "host_id": None, "rack": None}
         if scope is Scope.GLOBAL:
             if attr.target:
                 raise RocksError.of("bad-target", f"global attribute {attr.name} has a target")
@@ -229,11 +229,14 @@ def set_attrs_bulk(session: Session, attrs: Sequence[Attribute]) -> int:
             if attr.target not in apps:
                 raise unknown("appliance", attr.target)
             cols["appliance_id"] = apps[attr.target]
+        elif scope is Scope.RACK:
+            cols["rack"] = rack_number(attr.target)
         else:
             if attr.target not in hosts:
                 raise unknown("host", attr.target)
             cols["host_id"] = hosts[attr.target]
-        key = (scope.value, cols["os"], cols["appliance_id"], cols["host_id"], attr.name)
+        key = (scope.value, cols["os"], cols["appliance_id"], cols["host_id"], cols["rack"],
+               attr.name)
         if key in seen:
             where = f"{scope} {attr.target}".strip()
             raise _dup("duplicate-attr", f"{where} sets {attr.name} twice")

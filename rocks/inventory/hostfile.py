@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # no SQLAlchemy at import: `rocks load … help` and completi
 
 SECRET_MASK = "********"
 HOST_REQUIRED = ("name", "appliance", "rack", "rank", "interface", "ip", "mac", "network")
-IFACE_OPTIONAL = ("default", "ifname", "module", "vlan", "options")
+IFACE_OPTIONAL = ("default", "ifname", "module", "vlan", "options", "bmc")
 HOST_OPTIONAL = ("os", "installaction", "runaction", "boot", "comment")
 HOST_FIELDS = ("appliance", "rack", "rank", *HOST_OPTIONAL)
 IFACE_FIELDS = ("ip", "mac", "network", *IFACE_OPTIONAL)
@@ -264,6 +264,7 @@ def _plan_host(name: str, rows: list[Row], header: Sequence[str], ix: _Index, p:
             "vlan": prior.vlan if prior else None,
             "options": c.get("options", prior.options if prior else ""),
             "default_gateway": prior.default_gateway if prior else False,
+            "bmc": c.get("bmc", prior.bmc if prior else "").lower(),
         }
         if "vlan" in c:
             if c["vlan"] and not c["vlan"].isdigit():
@@ -296,6 +297,10 @@ def _plan_host(name: str, rows: list[Row], header: Sequence[str], ix: _Index, p:
                    (iface.network, iface.ip), ix.ips, seen_ip,
                    "see `rocks report nextip` for a free address")
         interfaces.append(iface)
+    bmcs = [i.device for i in interfaces if i.bmc]
+    if len(bmcs) > 1:
+        p.add(line, "duplicate-bmc", f"host {name} has {len(bmcs)} BMC interfaces "
+              f"({', '.join(bmcs)})", hint="a host has one BMC: clear the bmc cell of the others")
     if len(p.items) > errors:
         return None
     fields = {_HOST_ATTR[k]: v for k, v in values.items()}
@@ -392,7 +397,7 @@ def _target(cell: str) -> tuple[Scope, str]:
     kind, sep, rest = cell.partition(":")
     if cell == "global":
         return Scope.GLOBAL, ""
-    if sep and kind in ("os", "appliance", "host"):
+    if sep and kind in ("os", "appliance", "rack", "host"):
         return Scope(kind), rest.strip()
     return Scope.HOST, cell
 
@@ -420,7 +425,7 @@ def plan_attrfile(s: Session, path: str, decls: Declarations | None = None
     if header[0] != "target":
         p.add(at, "missing-column", "the first column must be target",
               hint="target,<attr>,…,secret:<attr>,… (target: global, os:NAME, "
-              "appliance:NAME or a host name)")
+              "appliance:NAME, rack:NUMBER or a host name)")
     p.raise_any()
     appliances = {a.name for a in q.list_appliances(s)}
     hosts = set(host_names(s))
@@ -432,11 +437,11 @@ def plan_attrfile(s: Session, path: str, decls: Declarations | None = None
     for row in rows:
         scope, name = target = _target(row.cells["target"])
         known = {Scope.GLOBAL: True, Scope.OS: bool(name), Scope.APPLIANCE: name in appliances,
-                 Scope.HOST: name in hosts}[scope]
+                 Scope.RACK: name.isdigit(), Scope.HOST: name in hosts}[scope]
         if not known:
             what = "needs an os name" if scope is Scope.OS else f"names no {scope} ({name!r})"
             p.add(row.line, f"unknown-{scope}", f"target {row.cells['target']!r} {what}",
-                  hint="targets: global, os:NAME, appliance:NAME or a host name")
+                  hint="targets: global, os:NAME, appliance:NAME, rack:NUMBER or a host name")
             continue
         if target in seen:
             p.add(row.line, "duplicate-target",

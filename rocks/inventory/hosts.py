@@ -13,7 +13,7 @@ from rocks.errors import RocksError
 from rocks.inventory.lookup import appliance_id, host_id, host_row, network_row, unknown
 from rocks.inventory.schema import ApplianceRow, HostRow, InterfaceRow, NetworkRow
 from rocks.inventory.validate import check_name, normalise_mac, parse_ip, parse_network
-from rocks.model.inventory import BootState, Host, Interface
+from rocks.model.inventory import BMC_PROTOCOLS, BootState, Host, Interface
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,10 @@ def check_interface(
                 hint=f"choose an address in {net}, or another network",
             )
         ip = str(address)
+    if iface.bmc and iface.bmc not in BMC_PROTOCOLS:
+        raise RocksError.of(
+            "bad-bmc", f"host {host} {iface.device}: bmc {iface.bmc!r} is not a BMC protocol",
+            hint="bmc=ipmi or bmc=redfish (empty: not a BMC)")
     values = {
         "device": iface.device,
         "mac": mac,
@@ -60,6 +64,7 @@ def check_interface(
         "vlan": iface.vlan,
         "options": iface.options,
         "default_gateway": iface.default_gateway,
+        "bmc": iface.bmc or None,
     }
     return CheckedInterface(iface.device, mac, ip, network_id, values)
 
@@ -91,6 +96,7 @@ def _to_interface(row: InterfaceRow, host: str, network: str | None) -> Interfac
         vlan=row.vlan,
         options=row.options,
         default_gateway=row.default_gateway,
+        bmc=row.bmc or "",
     )
 
 
@@ -227,6 +233,7 @@ def _retarget(iface: Interface, host: str) -> Interface:
         vlan=iface.vlan,
         options=iface.options,
         default_gateway=iface.default_gateway,
+        bmc=iface.bmc,
     )
 
 
@@ -346,6 +353,7 @@ def update_interface(
     module: str | None = None,
     vlan: int | None = _UNSET,
     options: str | None = None,
+    bmc: str | None = None,
 ) -> Interface:
     """Change fields of `host`'s interface `device` (None leaves a field; "" clears mac, ip,
     network; vlan=None clears it) with the same checks as `add_interface`."""
@@ -371,6 +379,7 @@ def update_interface(
         vlan=row.vlan if vlan is _UNSET else vlan,
         options=row.options if options is None else options,
         default_gateway=row.default_gateway,
+        bmc=(row.bmc or "") if bmc is None else bmc,
     )
     networks: dict[str, tuple[int, Any]] = {}
     if wanted.network:
@@ -410,3 +419,12 @@ def update_interface(
         setattr(row, key, value)
     session.flush()
     return _to_interface(row, host, wanted.network or None)
+
+
+def bmc_interfaces(session: Session, hosts: Iterable[str] | None = None) -> list[Interface]:
+    """The interfaces marked as BMCs (of `hosts`, or of every host), by host and device."""
+    query = _iface_query().where(InterfaceRow.bmc.is_not(None))
+    if hosts is not None:
+        query = query.where(HostRow.name.in_(list(hosts)))
+    rows = session.execute(query.order_by(HostRow.name, InterfaceRow.device))
+    return [_to_interface(row, host, net) for row, host, net in rows]

@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from rocks.model.inventory import BMC_PROTOCOLS
+
 # Stable constraint names, so migrations can refer to them and errors can be recognised.
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -35,7 +37,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-SCOPES = ("global", "os", "appliance", "host")
+SCOPES = ("global", "os", "appliance", "rack", "host")
 BOOT_STATES = ("install", "os")
 
 
@@ -58,6 +60,21 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         assert isinstance(value, datetime)
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Which target column a scope sets (the others are NULL; global rows carry os = '').
+ATTRIBUTE_TARGET = (
+    "(scope = 'global' AND os = '' AND appliance_id IS NULL AND host_id IS NULL"
+    " AND rack IS NULL)"
+    " OR (scope = 'os' AND os <> '' AND appliance_id IS NULL AND host_id IS NULL"
+    " AND rack IS NULL)"
+    " OR (scope = 'appliance' AND os IS NULL AND appliance_id IS NOT NULL AND host_id IS NULL"
+    " AND rack IS NULL)"
+    " OR (scope = 'rack' AND os IS NULL AND appliance_id IS NULL AND host_id IS NULL"
+    " AND rack IS NOT NULL)"
+    " OR (scope = 'host' AND os IS NULL AND appliance_id IS NULL AND host_id IS NOT NULL"
+    " AND rack IS NULL)"
+)
 
 
 class Base(DeclarativeBase):
@@ -124,6 +141,7 @@ class InterfaceRow(Base):
         UniqueConstraint("host_id", "device"),
         # NULL addresses are distinct from each other, so only real addresses must be unique.
         UniqueConstraint("network_id", "ip"),
+        CheckConstraint(f"bmc IS NULL OR {_in('bmc', BMC_PROTOCOLS)}", name="bmc_protocol"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -139,23 +157,18 @@ class InterfaceRow(Base):
     vlan: Mapped[int | None] = mapped_column(Integer)
     options: Mapped[str] = mapped_column(Text, default="")
     default_gateway: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Set on the interface that is the host's BMC: its protocol (see BMC_PROTOCOLS).
+    bmc: Mapped[str | None] = mapped_column(String(16))
 
 
 class AttributeRow(Base):
-    """One attribute. Its target is `os` (an os name, or '' for global scope), `appliance_id` or
-    `host_id`; CHECK `target` ties the set column to the scope."""
+    """One attribute. Its target is `os` (an os name, or '' for global scope), `appliance_id`,
+    `rack` (a rack number) or `host_id`; CHECK `target` ties the set column to the scope."""
 
     __tablename__ = "attributes"
     __table_args__ = (
         CheckConstraint(_in("scope", SCOPES), name="scope"),
-        CheckConstraint(
-            "(scope = 'global' AND os = '' AND appliance_id IS NULL AND host_id IS NULL)"
-            " OR (scope = 'os' AND os <> '' AND appliance_id IS NULL AND host_id IS NULL)"
-            " OR (scope = 'appliance' AND os IS NULL AND appliance_id IS NOT NULL"
-            " AND host_id IS NULL)"
-            " OR (scope = 'host' AND os IS NULL AND appliance_id IS NULL AND host_id IS NOT NULL)",
-            name="target",
-        ),
+        CheckConstraint(ATTRIBUTE_TARGET, name="target"),
         # One value per (scope, target, name). Unused target columns are NULL, and NULLs are
         # distinct in unique indexes, so each scope's index only ever sees its own rows. Global
         # rows carry os = '' (never a real os name) so that (os, name) covers them too without a
@@ -163,6 +176,7 @@ class AttributeRow(Base):
         Index("uq_attributes_os", "os", "name", unique=True),
         Index("uq_attributes_appliance", "appliance_id", "name", unique=True),
         Index("uq_attributes_host", "host_id", "name", unique=True),
+        Index("uq_attributes_rack", "rack", "name", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -175,6 +189,7 @@ class AttributeRow(Base):
     )
     host_id: Mapped[int | None] = mapped_column(ForeignKey("hosts.id", ondelete="CASCADE"))
     secret: Mapped[bool] = mapped_column(Boolean, default=False)
+    rack: Mapped[int | None] = mapped_column(Integer)
 
 
 class BootActionRow(Base):

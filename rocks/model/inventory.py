@@ -8,11 +8,12 @@ from datetime import datetime
 
 
 class Scope(enum.StrEnum):
-    """Attribute scopes in increasing precedence: global < os < appliance < host."""
+    """Attribute scopes in increasing precedence: global < os < appliance < rack < host."""
 
     GLOBAL = "global"
     OS = "os"
     APPLIANCE = "appliance"
+    RACK = "rack"  # the hosts of one rack number (a credential for a rack's BMCs, …)
     HOST = "host"
 
     @property
@@ -20,7 +21,11 @@ class Scope(enum.StrEnum):
         return self.value[0].upper()
 
 
-SCOPE_PRECEDENCE: tuple[Scope, ...] = (Scope.GLOBAL, Scope.OS, Scope.APPLIANCE, Scope.HOST)
+SCOPE_PRECEDENCE: tuple[Scope, ...] = (Scope.GLOBAL, Scope.OS, Scope.APPLIANCE, Scope.RACK,
+                                       Scope.HOST)
+
+
+BMC_PROTOCOLS = ("ipmi", "redfish")
 
 
 class BootState(enum.StrEnum):
@@ -61,6 +66,7 @@ class Interface:
     vlan: int | None = None
     options: str = ""
     default_gateway: bool = False
+    bmc: str = ""  # the host's BMC: its protocol (ipmi or redfish); empty for other interfaces
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +88,7 @@ class Attribute:
     name: str
     value: str
     scope: Scope = Scope.GLOBAL
-    target: str = ""  # os name, appliance name or host name; empty for global
+    target: str = ""  # os name, appliance name, rack number or host name; empty for global
     secret: bool = False
 
 

@@ -40,9 +40,14 @@ def grouped(results: Iterable[HostResult], group: bool = True) -> str:
     ordered = [r for r in _ordered(results) if r.connected]
     if not group:
         return "".join(banner([r.host]) + output_of(r) for r in ordered)
+    return grouped_texts((r.host, output_of(r)) for r in ordered)
+
+
+def grouped_texts(items: Iterable[tuple[str, str]]) -> str:
+    """(host, text) pairs: each distinct text once, under the banner of its hosts."""
     by_output: dict[str, list[str]] = {}
-    for r in ordered:
-        by_output.setdefault(output_of(r), []).append(r.host)
+    for host, text in sorted(items, key=lambda item: natural_key(item[0])):
+        by_output.setdefault(text, []).append(host)
     blocks = sorted(by_output.items(), key=lambda item: natural_key(item[1][0]))
     return "".join(banner(hosts) + text for text, hosts in blocks)
 

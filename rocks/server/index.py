@@ -179,7 +179,8 @@ class Indexer:
                                     HostRow.install_started, HostRow.install_action,
                                     HostRow.run_action)).all()
             ifaces = s.execute(select(InterfaceRow.host_id, InterfaceRow.ip, InterfaceRow.mac,
-                                      InterfaceRow.network_id)).all()
+                                      InterfaceRow.network_id)
+                               .where(InterfaceRow.bmc.is_(None))).all()  # a BMC is not the node
             nets = {i: _network(sub, mask) for i, sub, mask in s.execute(
                 select(NetworkRow.id, NetworkRow.subnet, NetworkRow.netmask))}
             appliances = {a.name: a.node for a in q.list_appliances(s)}

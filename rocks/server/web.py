@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
@@ -194,11 +195,32 @@ async def host_page(request: Request, name: str) -> HTMLResponse:
 
     events = [dataclasses.replace(e, message=fe.shown(entry, e.message))
               for e in await asyncio.to_thread(read_events)]
+    console = await asyncio.to_thread(console_tail, Path(fe.config.state_dir), name)
     status = next(r for r in fe.status_rows() if r["name"] == name)
     return TEMPLATES.TemplateResponse(request, "host.html", {
         "appliances": sorted(fe.snapshot.appliances), "entry": entry, "status": status,
         "attrs": entry.public_attrs(), "profile": profile,
-        "error": fe.shown(entry, error), "events": list(reversed(events))})
+        "error": fe.shown(entry, error), "events": list(reversed(events)),
+        "console": console})
+
+
+
+_TERMINAL_CODES = re.compile(
+    r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b.|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def console_tail(state: Path, host: str, size: int = 16384, lines: int = 80) -> str:
+    """The end of the host's console log (`rocks start console-logger`), terminal codes removed;
+    "" when there is none."""
+    path = state / "console" / f"{host}.log"
+    try:
+        with path.open("rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - size))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    return "\n".join(_TERMINAL_CODES.sub("", text).splitlines()[-lines:])
 
 
 def _graph(fe: Frontend, appliance: str) -> tuple[str, str]:

@@ -99,10 +99,11 @@ def render(site: Site) -> str:
             by_net.setdefault(nic.net.network.name, []).append(nic)
     used: set[str] = set()
     disc = site.discovery
+    served = site.dhcp_networks()
     for name in sorted(site.nets):
         net = site.nets[name]
         network = net.network
-        if not network.pxe:
+        if name not in served:
             continue
         out += ["", f"subnet {network.subnet} netmask {network.netmask} {{",
                 f"  option subnet-mask {network.netmask};",
@@ -120,8 +121,9 @@ def render(site: Site) -> str:
             out += ["  pool {", f"    range {disc.start} {disc.end};", *boot_block(site, "    "),
                     "  }"]
         nics = by_net.get(name, [])
-        pxe_hosts = [n for n in nics if site.kickstartable(n.host)]
-        others = [n for n in nics if not site.kickstartable(n.host)]
+        # BMCs get their address like any interface, never a boot file
+        pxe_hosts = [n for n in nics if site.kickstartable(n.host) and not n.iface.bmc]
+        others = [n for n in nics if not site.kickstartable(n.host) or n.iface.bmc]
         if pxe_hosts:
             out += ["  group {  # kickstartable appliances boot from the network",
                     *boot_block(site, "    ")]

@@ -67,10 +67,11 @@ def render(site: Site, interfaces: Sequence[str] | None = None) -> str:
         if nic.iface.mac:
             by_net.setdefault(nic.net.network.name, []).append(nic)
     subnets: list[str] = []
+    served = site.dhcp_networks()
     for name in sorted(site.nets):
         net = site.nets[name]
         network = net.network
-        if not network.pxe:
+        if name not in served:
             continue
         options: list[dict[str, str]] = [
             {"name": "broadcast-address", "data": int_to_ip(net.broadcast)},

@@ -188,7 +188,8 @@ def plan_host(site: Site, host: Host) -> tuple[list[DesiredFile], list[Diagnosti
     inp = site.inp
     if not site.kickstartable(host):
         return [], []
-    nics = [n for n in site.nics_by_host.get(host.name, ()) if n.net.network.pxe and n.iface.mac]
+    nics = [n for n in site.nics_by_host.get(host.name, ())
+            if n.net.network.pxe and n.iface.mac and not n.iface.bmc]
     if not nics:
         return [], []
     spec = boot_spec(inp, site.actions, host)

@@ -64,6 +64,11 @@ class Site:
     problems: tuple[Diagnostic, ...]
     discovery: Discovery | None = None  # the input's, when it is valid
 
+    def dhcp_networks(self) -> set[str]:
+        """Networks DHCP serves: PXE networks, and those where BMCs get their addresses."""
+        return {n for n, net in self.nets.items() if net.network.pxe} | {
+            nic.net.network.name for nic in self.nics if nic.iface.bmc and nic.iface.mac}
+
     def kickstartable(self, host: Host) -> bool:
         app = self.appliances.get(host.appliance)
         return app.kickstartable if app is not None else False
@@ -212,6 +217,11 @@ def build_site(inp: SyncInput) -> Site:
                       f"set it with `rocks set host interface mac {host.name} {iface.device} "
                       "mac=…`")
                 continue
+            if iface.bmc and not iface.name and not _LABEL.match(f"{host.name}-{iface.device}"):
+                _fail(problems, bad, host, iface, "sync.bad-name",
+                      f"BMC name {host.name}-{iface.device} is not a valid DNS label",
+                      f"name it: rocks set host interface name {host.name} {iface.device} …")
+                continue
             if iface.name and not _LABEL.match(iface.name):
                 _fail(problems, bad, host, iface, "sync.bad-name",
                       f"name {iface.name!r} is not a valid DNS label")
@@ -252,7 +262,7 @@ def build_site(inp: SyncInput) -> Site:
             problems.append(_diag("sync.duplicate-mac", f"MAC {mac} is used by {who}"))
             bad.update(h.name for h, _ in users)
     nics = [
-        Nic(h, i, i.ip, ip, net, i.name or h.name)
+        Nic(h, i, i.ip, ip, net, i.name or (f"{h.name}-{i.device}" if i.bmc else h.name))
         for h, i, ip, net in pending if h.name not in bad
     ]
     nics.sort(key=lambda n: (n.ip_int, n.host.name))

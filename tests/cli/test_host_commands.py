@@ -42,9 +42,9 @@ HOSTS = (HEADER
          + "compute-0-0  compute    0     0     linux  os    install        os         -\n"
          + "compute-0-1  compute    0     1     linux  os    install        os         -\n")
 IFACES = ("HOST         DEVICE  MAC                IP            NETWORK  NAME  MODULE  VLAN"
-          "  OPTIONS\n"
+          "  OPTIONS  BMC\n"
           "compute-0-0  eth0    52:54:00:00:00:01  10.1.255.254  private  -     -       -"
-          "     -\n")
+          "     -        -\n")
 
 
 def unchanged(rocks: Rocks) -> None:
@@ -158,8 +158,8 @@ def test_set_host_fields(rocks: Rocks) -> None:
        "compute-0-1  login      4     9     linux  os    install        rescue     -\n"
        "gpu-4-0      compute    4     0     linux  os    rescue         os         bad fan\n")
     ok(rocks("list", "host", "interface", "gpu-4-0", "output-format=csv"),
-       "host,device,mac,ip,network,name,module,vlan,options\n"
-       "gpu-4-0,eth0,52:54:00:00:00:01,10.1.255.254,private,,,,\n")
+       "host,device,mac,ip,network,name,module,vlan,options,bmc\n"
+       "gpu-4-0,eth0,52:54:00:00:00:01,10.1.255.254,private,,,,,\n")
 
 
 @pytest.mark.parametrize(("argv", "message", "code", "hint"), [
@@ -223,18 +223,18 @@ def test_add_and_list_interfaces(rocks: Rocks) -> None:
              "name=c1-ipmi", "module=ipmi_si", "vlan=7", "options=lan"))
     ok(rocks("list", "host", "interface"),
        "HOST         DEVICE  MAC                IP            NETWORK  NAME     MODULE   VLAN"
-       "  OPTIONS\n"
+       "  OPTIONS  BMC\n"
        "compute-0-0  eth0    52:54:00:00:00:01  10.1.255.254  private  -        -        -"
-       "     -\n"
+       "     -        -\n"
        "compute-0-1  eth0    52:54:00:00:00:02  10.1.255.253  private  -        -        -"
-       "     -\n"
+       "     -        -\n"
        "compute-0-1  ipmi    -                  10.2.0.9      ipmi     c1-ipmi  ipmi_si  7"
-       "     lan\n")
+       "     lan      -\n")
     ok(rocks("report", "nextip", "private"), "10.1.255.252\n")
     ok(rocks("remove", "host", "interface", "compute-0-1", "ipmi"))
     ok(rocks("list", "host", "interface", "compute-0-1", "output-format=csv"),
-       "host,device,mac,ip,network,name,module,vlan,options\n"
-       "compute-0-1,eth0,52:54:00:00:00:02,10.1.255.253,private,,,,\n")
+       "host,device,mac,ip,network,name,module,vlan,options,bmc\n"
+       "compute-0-1,eth0,52:54:00:00:00:02,10.1.255.253,private,,,,,\n")
 
 
 @pytest.mark.parametrize(("argv", "message", "code", "hint"), [
@@ -286,16 +286,16 @@ def test_set_interface_fields(rocks: Rocks) -> None:
              "mac=52:54:00:ab:cd:ef"))
     ok(rocks("list", "host", "interface"),
        "HOST         DEVICE  MAC                IP            NETWORK  NAME  MODULE      VLAN"
-       "  OPTIONS\n"
+       "  OPTIONS  BMC\n"
        "compute-0-0  ens3    52:54:00:ab:cd:ef  10.1.255.250  private  -     virtio_net  12"
-       "    mode=4\n")
+       "    mode=4   -\n")
     ok(rocks("set", "host", "interface", "ip", "compute-0-0", "ens3", "none"))
     ok(rocks("set", "host", "interface", "network", "compute-0-0", "ens3", "ipmi"))
     ok(rocks("set", "host", "interface", "ip", "compute-0-0", "ens3", "10.2.0.3"))
     ok(rocks("set", "host", "interface", "vlan", "compute-0-0", "ens3", "none"))
     ok(rocks("list", "host", "interface", "output-format=csv"),
-       "host,device,mac,ip,network,name,module,vlan,options\n"
-       "compute-0-0,ens3,52:54:00:ab:cd:ef,10.2.0.3,ipmi,,virtio_net,,mode=4\n")
+       "host,device,mac,ip,network,name,module,vlan,options,bmc\n"
+       "compute-0-0,ens3,52:54:00:ab:cd:ef,10.2.0.3,ipmi,,virtio_net,,mode=4,\n")
 
 
 @pytest.mark.parametrize(("argv", "message", "code", "hint"), [

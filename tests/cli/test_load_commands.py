@@ -105,10 +105,10 @@ def test_load_hostfile(rocks: Rocks, tmp_path: Path) -> None:
     assert ok(rocks, "load", "hostfile", path) == "hosts: 3 added, 0 changed, 0 unchanged\n"
     assert ok(rocks, "load", "hostfile", path) == "hosts: 0 added, 0 changed, 3 unchanged\n"
     assert ok(rocks, "list", "host", "interface", "output-format=csv") == (
-        "host,device,mac,ip,network,name,module,vlan,options\n"
-        "compute-0-0,eth0,52:54:00:00:00:01,10.1.255.254,private,,,,\n"
-        "compute-0-0,ipmi,,10.2.0.254,ipmi,,,,\n"
-        "compute-0-1,eth0,52:54:00:00:00:02,10.1.255.253,private,,,,\n"
+        "host,device,mac,ip,network,name,module,vlan,options,bmc\n"
+        "compute-0-0,eth0,52:54:00:00:00:01,10.1.255.254,private,,,,,\n"
+        "compute-0-0,ipmi,,10.2.0.254,ipmi,,,,,\n"
+        "compute-0-1,eth0,52:54:00:00:00:02,10.1.255.253,private,,,,,\n"
     )
     assert ok(rocks, "list", "host", "attr", "attr=cpus") == (
         "HOST         ATTR  VALUE  SOURCE\ncompute-0-0  cpus  2      H\n"
@@ -132,9 +132,9 @@ nas-0-0,nas,0,0,,,,,
     )
     assert ok(rocks, "load", "hostfile", changed) == "hosts: 0 added, 2 changed, 1 unchanged\n"
     assert ok(rocks, "list", "host", "interface", "output-format=csv") == (
-        "host,device,mac,ip,network,name,module,vlan,options\n"
-        "compute-0-0,eth0,52:54:00:00:00:01,10.1.255.254,private,,,,\n"
-        "compute-0-1,eth0,52:54:00:00:00:02,10.1.255.253,private,,e1000,,\n"
+        "host,device,mac,ip,network,name,module,vlan,options,bmc\n"
+        "compute-0-0,eth0,52:54:00:00:00:01,10.1.255.254,private,,,,,\n"
+        "compute-0-1,eth0,52:54:00:00:00:02,10.1.255.253,private,,e1000,,,\n"
     )
     assert ok(rocks, "list", "host", "output-format=csv").splitlines()[1:] == [
         "compute-0-0,compute,1,0,linux,os,install,os,first",
@@ -312,11 +312,11 @@ compute-0-0,yes,secret
     assert fails(rocks, "load", "attrfile", path) == (
         f"{path}:3: error: target 'appliance:nope' names no appliance ('nope')"
         " [unknown-appliance]\n"
-        "  hint: targets: global, os:NAME, appliance:NAME or a host name\n"
+        "  hint: targets: global, os:NAME, appliance:NAME, rack:NUMBER or a host name\n"
         f"{path}:4: error: target 'os:' needs an os name [unknown-os]\n"
-        "  hint: targets: global, os:NAME, appliance:NAME or a host name\n"
+        "  hint: targets: global, os:NAME, appliance:NAME, rack:NUMBER or a host name\n"
         f"{path}:5: error: target 'ghost' names no host ('ghost') [unknown-host]\n"
-        "  hint: targets: global, os:NAME, appliance:NAME or a host name\n"
+        "  hint: targets: global, os:NAME, appliance:NAME, rack:NUMBER or a host name\n"
         f"{path}:6: error: target global is also on line 2 [duplicate-target]\n"
         f"{path}:7: error: target compute-0-0 sets x11 both plain and secret"
         " [conflicting-cells]\n"
@@ -324,8 +324,8 @@ compute-0-0,yes,secret
     bad = write(tmp_path, "b.csv", "host,x11\n")
     assert fails(rocks, "load", "attrfile", bad) == (
         f"{bad}:1: error: the first column must be target [missing-column]\n"
-        "  hint: target,<attr>,…,secret:<attr>,… (target: global, os:NAME, appliance:NAME or"
-        " a host name)\n"
+        "  hint: target,<attr>,…,secret:<attr>,… (target: global, os:NAME, appliance:NAME,"
+        " rack:NUMBER or a host name)\n"
     )
     assert ok(rocks, "list", "attr", "defaults=no") == ""
 

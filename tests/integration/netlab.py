@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,24 +144,7 @@ class Lab:
              timeout: float = 240) -> Boot:
         """Power a VM on with network boot and wait until it powers itself off (or timeout)."""
         serial = self.workdir / f"serial-{label}.log"
-        dev = f"{'virtio-net-pci' if nic == 'virtio' else nic},netdev=n0,mac={mac}"
-        if firmware == "uefi":
-            vars_copy = self.workdir / f"vars-{label}.fd"
-            shutil.copyfile(OVMF_VARS, vars_copy)
-            # no option ROM: OVMF's own PXE client (arch 7, no iPXE user class), as real UEFI
-            fw = ["-machine", "q35",
-                  "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-                  "-drive", f"if=pflash,format=raw,file={vars_copy}"]
-            dev += ",romfile="
-        else:
-            sercon = self.workdir / "sercon-port"
-            sercon.write_bytes(b"\xf8\x03")  # SeaBIOS mirrors its console to COM1 (0x3f8)
-            fw = ["-machine", "pc", "-fw_cfg", f"name=etc/sercon-port,file={sercon}"]
-        argv = ["qemu-system-x86_64", *fw, "-accel", "tcg", "-m", "512", "-smp", "1",
-                "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
-                "-serial", f"file:{serial}",
-                "-netdev", f"tap,id=n0,ifname=tap{tap},script=no,downscript=no",
-                "-device", dev, "-boot", "n"]
+        argv = self.qemu_argv(firmware=firmware, nic=nic, mac=mac, tap=tap, label=label)
         t0 = time.monotonic()
         proc = self.start(f"qemu-{label}", argv)
         timed_out = False
@@ -177,6 +161,31 @@ class Lab:
         if proc.tail():
             text += f"\n--- qemu output ---\n{proc.tail()}"
         return Boot(text, seconds, timed_out, proc.popen.returncode)
+
+    def qemu_argv(self, *, firmware: str, nic: str, mac: str, tap: int = 0, label: str = "vm",
+                  serial: Sequence[str] = (), extra: Sequence[str] = (),
+                  boot: str = "n") -> list[str]:
+        """The VM's qemu command line; `serial` replaces `-serial file:serial-<label>.log`,
+        `extra` is appended (devices such as a BMC), `boot` is qemu's -boot order."""
+        serial_log = self.workdir / f"serial-{label}.log"
+        dev = f"{'virtio-net-pci' if nic == 'virtio' else nic},netdev=n0,mac={mac}"
+        if firmware == "uefi":
+            vars_copy = self.workdir / f"vars-{label}.fd"
+            shutil.copyfile(OVMF_VARS, vars_copy)
+            # no option ROM: OVMF's own PXE client (arch 7, no iPXE user class), as real UEFI
+            fw = ["-machine", "q35",
+                  "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                  "-drive", f"if=pflash,format=raw,file={vars_copy}"]
+            dev += ",romfile="
+        else:
+            sercon = self.workdir / "sercon-port"
+            sercon.write_bytes(b"\xf8\x03")  # SeaBIOS mirrors its console to COM1 (0x3f8)
+            fw = ["-machine", "pc", "-fw_cfg", f"name=etc/sercon-port,file={sercon}"]
+        return ["qemu-system-x86_64", *fw, "-accel", "tcg", "-m", "512", "-smp", "1",
+                "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
+                *(serial or ("-serial", f"file:{serial_log}")),
+                "-netdev", f"tap,id=n0,ifname=tap{tap},script=no,downscript=no",
+                "-device", dev, "-boot", boot, *extra]
 
     def close(self) -> None:
         for proc in reversed(self.procs):

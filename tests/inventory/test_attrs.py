@@ -155,7 +155,8 @@ def test_list_attrs_order_and_filters(host: Inventory) -> None:
         ("os", "", "a", "bad-target"),
         ("appliance", "nope", "a", "unknown-appliance"),
         ("host", "nope", "a", "unknown-host"),
-        ("rack", "0", "a", "bad-scope"),
+        ("rack", "x", "a", "bad-target"),
+        ("shelf", "0", "a", "bad-scope"),
         ("global", "", "bad name", "bad-attr-name"),
     ],
 )

@@ -161,6 +161,7 @@ def test_bulk_writer_violation_is_a_rocks_error(cluster: Inventory) -> None:
         "vlan": None,
         "options": "",
         "default_gateway": False,
+        "bmc": None,
     }
     writer = _write_postgresql if cluster.dialect == "postgresql" else _write_generic
     with pytest.raises(RocksError) as err, cluster.transaction() as s:

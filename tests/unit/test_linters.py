@@ -33,6 +33,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # commands reach the inventory through its services (rocks.inventory.queries …)
     "rocks.commands": ("rocks.inventory.schema", "sqlalchemy", "fastapi"),
     "rocks.remote": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.compiler", "dnf"),
+    "rocks.power": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.compiler",
+                    "rocks.inventory", "rocks.sync", "rocks.packages", "sqlalchemy", "dnf"),
     "rocks.cli": ("rocks.server", "sqlalchemy", "fastapi", "dnf"),
 }
 DNF_ONLY_IN = {"rocks.packages.depsolve"}

@@ -15,8 +15,7 @@ from rocks.commands import Context, keyword
 from rocks.errors import RocksError
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
+    from rocks.inventory.db import Session
     from rocks.model.inventory import Interface, ResolvedAttributes
     from rocks.power.model import Action, Bmc, NextBoot, PowerResult
 

@@ -12,24 +12,22 @@ from rocks.errors import RocksError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rocks.inventory.core import Db
+
 _RACK = re.compile(r"^rack(\d+)$")
 
 
-def expand_hosts(session: Session, words: Sequence[str], *, empty_means_all: bool = True
+def expand_hosts(session: Session | Db, words: Sequence[str], *, empty_means_all: bool = True
                  ) -> list[str]:
     """Host names (sorted, unique) for the given words; an unknown word is an error."""
-    from sqlalchemy import select
+    from rocks.inventory import core
 
-    from rocks.inventory.schema import ApplianceRow, HostRow
-
-    rows = session.execute(
-        select(HostRow.name, HostRow.rack, ApplianceRow.name).join(
-            ApplianceRow, HostRow.appliance_id == ApplianceRow.id)
-    ).all()
+    db = core.Db.of(session)
+    rows = core.host_index(db)
     if not words:
         return sorted(r[0] for r in rows) if empty_means_all else []
     names = {r[0] for r in rows}
-    appliances = {r[2] for r in rows} | set(session.scalars(select(ApplianceRow.name)))
+    appliances = {r[2] for r in rows} | set(core.appliance_names(db))
     chosen: set[str] = set()
     for word in words:
         m = _RACK.match(word)

@@ -15,6 +15,8 @@ from rocks.commands import Context
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rocks.inventory.core import Db
+
 
 def database_url_from(env: Any) -> str | None:
     if env.get("ROCKS_DATABASE_URL"):
@@ -27,11 +29,31 @@ def database_url_from(env: Any) -> str | None:
 def open_session(ctx: Context) -> Session:
     from rocks.inventory import open_inventory
 
+    fast = ctx.opened("inventory-core")
+    if fast is not None and fast.owned:
+        raise RuntimeError("a command opened the inventory both through inventory-core and "
+                           "through the ORM session; it must use one (the session serves both)")
+
     inv = open_inventory(database_url_from(ctx.env))
     ctx.resources.callback(inv.close)
     session: Session = ctx.resources.enter_context(inv.transaction())
     _seed_if_empty(session)
     return session
+
+
+def open_core(ctx: Context) -> Db:
+    """The `inventory-core` service: the inventory through plain SQL (rocks.inventory.core) on
+    a connection of its own, without importing SQLAlchemy, one transaction for the command.
+    Where that cannot serve the database as it is (not yet created, migrated or seeded), the
+    same functions run on the command's ORM session instead, which creates and seeds it."""
+    from rocks.inventory import core
+
+    if ctx.opened("inventory") is None:
+        db = core.connect(database_url_from(ctx.env))
+        if db is not None:
+            ctx.resources.enter_context(db.transaction())
+            return db
+    return core.Db.of(session(ctx))
 
 
 def _seed_if_empty(session: Session) -> None:
@@ -73,6 +95,12 @@ def session(ctx: Context) -> Session:
     """The command's inventory session (opened on first use)."""
     s: Session = ctx.service("inventory")
     return s
+
+
+def inventory_core(ctx: Context) -> Db:
+    """The command's inventory without the ORM (opened on first use; see `open_core`)."""
+    db: Db = ctx.service("inventory-core")
+    return db
 
 
 def open_session_factory(ctx: Context) -> Any:

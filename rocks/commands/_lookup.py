@@ -11,6 +11,8 @@ from rocks.errors import RocksError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from rocks.inventory.core import Db
+
 
 def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> RocksError:
     """`unknown <kind> "<name>"` with the closest known name as the hint."""
@@ -21,31 +23,25 @@ def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> Rocks
     return RocksError.of(f"unknown-{kind.replace(' ', '')}", f'unknown {kind} "{name}"', hint=hint)
 
 
-def need_appliance(s: Session, name: str) -> None:
-    from sqlalchemy import select
+def need_appliance(s: Session | Db, name: str) -> None:
+    from rocks.inventory import core
 
-    from rocks.inventory.schema import ApplianceRow
-
-    known = list(s.scalars(select(ApplianceRow.name)))
+    known = core.appliance_names(core.Db.of(s))
     if name not in known:
         raise not_found("appliance", name, known, "rocks list appliance")
 
 
-def need_network(s: Session, name: str) -> None:
-    from sqlalchemy import select
+def need_network(s: Session | Db, name: str) -> None:
+    from rocks.inventory import core
 
-    from rocks.inventory.schema import NetworkRow
-
-    known = list(s.scalars(select(NetworkRow.name)))
+    known = core.network_names(core.Db.of(s))
     if name not in known:
         raise not_found("network", name, known, "rocks list network")
 
 
-def need_bootaction(s: Session, name: str) -> None:
-    from sqlalchemy import select
+def need_bootaction(s: Session | Db, name: str) -> None:
+    from rocks.inventory import core
 
-    from rocks.inventory.schema import BootActionRow
-
-    known = list(s.scalars(select(BootActionRow.name)))
+    known = core.bootaction_names(core.Db.of(s))
     if name not in known:
         raise not_found("boot action", name, known, "rocks list bootaction")

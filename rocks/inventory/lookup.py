@@ -5,14 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rocks.errors import RocksError
 from rocks.inventory.schema import ApplianceRow, HostRow, NetworkRow
+from rocks.inventory.validate import unknown
 
-
-def unknown(kind: str, name: str, hint: str = "") -> RocksError:
-    return RocksError.of(
-        f"unknown-{kind}", f"no {kind} named {name!r}", hint=hint or f"see `rocks list {kind}`"
-    )
+__all__ = ["appliance_id", "host_id", "host_row", "network_row", "unknown"]
 
 
 def host_row(session: Session, name: str) -> HostRow:

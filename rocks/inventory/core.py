@@ -26,12 +26,14 @@ from rocks.errors import RocksError
 from rocks.inventory.validate import check_name, integrity_error, unknown
 from rocks.model.inventory import BootState, Host
 
+BUSY_TIMEOUT_MS = 10000  # how long a writer waits for another's lock (as the ORM engine does)
 HOST_COLUMNS = ("name", "appliance", "rack", "rank", "os", "boot", "install_action",
                 "run_action", "comment")
 
 
 class Db:
-    """One DB-API connection and its dialect; `?` placeholders in, the driver's style out.
+    """One DB-API connection and its dialect; `?` placeholders in, the driver's style out (so
+    the SQL here holds no literal `?` or `%`).
 
     Made by `connect()` (owns its connection and transaction: use `transaction()`), or by
     `Db.of(session)` (borrows the Session's connection; the Session commits)."""
@@ -124,12 +126,20 @@ def _sqlite(path: str) -> Db | None:
     import sqlite3
 
     conn = sqlite3.connect(path, isolation_level=None)
-    # The same pragmas as the ORM engine's connections (rocks.inventory.db._sqlite_setup),
-    # and the lock taken up front: read-then-write (next_rank) cannot race another writer.
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=10000",
-                   "synchronous=NORMAL"):
-        conn.execute(f"PRAGMA {pragma}")
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # The same pragmas as the ORM engine's connections (rocks.inventory.db._sqlite_setup),
+        # and the lock taken up front: read-then-write (next_rank) cannot race another writer.
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON",
+                       f"busy_timeout={BUSY_TIMEOUT_MS}", "synchronous=NORMAL"):
+            conn.execute(f"PRAGMA {pragma}")
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        conn.close()
+        if "locked" in str(exc):
+            raise RocksError.of("database-busy", f"the inventory at {path} stayed locked for "
+                                f"{BUSY_TIMEOUT_MS / 1000:g} s", hint="another rocks command "
+                                "or the frontend is writing to it; try again") from exc
+        return None  # not a database: the full path says what is wrong with it
     return Db(conn, "sqlite", owned=True)
 
 

@@ -36,6 +36,9 @@ def test_refuses_what_only_the_full_open_can_handle(tmp_path: Path, inv: Invento
     assert core.connect(str(empty)) is None  # no schema yet
     assert core.connect(inv.url) is None  # migrated, never seeded
     assert core.connect("sqlite://") is None  # in memory: nothing to share
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, but a file of that name" * 100)
+    assert core.connect(str(garbage)) is None  # the full path says what is wrong with it
 
 
 def test_refuses_a_schema_other_than_head(tmp_path: Path) -> None:
@@ -166,3 +169,24 @@ def test_a_command_has_one_way_in(cluster: Inventory, tmp_path: Path) -> None:
         assert ctx.service("inventory-core").owned
         with pytest.raises(RuntimeError, match="one"):
             ctx.service("inventory")
+
+
+def test_a_locked_sqlite_inventory_is_a_clear_error(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    url = str(tmp_path / "rocks.db")
+    inv = open_inventory(url)
+    with inv.transaction() as s:
+        q.seed_defaults(s, [Appliance("compute", "compute")])
+    inv.close()
+    holder = core.connect(url)  # a writer in its transaction
+    assert holder is not None
+    monkeypatch.setattr(core, "BUSY_TIMEOUT_MS", 50)  # instead of waiting 10 s
+    try:
+        with pytest.raises(RocksError) as err:
+            core.connect(url)
+        assert err.value.first.code == "database-busy"
+    finally:
+        holder.close()
+    db = core.connect(url)  # free again
+    assert db is not None
+    db.close()

@@ -24,7 +24,9 @@ def _ratio(row: dict[str, Any]) -> str:
     if ratio is None:
         return ""
     if row.get("better") == "higher":
-        return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2f}×"
+        return f"{ratio:,.0f}× Cobbler's rate" if ratio >= 10 else f"{ratio:.2f}× Cobbler's rate"
+    if row.get("better") == "nginx":
+        return f"ours = {ratio:.2f} of nginx"
     return f"{ratio:.3f}" if ratio < 10 else f"{ratio:.1f}"
 
 
@@ -36,8 +38,7 @@ def _target(row: dict[str, Any]) -> str:
     if met is True:
         return f"{target} ✔"
     if met is False and row.get("met_unqueued"):
-        return (f"{target} — **missed** on the loaded machine's wall clock; met without the "
-                "wait for a CPU")
+        return f"{target} — **missed** (wall); met unqueued"
     if met is False:
         return f"{target} — **missed**"
     return target
@@ -52,7 +53,7 @@ def table(summary: dict[str, Any]) -> str:
     rounds = summary.get("rounds", 0)
     cob = summary.get("cobbler", {})
     head = ("| what | ours | Cobbler " + str(cob.get("version", "")) +
-            " | ratio (ours ÷ Cobbler) | target |\n|---|---|---|---|---|\n")
+            " | ours ÷ Cobbler | target |\n|---|---|---|---|---|\n")
     body = "".join(
         f"| {_cell(r['what'])} | {_cell(r['ours'])} | {_cell(r['cobbler'])} | {_ratio(r)} "
         f"| {_cell(_target(r))} |\n" for r in summary.get("headline", []))
@@ -66,17 +67,23 @@ def table(summary: dict[str, Any]) -> str:
     else:
         notes.append(f"Cobbler was not run ({cob.get('why_not') or 'disabled'}).")
     if load:
-        notes.append(f"The 2 cores were shared with other engineers' work: 1-minute load"
-                     f" {load.get('min')}–{load.get('max')} (median {load.get('median')})"
-                     " during the run, so wall times are upper bounds; the CPU seconds and"
-                     " instruction counts in `bench/summary.json` are steadier.")
-    for note in (r for r in summary.get("headline", []) if r.get("note")):
-        notes.append(f"*{note['what'].split(',')[0]}*: {note['note']}.")
+        notes.append(f"The 2 cores were shared with other engineers' builds, tests and VMs: "
+                     f"1-minute load {load.get('min')}–{load.get('max')} (median "
+                     f"{load.get('median')}) during the run. A whole-process figure is the "
+                     "median wall time, then (in brackets) that less the time the process "
+                     "waited for a CPU (*unqueued*: about what an idle machine shows) and the "
+                     "CPU time it used. Ratios compare wall times taken under the same load; "
+                     "a target is marked missed when the wall time misses it.")
+    seen: list[str] = []
+    for row in summary.get("headline", []):
+        if row.get("note") and row["note"] not in seen:
+            seen.append(row["note"])
+    bullets = "".join(f"- {note}.\n" for note in seen)
     if summary.get("failures"):
         notes.append("Benchmarks that failed in this run: " + ", ".join(
             sorted({f"{f.get('bench')} (round {f.get('round')})"
                     for f in summary["failures"]})) + ".")
-    return head + body + "\n" + "\n".join(notes) + "\n"
+    return head + body + "\n" + "\n".join(notes) + "\n\n" + bullets
 
 
 def rewrite(readme: str, summary: dict[str, Any]) -> str:

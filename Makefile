@@ -14,7 +14,8 @@ test: setup
 	@bash scripts/test.sh
 
 bench: setup
-	$(PY) bench/compile.py
+	$(PY) bench/all.py --summary bench/summary.json
+	$(PY) bench/readme_table.py
 
 lint: setup
 	$(VENV)/bin/ruff check rocks tests bench

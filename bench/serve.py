@@ -1,12 +1,19 @@
-"""Frontend benchmark: kickstarts/s and p50/p99 latency at 64 and 512 concurrent clients,
-against the same server returning a static file of the same size (/install/distro), same run.
+"""Frontend benchmark: the frontend (`python -m rocks.server.run`, its own process, reading a
+real inventory of N compute nodes) serving kickstarts at 64 and 512 concurrent clients, against
+nginx serving a file of the same bytes with the same wrk settings in the same run, and the
+frontend's start time and memory (all nodes installing, or every tenth).
 
 Two load generators, each in its own process: `wrk` (Debian package; one thread; all from
 127.0.0.1, so the server runs with routed-nodes=yes and each request's node is identified by its
-token and X-RHN-Provisioning-MAC header), chosen per request from all nodes; and a Python
-asyncio client whose every connection is bound to a different node's own loopback address
-(127.10.x.y), the node identified by source address.
-Usage: .venv/bin/python bench/serve.py [--nodes 1000] [--seconds 5] [--workers 1]
+token and X-RHN-Provisioning-MAC header), chosen per request from all installing nodes; and
+a Python asyncio client whose every connection is bound to a different node's own loopback
+address (127.10.x.y), the node identified by source address.
+nginx (Debian package) runs as this user on 127.0.0.1 from a configuration in a temporary
+directory (no system configuration read or written), with as many worker processes as the
+frontend has workers.
+
+Usage: .venv/bin/python bench/serve.py [--hosts 1000] [--installing all|tenth] [--seconds 5]
+       [--workers 1] [--clients 64,512]
 """
 
 from __future__ import annotations
@@ -17,17 +24,20 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import emit  # noqa: E402
+from bench.common import emit, free_port, machine  # noqa: E402
 from tests.server.conftest import Server, mac, make_cluster  # noqa: E402
 from tests.server.nodes import Connection  # noqa: E402
 
@@ -115,9 +125,96 @@ def run_pyload(port: int, paths: list[tuple[str, str]], seconds: float) -> dict[
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+NGINX_CONF = """worker_processes %(workers)d;
+pid %(tmp)s/nginx.pid;
+error_log %(tmp)s/nginx-error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path %(tmp)s/nginx-body;
+    proxy_temp_path %(tmp)s/nginx-proxy;
+    fastcgi_temp_path %(tmp)s/nginx-fastcgi;
+    uwsgi_temp_path %(tmp)s/nginx-uwsgi;
+    scgi_temp_path %(tmp)s/nginx-scgi;
+    types { application/octet-stream bin; }
+    server {
+        listen 127.0.0.1:%(port)d;
+        root %(root)s;
+    }
+}
+"""
+
+
+class Nginx:
+    """nginx in the foreground on 127.0.0.1, everything it reads or writes under `tmp`."""
+
+    def __init__(self, tmp: Path, root: Path, workers: int) -> None:
+        self.port = free_port()
+        self.conf = tmp / "nginx.conf"
+        self.conf.write_text(NGINX_CONF % {"workers": workers, "tmp": tmp, "root": root,
+                                           "port": self.port})
+        self.tmp = tmp
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        exe = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc = subprocess.Popen(
+            [exe, "-p", str(self.tmp), "-e", str(self.tmp / "nginx-error.log"),
+             "-c", str(self.conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"nginx exited: {self.proc.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("nginx did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: workers finish, then exit
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """Resident and peak resident MiB of the process and its children (the workers)."""
+    def status(p: int) -> dict[str, float]:
+        found = {}
+        with open(f"/proc/{p}/status") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "VmHWM"):
+                    found[key] = int(value.split()[0]) / 1024.0
+        return found
+
+    pids = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            pids += [int(x) for x in fh.read().split()]
+    except OSError:
+        pass
+    each = [status(p) for p in pids]
+    return {"rss_mb": round(max(e.get("VmRSS", 0.0) for e in each), 1),
+            "peak_rss_mb": round(max(e.get("VmHWM", 0.0) for e in each), 1),
+            "processes": len(each)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--nodes", type=int, default=1000)
+    ap.add_argument("--hosts", "--nodes", dest="hosts", type=int, default=1000)
+    ap.add_argument("--installing", choices=("all", "tenth"), default="all",
+                    help="all: also measure throughput; tenth: start time and memory only")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--clients", default="64,512")
@@ -126,42 +223,65 @@ def main() -> None:
     if a.loadgen:
         loadgen_main(a.loadgen)
         return
-
     tmp = Path(tempfile.mkdtemp(prefix="rocks-bench-serve-"))
-    cluster = make_cluster(tmp, a.nodes)
-    names = cluster.names()
+    names_all = [f"compute-0-{i}" for i in range(a.hosts)]
+    idle = tuple(n for i, n in enumerate(names_all) if a.installing == "tenth" and i % 10)
+    cluster = make_cluster(tmp, a.hosts, idle=idle)
+    names = [n for n in cluster.names() if n in cluster.tokens]
     srv = Server(cluster, tmp, max_inflight=4096, workers=a.workers, routed_nodes=True)
-    srv.start()
+    nginx: Nginx | None = None
+    common = {"hosts": a.hosts, "installing": a.installing, "installing_hosts": len(names),
+              "workers": a.workers, **machine()}
+    t0 = time.perf_counter()
+    srv.start(timeout=600)
+    started = time.perf_counter() - t0
     try:
+        assert srv.proc is not None
+        emit("frontend_start", a.hosts, started, items=1, **memory_mb(srv.proc.pid), **common,
+             note="spawn until /status.json answers; memory right after")
+        if a.installing != "all":
+            return
         first = names[0]
-        conn_probe = asyncio.run(_probe(srv.port, cluster.addresses[first],
-                                        cluster.tokens[first]))
-        size = len(conn_probe)
-        static = cluster.state / "distro" / "static.bin"
-        static.write_bytes(b"x" * size)
-        common = {"nodes": a.nodes, "body_bytes": size, "workers": a.workers,
-                  "cores": os.cpu_count()}
+        size = len(asyncio.run(_probe(srv.port, cluster.addresses[first],
+                                      cluster.tokens[first])))
+        www = tmp / "www"
+        www.mkdir()
+        (www / "static.bin").write_bytes(b"x" * size)
+        for path, mode in ((tmp, 0o711), (www, 0o755), (www / "static.bin", 0o644)):
+            path.chmod(mode)  # nginx's workers run as nobody when it is started as root
+        nginx = Nginx(tmp, www, a.workers)
+        nginx.start()
+        with urllib.request.urlopen(f"http://127.0.0.1:{nginx.port}/static.bin") as got:
+            if got.status != 200 or len(got.read()) != size:
+                raise SystemExit("nginx does not serve the same bytes")
+        common["body_bytes"] = size
         lua = tmp / "nodes.lua"
-        (tmp / "nodes.txt").write_text("".join(f"{mac(i)} {cluster.tokens[n]}\n"
-                                               for i, n in enumerate(names)))
+        index = {n: i for i, n in enumerate(cluster.names())}
+        (tmp / "nodes.txt").write_text("".join(f"{mac(index[n])} {cluster.tokens[n]}\n"
+                                               for n in names))
         lua.write_text(WRK_LUA % (tmp / "nodes.txt"))
         for conns in [int(c) for c in a.clients.split(",")]:
-            if shutil.which("wrk"):
-                for what, url, script in (
-                        ("kickstart", f"{srv.base}/install/kickstart", lua),
-                        ("static", f"{srv.base}/install/distro/static.bin", None)):
-                    r = run_wrk(url, conns, a.seconds, script)
-                    emit(f"serve_{what}_wrk", int(r["requests"]), a.seconds, clients=conns,
-                         loadgen="wrk -t1 (token + MAC header, routed-nodes)", **r, **common)
+            for what, url, script in (
+                    ("kickstart", f"{srv.base}/install/kickstart", lua),
+                    ("nginx", f"http://127.0.0.1:{nginx.port}/static.bin", None)):
+                r = run_wrk(url, conns, a.seconds, script)
+                if r["non_2xx"] or not r["requests"]:
+                    raise SystemExit(f"{what}: {r['non_2xx']} of {r['requests']} failed")
+                emit(f"serve_{what}_wrk", a.hosts, a.seconds, items=int(r["requests"]),
+                     clients=conns, loadgen="wrk -t1 (token + MAC header, routed-nodes)",
+                     **r, **common)
             picks = [names[i % len(names)] for i in range(conns)]
-            for what in ("kickstart", "static"):
-                paths = [(cluster.addresses[n], f"/install/kickstart?token={cluster.tokens[n]}"
-                          if what == "kickstart" else "/install/distro/static.bin")
-                         for n in picks]
-                r = run_pyload(srv.port, paths, a.seconds)
-                emit(f"serve_{what}_py", int(r["requests"]), a.seconds, clients=conns,
-                     loadgen="python asyncio (own loopback address per node)", **r, **common)
+            paths = [(cluster.addresses[n], f"/install/kickstart?token={cluster.tokens[n]}")
+                     for n in picks]
+            r = run_pyload(srv.port, paths, a.seconds)
+            emit("serve_kickstart_py", a.hosts, a.seconds, items=int(r["requests"]),
+                 clients=conns, loadgen="python asyncio (own loopback address per node)", **r,
+                 **common)
+        emit("frontend_memory_after_load", a.hosts, 0.0, items=1, **memory_mb(srv.proc.pid),
+             **common)
     finally:
+        if nginx is not None:
+            nginx.stop()
         srv.stop()
         cluster.inventory.close()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,99 +1,121 @@
-"""Benchmark `rocks sync`: plan + apply for N hosts into an empty tree, a no-change re-sync, and
-a one-host change (incremental plan + apply). Prints JSON lines via bench.common.emit.
+"""`rocks sync config` and the one-host path as an admin runs them: whole `rocks` processes on
+a real SQLite state of N compute hosts, all of them installing or every tenth (`rocks set host
+boot … action=install` issued their tokens), the database read included.
 
-    .venv/bin/python -m bench.sync [N] [REPS]
+Ops (n = hosts in the cluster; per_item_ms of the full syncs is per host):
+- sync_config: `rocks sync config` into an empty output tree (everything written)
+- sync_config_nochange: the same again (nothing to write)
+- one_host_mac_sync: `rocks set host interface mac H eth0 M` + `rocks sync config` — a
+  replaced NIC made live (items=1; the two commands' own figures are set_interface_mac and
+  sync_config_one_change)
+- set_host_boot_install / set_host_boot_os: `rocks set host boot H action=…` (it writes the
+  host's boot files itself)
+- new_host_live: `rocks add host` + `rocks add host interface … ip= mac=` + `rocks sync config`
+  (what Cobbler's `system add` with sync does in one call)
+
+Usage: .venv/bin/python bench/sync.py [--hosts 10000] [--installing all,tenth] [--reps 3]
 """
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import os
-import statistics
+import re
+import shutil
 import sys
 import tempfile
-import time
-from datetime import date
 from pathlib import Path
 
-from bench.common import emit
-from rocks.model.inventory import Appliance, BootAction, BootState, Host, Interface, Network
-from rocks.sync.apply import apply, disk_reader
-from rocks.sync.inputs import Frontend, SyncInput
-from rocks.sync.plan import plan, plan_hosts
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import (
+    Run,
+    add_runs,
+    cluster_state,
+    emit,
+    installing_count,
+    mac,
+    machine,
+    rocks_cli,
+    stats,
+)
+
+_SUMMARY = re.compile(r"sync: (\d+) written, (\d+) removed, (\d+) unchanged")
 
 
-def cluster(n: int) -> SyncInput:
-    hosts = [Host("frontend", "frontend", interfaces=(
-        Interface("frontend", "eth0", "52:54:00:ff:ff:ff", "10.1.0.1", "private"),))]
-    for i in range(n):
-        rack, rank = divmod(i, 100)
-        name = f"compute-{rack}-{rank}"
-        ip = f"10.1.{100 + i // 250}.{1 + i % 250}"
-        mac = f"52:54:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}"
-        hosts.append(Host(name, "compute", rack, rank,
-                          boot=BootState.INSTALL if i % 10 == 0 else BootState.OS,
-                          interfaces=(Interface(name, "eth0", mac, ip, "private"),)))
-    return SyncInput(
-        frontend=Frontend("frontend", "10.1.0.1", "http://10.1.0.1:8080"),
-        networks=(Network("private", "10.1.0.0", "255.255.0.0", zone="local", servedns=True,
-                          pxe=True),),
-        appliances=(Appliance("frontend", "server", kickstartable=False),
-                    Appliance("compute", "compute")),
-        hosts=tuple(hosts),
-        boot_actions=(BootAction("install", "vmlinuz", "initrd.img", "console=ttyS0"),
-                      BootAction("os", "localboot 0")),
-        tokens={h.name: f"tok-{h.name}" for h in hosts if h.boot is BootState.INSTALL},
-        serial_date=date(2026, 1, 15),
-    )
+def written(run: Run) -> dict[str, int]:
+    found = _SUMMARY.search(run.stderr)
+    if not found:
+        raise SystemExit(f"sync config printed no summary: {run.stderr[-2000:]}")
+    return {"written": int(found[1]), "removed": int(found[2]), "unchanged": int(found[3])}
 
 
-def flip(inp: SyncInput, name: str, state: BootState) -> SyncInput:
-    hosts = tuple(dataclasses.replace(h, boot=state) if h.name == name else h for h in inp.hosts)
-    return dataclasses.replace(inp, hosts=hosts, tokens={**inp.tokens, name: "tok-flip"})
+def bench(root: Path, n: int, installing: str, reps: int) -> None:
+    state = cluster_state(root / f"state-{installing}", n, installing)
+    tag = {"installing": installing, "installing_hosts": installing_count(n, installing),
+           "database": "sqlite", "process": "whole", **machine()}
+    tree = state / "root"
+
+    first, again = [], []
+    for _ in range(reps):
+        shutil.rmtree(tree, ignore_errors=True)
+        os.sync()  # the previous tree's deletion is not this sync's cost
+        first.append(rocks_cli(state, "sync", "config"))
+        again.append(rocks_cli(state, "sync", "config"))
+    if written(again[-1])["written"]:
+        raise SystemExit(f"a second sync config rewrote files: {again[-1].stderr[-500:]}")
+    s = stats(first)
+    emit("sync_config", n, s.wall, **s.fields(), **written(first[-1]), **tag)
+    s = stats(again)
+    emit("sync_config_nochange", n, s.wall, **s.fields(), **tag)
+
+    host = "compute-0-1"  # never in the tenth that installs
+    mac_runs, sync_runs, both = [], [], []
+    for rep in range(reps):
+        changed = rocks_cli(state, "set", "host", "interface", "mac", host, "eth0",
+                            mac(0xAB0000 + rep))
+        synced = rocks_cli(state, "sync", "config")
+        if not written(synced)["written"]:
+            raise SystemExit("sync config wrote nothing after a MAC change")
+        mac_runs.append(changed)
+        sync_runs.append(synced)
+        both.append(add_runs(changed, synced))
+    for op, runs in (("set_interface_mac", mac_runs), ("sync_config_one_change", sync_runs),
+                     ("one_host_mac_sync", both)):
+        s = stats(runs)
+        emit(op, n, s.wall, items=1, **s.fields(), **tag)
+
+    install, back = [], []
+    for _ in range(reps):
+        install.append(rocks_cli(state, "set", "host", "boot", host, "action=install"))
+        back.append(rocks_cli(state, "set", "host", "boot", host, "action=os"))
+    for op, runs in (("set_host_boot_install", install), ("set_host_boot_os", back)):
+        s = stats(runs)
+        emit(op, n, s.wall, items=1, **s.fields(), **tag)
+
+    live = []
+    for rep in range(reps):
+        name = f"compute-{900 + rep}-0"
+        live.append(add_runs(
+            rocks_cli(state, "add", "host", name),
+            rocks_cli(state, "add", "host", "interface", name, "eth0",
+                      f"ip=10.1.250.{rep + 1}", f"mac={mac(0xCD0000 + rep)}",
+                      "network=private"),
+            rocks_cli(state, "sync", "config")))
+    s = stats(live)
+    emit("new_host_live", n, s.wall, items=1, **s.fields(),
+         note="add host + add host interface + sync config", **tag)
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
-    reps = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-    for mac_names in (True, False):
-        run(dataclasses.replace(cluster(n), pxe_mac_names=mac_names), n, reps)
-
-
-def run(inp: SyncInput, n: int, reps: int) -> None:
-    per_host = 4 if inp.pxe_mac_names else 2
-    full, plans, nochange, one, one_plan = [], [], [], [], []
-    files = 0
-    for _ in range(reps):
-        with tempfile.TemporaryDirectory(prefix="rocks-bench-sync-") as tmp:
-            root = Path(tmp)
-            os.sync()  # flush the previous repetition's deletions outside the timing
-            t0 = time.perf_counter()
-            p = plan(inp, previous=disk_reader(root))
-            t1 = time.perf_counter()
-            res = apply(p, root)
-            full.append(time.perf_counter() - t0)
-            plans.append(t1 - t0)
-            files = len(res.changed)
-            t0 = time.perf_counter()
-            again = apply(plan(inp, previous=disk_reader(root)), root)
-            nochange.append(time.perf_counter() - t0)
-            assert again.changed == []
-            for k in range(5):
-                name = f"compute-0-{1 + k}"
-                changed = flip(inp, name, BootState.INSTALL)
-                t0 = time.perf_counter()
-                p = plan_hosts(changed, [name], previous=disk_reader(root))
-                t1 = time.perf_counter()
-                res = apply(p, root)
-                one.append(time.perf_counter() - t0)
-                one_plan.append(t1 - t0)
-                assert len(res.changed) == per_host, res.changed
-    tag = {"files_per_host": per_host}
-    emit("sync_full", n, statistics.median(full), items=files,
-         plan_seconds=round(statistics.median(plans), 6), reps=reps, **tag)
-    emit("sync_nochange", n, statistics.median(nochange), reps=reps, **tag)
-    emit("sync_one_host", 1, statistics.median(one), hosts=n,
-         plan_seconds=round(statistics.median(one_plan), 6), reps=reps * 5, **tag)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hosts", type=int, default=10000)
+    ap.add_argument("--installing", default="all,tenth")
+    ap.add_argument("--reps", type=int, default=3)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="rocks-bench-sync-") as tmp:
+        for installing in a.installing.split(","):
+            bench(Path(tmp), a.hosts, installing, a.reps)
 
 
 if __name__ == "__main__":

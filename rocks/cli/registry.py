@@ -331,4 +331,5 @@ class Service(NamedTuple):
 # with the Context on first use (e.g. "inventory": Service("rocks.inventory.session", "open")).
 SERVICES: dict[str, Service] = {
     "inventory": Service("rocks.commands._inventory", "open_session"),
+    "inventory-core": Service("rocks.commands._inventory", "open_core"),
 }

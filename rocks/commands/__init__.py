@@ -168,6 +168,10 @@ class Context:
             self._services[name] = factory(self)
         return self._services[name]
 
+    def opened(self, name: str) -> Any:
+        """The service `name` if this command has opened it already, else None."""
+        return self._services.get(name)
+
     def warn(self, message: str, hint: str = "") -> None:
         self.stderr.write(f"warning: {message}\n")
         if hint:

@@ -11,22 +11,23 @@ from typing import TYPE_CHECKING
 from rocks.errors import RocksError
 
 if TYPE_CHECKING:
+    from rocks.inventory.core import Db
     from rocks.inventory.db import Session
 
 _RACK = re.compile(r"^rack(\d+)$")
 
 
-def expand_hosts(session: Session, words: Sequence[str], *, empty_means_all: bool = True
+def expand_hosts(session: Session | Db, words: Sequence[str], *, empty_means_all: bool = True
                  ) -> list[str]:
     """Host names (sorted, unique) for the given words; an unknown word is an error."""
-    from rocks.inventory import names as inv
-    from rocks.inventory.lookup import host_by_address
+    from rocks.inventory import core
 
-    rows = inv.host_racks(session)
+    db = core.Db.of(session)
+    rows = core.host_index(db)
     if not words:
         return sorted(r[0] for r in rows) if empty_means_all else []
     names = {r[0] for r in rows}
-    appliances = {r[2] for r in rows} | set(inv.appliance_names(session))
+    appliances = {r[2] for r in rows} | set(core.appliance_names(db))
     chosen: set[str] = set()
     for word in words:
         m = _RACK.match(word)
@@ -42,7 +43,7 @@ def expand_hosts(session: Session, words: Sequence[str], *, empty_means_all: boo
             if not hits:
                 raise RocksError.of("unknown-host", f'no host matches "{word}"')
             chosen |= hits
-        elif (owner := host_by_address(session, word)) is not None:
+        elif (owner := core.host_by_address(db, word)) is not None:
             chosen.add(owner)  # an IP, a MAC or an FQDN, as Rocks accepted
         else:
             import difflib

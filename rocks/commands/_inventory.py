@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rocks.commands import Context
 
 if TYPE_CHECKING:
+    from rocks.inventory.core import Db
     from rocks.inventory.db import Session
     from rocks.profiles import ClusterSource
 
@@ -29,6 +30,11 @@ def open_session(ctx: Context) -> Session:
     from rocks.inventory import open_inventory
     from rocks.inventory.db import private_state
 
+    fast = ctx.opened("inventory-core")
+    if fast is not None and fast.owned:
+        raise RuntimeError("a command opened the inventory both through inventory-core and "
+                           "through the ORM session; it must use one (the session serves both)")
+
     source = cluster_source(ctx)
     url = database_url_from(ctx.env)
     if not ctx.env.get("ROCKS_DATABASE_URL"):
@@ -39,6 +45,22 @@ def open_session(ctx: Context) -> Session:
     source.init()
     seed_if_empty(session, source)
     return session
+
+
+def open_core(ctx: Context) -> Db:
+    """The `inventory-core` service: the inventory through plain SQL (rocks.inventory.core) on
+    a connection of its own, without importing SQLAlchemy, one transaction for the command.
+    Where that cannot serve the database as it is (not yet created, migrated or seeded), the
+    same functions run on the command's ORM session instead, which creates and seeds it (and
+    makes the state private: the fast path only opens a state the full path has made)."""
+    from rocks.inventory import core
+
+    if ctx.opened("inventory") is None:
+        db = core.connect(database_url_from(ctx.env))
+        if db is not None:
+            ctx.resources.enter_context(db.transaction())
+            return db
+    return core.Db.of(session(ctx))
 
 
 def seed_if_empty(session: Session, source: ClusterSource) -> None:
@@ -90,6 +112,12 @@ def session(ctx: Context) -> Session:
     """The command's inventory session (opened on first use)."""
     s: Session = ctx.service("inventory")
     return s
+
+
+def inventory_core(ctx: Context) -> Db:
+    """The command's inventory without the ORM (opened on first use; see `open_core`)."""
+    db: Db = ctx.service("inventory-core")
+    return db
 
 
 def open_session_factory(ctx: Context) -> Any:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rocks.errors import RocksError
 
 if TYPE_CHECKING:
+    from rocks.inventory.core import Db
     from rocks.inventory.db import Session
 
 
@@ -21,25 +22,25 @@ def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> Rocks
     return RocksError.of(f"unknown-{kind.replace(' ', '')}", f'unknown {kind} "{name}"', hint=hint)
 
 
-def need_appliance(s: Session, name: str) -> None:
-    from rocks.inventory.names import appliance_names
+def need_appliance(s: Session | Db, name: str) -> None:
+    from rocks.inventory import core
 
-    known = appliance_names(s)
+    known = core.appliance_names(core.Db.of(s))
     if name not in known:
         raise not_found("appliance", name, known, "rocks list appliance")
 
 
-def need_network(s: Session, name: str) -> None:
-    from rocks.inventory.names import network_names
+def need_network(s: Session | Db, name: str) -> None:
+    from rocks.inventory import core
 
-    known = network_names(s)
+    known = core.network_names(core.Db.of(s))
     if name not in known:
         raise not_found("network", name, known, "rocks list network")
 
 
-def need_bootaction(s: Session, name: str) -> None:
-    from rocks.inventory.names import bootaction_names
+def need_bootaction(s: Session | Db, name: str) -> None:
+    from rocks.inventory import core
 
-    known = bootaction_names(s)
+    known = core.bootaction_names(core.Db.of(s))
     if name not in known:
         raise not_found("boot action", name, known, "rocks list bootaction")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Rows, Text, _power, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
-from rocks.commands._inventory import session
+from rocks.commands._inventory import inventory_core, session
 from rocks.commands._lookup import need_appliance, need_bootaction, need_network, not_found
 from rocks.errors import RocksError
 from rocks.model.inventory import BootState
@@ -63,13 +63,13 @@ def add_host(ctx: Context, args: dict[str, Any]) -> Result:
     are not given. Without a name, the host gets the next free rank in its rack and is named
     <appliance>-<rack>-<rank>; the new name is printed.
     """
-    from rocks.inventory import queries as q
+    from rocks.inventory import core
     from rocks.model.inventory import Host
 
-    s = session(ctx)
+    db = inventory_core(ctx)
     name, appliance = args["host"], args["appliance"]
     rack, rank = args["rack"], args["rank"]
-    appliances = _appliance_names(s)
+    appliances = core.appliance_names(db)
     if name:
         m = _RACK_RANK.match(name)
         if m:
@@ -85,20 +85,14 @@ def add_host(ctx: Context, args: dict[str, Any]) -> Result:
     if appliance not in appliances:
         raise not_found("appliance", appliance, appliances, "rocks list appliance")
     for action in (args["installaction"], args["runaction"]):
-        need_bootaction(s, action)
+        need_bootaction(db, action)
     rack = 0 if rack is None else rack
     if rank is None:
-        rank = q.next_rank(s, appliance, rack)
-    q.add_host(s, Host(name or f"{appliance}-{rack}-{rank}", appliance, rack, rank,
-                       os=args["os"], install_action=args["installaction"],
-                       run_action=args["runaction"], comment=args["comment"]))
+        rank = core.next_rank(db, appliance, rack)
+    core.add_host(db, Host(name or f"{appliance}-{rack}-{rank}", appliance, rack, rank,
+                           os=args["os"], install_action=args["installaction"],
+                           run_action=args["runaction"], comment=args["comment"]))
     return None if name else Text(f"{appliance}-{rack}-{rank}\n")
-
-
-def _appliance_names(s: Session) -> list[str]:
-    from rocks.inventory.names import appliance_names
-
-    return appliance_names(s)
 
 
 def _no_appliance(host: str, prefix: str, appliances: Sequence[str]) -> RocksError:
@@ -129,12 +123,12 @@ _HOST_COLUMNS = ("host", "appliance", "rack", "rank", "os", "boot", "installacti
 @command(SOME_HOSTS, tabular=True, examples=("rocks list host", "rocks list host compute"))
 def list_host(ctx: Context, args: dict[str, Any]) -> Result:
     """List hosts: appliance, rack, rank, os, boot state, boot actions and comment."""
-    from rocks.inventory.names import host_rows
+    from rocks.inventory import core
 
-    s = session(ctx)
-    rows = host_rows(s)
+    db = inventory_core(ctx)
+    rows = core.host_table(db)
     if args["hosts"]:
-        wanted = set(expand_hosts(s, args["hosts"]))
+        wanted = set(expand_hosts(db, args["hosts"]))
         rows = [r for r in rows if r[0] in wanted]
     return Rows(_HOST_COLUMNS, ((*r[:8], r[8] or None) for r in rows))
 

@@ -6,13 +6,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rocks.errors import RocksError
+from rocks.inventory import core
 from rocks.inventory.lookup import appliance_id, host_id, host_row, network_row, unknown
 from rocks.inventory.schema import ApplianceRow, HostRow, InterfaceRow, NetworkRow
-from rocks.inventory.validate import check_name, normalise_mac, parse_ip, parse_network
+from rocks.inventory.validate import normalise_mac, parse_ip, parse_network
 from rocks.model.inventory import BMC_PROTOCOLS, BootState, Host, Interface
 
 
@@ -186,37 +187,15 @@ def _to_host(row: HostRow, appliance: str, interfaces: Sequence[Interface] = ())
 
 
 def check_host_name(session: Session, name: str) -> None:
-    check_name("host", name)
-    if session.scalar(select(ApplianceRow.id).where(ApplianceRow.name == name)) is not None:
-        raise RocksError.of(
-            "bad-host-name",
-            f"host name {name!r} is an appliance name",
-            hint="appliance names select all hosts of that appliance; choose another name",
-        )
-    if session.scalar(select(HostRow.id).where(HostRow.name == name)) is not None:
-        raise RocksError.of(
-            "duplicate-host", f"host {name!r} already exists", hint="remove it first"
-        )
+    core.check_host_name(core.Db.of(session), name)
 
 
 def add_host(session: Session, host: Host) -> Host:
     """Add `host` and the interfaces it carries; `host.appliance` must exist."""
-    check_host_name(session, host.name)
-    row = HostRow(
-        name=host.name,
-        appliance_id=appliance_id(session, host.appliance),
-        rack=host.rack,
-        rank=host.rank,
-        os=host.os,
-        install_action=host.install_action,
-        run_action=host.run_action,
-        boot=BootState(host.boot).value,
-        comment=host.comment,
-    )
-    session.add(row)
-    session.flush()
+    core.add_host(core.Db.of(session), host)
     ifaces = [add_interface(session, _retarget(i, host.name)) for i in host.interfaces]
-    return _to_host(row, host.appliance, ifaces)
+    return Host(host.name, host.appliance, host.rack, host.rank, host.os, host.install_action,
+                host.run_action, BootState(host.boot), host.comment, tuple(ifaces))
 
 
 def _retarget(iface: Interface, host: str) -> Interface:
@@ -321,11 +300,7 @@ def remove_host(session: Session, name: str) -> None:
 
 def next_rank(session: Session, appliance: str, rack: int) -> int:
     """One more than the highest rank of `appliance` hosts in `rack` (0 for the first)."""
-    aid = appliance_id(session, appliance)
-    top = session.scalar(
-        select(func.max(HostRow.rank)).where(HostRow.appliance_id == aid, HostRow.rack == rack)
-    )
-    return 0 if top is None else top + 1
+    return core.next_rank(core.Db.of(session), appliance, rack)
 
 
 def rename_host(session: Session, name: str, new_name: str) -> Host:

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rocks.errors import RocksError
 from rocks.inventory.schema import ApplianceRow, HostRow, NetworkRow
+from rocks.inventory.validate import unknown
 
-
-def unknown(kind: str, name: str, hint: str = "") -> RocksError:
-    return RocksError.of(
-        f"unknown-{kind}", f"no {kind} named {name!r}", hint=hint or f"see `rocks list {kind}`"
-    )
+__all__ = ["appliance_id", "host_id", "host_row", "network_row", "unknown"]
 
 
 def host_row(session: Session, name: str) -> HostRow:
@@ -46,51 +40,8 @@ def network_row(session: Session, name: str) -> NetworkRow:
 
 
 def host_by_address(session: Session, word: str) -> str | None:
-    """The host a Rocks host argument names by address, as Rocks' getHostname resolved it: an
-    IP of one of its interfaces, a MAC, or an FQDN `<name>.<zone>` — the host's (or its
-    interface's) name on a network whose zone that is, or on the cluster's DNS domain."""
-    import ipaddress
+    """The host a Rocks host argument names by address (IP, MAC or FQDN): rocks.inventory.core's
+    rule, on the session's connection."""
+    from rocks.inventory import core
 
-    from rocks.inventory.schema import InterfaceRow
-
-    def owner(condition: Any) -> str | None:
-        found: str | None = session.scalar(
-            select(HostRow.name).join(InterfaceRow, InterfaceRow.host_id == HostRow.id)
-            .where(condition).order_by(HostRow.name).limit(1))
-        return found
-
-    try:
-        return owner(InterfaceRow.ip == str(ipaddress.ip_address(word)))
-    except ValueError:
-        pass
-    from rocks.inventory.validate import normalise_mac
-
-    if len(word) >= 12 and all(c in "0123456789abcdefABCDEF:-." for c in word):
-        try:
-            return owner(InterfaceRow.mac == normalise_mac(word))
-        except RocksError:
-            pass
-    from sqlalchemy import func
-
-    label, dot, zone = word.lower().rstrip(".").partition(".")
-    if not dot or not label:
-        return None  # DNS names are case-insensitive
-    rows = session.execute(
-        select(HostRow.name, InterfaceRow.name, NetworkRow.zone)
-        .join(InterfaceRow, InterfaceRow.host_id == HostRow.id)
-        .join(NetworkRow, InterfaceRow.network_id == NetworkRow.id)
-        .where((func.lower(HostRow.name) == label) | (func.lower(InterfaceRow.name) == label))
-        .order_by(HostRow.name)
-    ).all()
-    for host, ifname, net_zone in rows:
-        if (ifname or host).lower() == label and (net_zone or "").lower() == zone:
-            return str(host)
-    named: str | None = session.scalar(
-        select(HostRow.name).where(func.lower(HostRow.name) == label)
-        .order_by(HostRow.name).limit(1))
-    if named is None:
-        return None
-    from rocks.inventory.netfacts import resolve_global
-
-    domain = resolve_global(session).values.get("Kickstart_PrivateDNSDomain", "")
-    return named if domain and domain.lower().rstrip(".") == zone else None
+    return core.host_by_address(core.Db.of(session), word)

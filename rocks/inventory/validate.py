@@ -110,9 +110,16 @@ def _constraint_key(name: str) -> str:
     return ""
 
 
-def integrity_error(exc: IntegrityError) -> RocksError:
-    """Translate a constraint violation from either backend into a coded RocksError."""
-    orig = exc.orig
+def unknown(kind: str, name: str, hint: str = "") -> RocksError:
+    return RocksError.of(
+        f"unknown-{kind}", f"no {kind} named {name!r}", hint=hint or f"see `rocks list {kind}`"
+    )
+
+
+def integrity_error(exc: IntegrityError | Exception) -> RocksError:
+    """Translate a constraint violation from either backend into a coded RocksError (the
+    SQLAlchemy exception, or the driver's own from `rocks.inventory.core`)."""
+    orig = getattr(exc, "orig", exc)
     text = str(orig).strip()
     diag = getattr(orig, "diag", None)
     constraint = getattr(diag, "constraint_name", None) or ""

@@ -51,11 +51,13 @@ def open_core(ctx: Context) -> Db:
     """The `inventory-core` service: the inventory through plain SQL (rocks.inventory.core) on
     a connection of its own, without importing SQLAlchemy, one transaction for the command.
     Where that cannot serve the database as it is (not yet created, migrated or seeded), the
-    same functions run on the command's ORM session instead, which creates and seeds it (and
-    makes the state private: the fast path only opens a state the full path has made)."""
+    same functions run on the command's ORM session instead, which creates and seeds it."""
     from rocks.inventory import core
+    from rocks.inventory.db import private_state
 
     if ctx.opened("inventory") is None:
+        if not ctx.env.get("ROCKS_DATABASE_URL"):
+            private_state(state_path(ctx))  # 0700, its secrets 0600: also an older state
         db = core.connect(database_url_from(ctx.env))
         if db is not None:
             ctx.resources.enter_context(db.transaction())

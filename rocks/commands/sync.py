@@ -10,7 +10,7 @@ from typing import Any
 from rocks.commands import Context, Result, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import session
-from rocks.commands._sync import report_problems, sync_input, sync_root
+from rocks.commands._sync import reload_services, report_problems, sync_input, sync_root
 from rocks.errors import RocksError
 
 ROOT = keyword("root", default="", help="write under this directory instead of / "
@@ -37,7 +37,7 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     """
     from rocks.commands._inventory import distro_dir
     from rocks.siteconfig import global_settings, installer_files, network_warnings
-    from rocks.sync.apply import apply, disk_reader, reload
+    from rocks.sync.apply import apply, disk_reader
     from rocks.sync.plan import plan
 
     s = session(ctx)
@@ -51,8 +51,7 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     result = apply(p, root, dry_run=args["dry-run"])
     if args["dry-run"]:
         return Text(result.diff)
-    for message in reload(result.services_to_reload):
-        ctx.stderr.write(message + "\n")
+    reload_services(ctx, root, result.services_to_reload)
     ctx.stderr.write(f"sync: {len(result.changed)} written, {len(result.removed)} removed, "
                      f"{result.unchanged} unchanged under {root}\n")
     return None

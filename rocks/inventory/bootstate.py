@@ -11,15 +11,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from rocks.inventory.lookup import unknown
 from rocks.inventory.schema import HostRow
 from rocks.model.inventory import BootState
 
+_HOSTS = cast(Table, HostRow.__table__)
 # Bound parameters per IN list: far below SQLite's 32,766 and PostgreSQL's 65,535.
 _CHUNK = 10_000
 
@@ -47,7 +48,7 @@ def set_boot(session: Session, names: Sequence[str], action: BootState | str, *,
     host); os: tokens are spent. Two statements in all, whatever the number of hosts."""
     state = BootState(action)
     ids = host_ids(session, names)
-    table = HostRow.__table__
+    table = _HOSTS
     session.flush()
     if state is BootState.OS:
         for part in _chunks(list(ids.values())):
@@ -75,7 +76,7 @@ def update_hosts(session: Session, names: Sequence[str], **values: Any) -> int:
     if not values:
         return 0
     ids = list(host_ids(session, names).values())
-    table = HostRow.__table__
+    table = _HOSTS
     session.flush()
     for part in _chunks(ids):
         session.execute(update(table).where(table.c.id.in_(part)).values(**values))
@@ -89,7 +90,7 @@ def remove_hosts(session: Session, names: Sequence[str]) -> int:
     from sqlalchemy import delete
 
     ids = list(host_ids(session, names).values())
-    table = HostRow.__table__
+    table = _HOSTS
     session.flush()
     for part in _chunks(ids):
         session.execute(delete(table).where(table.c.id.in_(part)))

@@ -32,4 +32,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
   touch "$stamp"
 fi
+# `rocks` on PATH (a symlink in /usr/local/bin) and rocks(8) in /usr/local/share/man/man8
+bash scripts/install-links.sh "$VENV"
 echo "setup: ok ($VENV)"

@@ -107,6 +107,9 @@ def _dispatch(argv: list[str], ctx: Context, table: Mapping[Name, Entry]) -> int
         return EXIT_OK
     args = bind(command, target.args, usage(target.name, command))
     fmt = args.pop("output-format", OutputFormat.TABLE)
+    from rocks.config import environment
+
+    ctx.env = environment(ctx.env)  # /etc/rocks/rocks.toml under the environment
     with ctx.resources:
         result = command.run(ctx, args)
 

@@ -64,9 +64,14 @@ def _report(ctx: Context, args: dict[str, Any], pick: str) -> Result:
 
     s = session(ctx)
     inp = sync_input(s)
+    owners = set(expand_hosts(s, args["hosts"])) if args.get("hosts") else None
+    if owners is not None and pick != "tftpboot":
+        import dataclasses
+
+        # the shared files as they would be written for these hosts alone
+        inp = dataclasses.replace(inp, hosts=tuple(h for h in inp.hosts if h.name in owners))
     p = plan(inp, previous=disk_reader(_root(ctx, args)))
     report_problems(ctx, p)
-    owners = set(expand_hosts(s, args["hosts"])) if args.get("hosts") else None
     out = []
     for f in sorted(p.files, key=lambda f: f.path):
         if not re.search(pick, f.path):
@@ -86,24 +91,28 @@ def _report(ctx: Context, args: dict[str, Any], pick: str) -> Result:
     return Text("".join(out))
 
 
-HOSTS = positional("hosts", many=True, default=(), help="hosts (none: all)")
+HOSTS = positional("hosts", many=True, default=(), metavar="HOST",
+                   help="host names, appliance names, rackN or globs (none: all hosts)")
 
 
-@command(ROOT)
+@command(HOSTS, ROOT, examples=("rocks report host dhcpd", "rocks report host dhcpd compute-0-0"))
 def report_host_dhcpd(ctx: Context, args: dict[str, Any]) -> Result:
-    """Print the DHCP server configuration (ISC dhcpd or Kea, per attribute sync_dhcp)."""
+    """Print the DHCP server configuration (ISC dhcpd or Kea, per attribute sync_dhcp); with
+    hosts, the configuration as it would be with those hosts alone."""
     return _report(ctx, args, r"^etc/(dhcp|kea)/")
 
 
-@command(ROOT)
+@command(HOSTS, ROOT, examples=("rocks report host dns", "rocks report host dns rack0"))
 def report_host_dns(ctx: Context, args: dict[str, Any]) -> Result:
-    """Print the DNS zone files and the named.conf fragment sync would write."""
+    """Print the DNS zone files and the named.conf fragment sync would write; with hosts, the
+    zones as they would be with those hosts alone."""
     return _report(ctx, args, r"^(var/named|etc/named)/")
 
 
-@command(ROOT)
+@command(HOSTS, ROOT, examples=("rocks report host hosts", "rocks report host hosts compute"))
 def report_host_hosts(ctx: Context, args: dict[str, Any]) -> Result:
-    """Print the /etc/hosts sync would write."""
+    """Print the /etc/hosts sync would write (with etc/hosts.local appended); with hosts, only
+    their lines."""
     return _report(ctx, args, r"^etc/hosts$")
 
 

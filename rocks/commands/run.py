@@ -248,14 +248,17 @@ def list_host_status(ctx: Context, args: dict[str, Any]) -> Result:
     (an accepted TCP connection alone is not enough), down otherwise. SINCE is UTC.
     """
     from rocks.commands._hosts import expand_hosts
+    from rocks.commands._progress import Progress
     from rocks.remote.status import statuses
 
     _check_limits(args)
     inv = _inventory(ctx)
     with inv.transaction(readonly=True) as s:
         names = expand_hosts(s, tuple(args["hosts"]))
-    found = statuses(inv, names, probe=args["probe"], timeout=args["timeout"],
-                     parallel=args["num-threads"], stall_after=args["stall-after"])
+    with Progress(ctx, enabled=args["probe"]) as bar:
+        bar.step(f"probing {len(names)} hosts")
+        found = statuses(inv, names, probe=args["probe"], timeout=args["timeout"],
+                         parallel=args["num-threads"], stall_after=args["stall-after"])
     return Rows(("host", "state", "since", "source"), (
         (st.host, st.state.value,
          st.since.strftime("%Y-%m-%d %H:%M:%S") if st.since else None, st.source)

@@ -36,19 +36,24 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     network is a warning (the explicit value wins).
     """
     from rocks.commands._inventory import distro_dir
+    from rocks.commands._progress import Progress
     from rocks.siteconfig import global_settings, installer_files, network_warnings
     from rocks.sync.apply import apply, disk_reader
     from rocks.sync.plan import plan
 
     s = session(ctx)
     root = _root(ctx, args)
-    settings = global_settings(s)
-    inp = sync_input(s, settings)
-    ctx.report(network_warnings(s, settings))
-    p = plan(inp, previous=disk_reader(root), sysroot=Path("/") if args["loaders"] else None)
-    p = p.extended(installer_files(inp, distro_dir(ctx)))
-    report_problems(ctx, p)
-    result = apply(p, root, dry_run=args["dry-run"])
+    with Progress(ctx) as bar:
+        bar.step("reading the inventory")
+        settings = global_settings(s)
+        inp = sync_input(s, settings)
+        ctx.report(network_warnings(s, settings))
+        bar.step(f"planning ({len(inp.hosts)} hosts)")
+        p = plan(inp, previous=disk_reader(root),
+                 sysroot=Path("/") if args["loaders"] else None)
+        p = p.extended(installer_files(inp, distro_dir(ctx)))
+        report_problems(ctx, p)
+        result = apply(p, root, dry_run=args["dry-run"], progress=bar.callback())
     if args["dry-run"]:
         return Text(result.diff)
     reload_services(ctx, root, result.services_to_reload)

@@ -273,8 +273,6 @@ def _write_changes(
                       json.dumps([w[len(base):] for w, _, _ in jobs]).encode())
     batch = len(jobs) > BATCH_SYNC_AT
     dirs = {w.rpartition("/")[0] for w, _, _ in jobs}
-    for d in sorted(dirs):
-        os.makedirs(d, exist_ok=True)
     # one inode per distinct (content, mode); the other names become links to it
     firsts: list[tuple[str, DesiredFile]] = []
     twins: list[tuple[str, str]] = []  # (existing name, new name)
@@ -292,6 +290,8 @@ def _write_changes(
     tick = _ticker(progress, total)
     done = False
     try:
+        for d in sorted(dirs):
+            os.makedirs(d, exist_ok=True)
         contents = dict(firsts)
         _each(lambda dest, _: _write_new(dest, contents[dest], fsync=not batch),
               [(dest, "") for dest, _ in firsts], tick)

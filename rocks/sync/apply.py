@@ -15,6 +15,7 @@ import difflib
 import json
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -85,13 +86,16 @@ def _load_manifest(root: Path) -> _Manifest:
 
 
 def _read(target: str) -> tuple[bytes | None, int]:
-    """The current content (None if absent) and permission bits."""
+    """The current content (None if absent, or not a file: writing it will then fail with
+    the reason) and permission bits."""
     try:
         fd = os.open(target, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         return None, 0
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, 0
         parts = []
         while chunk := os.read(fd, max(st.st_size, 4096) + 1):
             parts.append(chunk)

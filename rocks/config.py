@@ -10,7 +10,9 @@ names; ROCKS_CONFIG="" reads none), with the environment overriding it.
 Each key is the file's spelling of an environment variable, and the rest of rocks reads only
 the environment (`Context.env`): `environment()` fills in, from the file, the variables the
 environment leaves unset or empty. As with ROCKS_STATE, a `state` without `sync_root` makes sync
-write under <state>/root, so a frontend's file says `sync_root = "/"`.
+write under <state>/root, so a frontend's file says `sync_root = "/"`. A ROCKS_STATE set in the
+environment names another site (a trial): the file's database_url and sync_root are then not
+used, so a trial on a frontend never writes the frontend's database or its /etc.
 """
 
 from __future__ import annotations
@@ -105,8 +107,13 @@ def environment(env: Mapping[str, str]) -> dict[str, str]:
     out = dict(env)
     if path is None:
         return out
+    # A state directory chosen in the environment is another site (a trial, a test): the
+    # file's database and sync root belong to the file's state, never to it.
+    other_site = bool(env.get(KEYS["state"]))
     for key, value in read(path, required=CONFIG_ENV in env).items():
         name = KEYS[key]
+        if other_site and key in ("database_url", "sync_root"):
+            continue
         if not out.get(name):
             out[name] = value
     return out

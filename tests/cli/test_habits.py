@@ -158,6 +158,18 @@ def test_config_file_under_the_environment(tmp_path: Path) -> None:
     assert listed.stdout.splitlines()[1].startswith("private,10.1.0.0,")
     r = run_cli(["sync", "config", "loaders=no"], env={"ROCKS_CONFIG": str(conf)})
     assert r.code == 0 and (tmp_path / "root-a/etc/hosts").is_file()
+    # a state directory from the environment is another site: not the file's sync root
+    # (nor its database)
+    (tmp_path / "root-a/etc/hosts").unlink()
+    r = run_cli(["sync", "config", "loaders=no"],
+                env={"ROCKS_CONFIG": str(conf), "ROCKS_STATE": str(b)})
+    assert r.code == 0 and (b / "root/etc/hosts").is_file()
+    assert not (tmp_path / "root-a/etc/hosts").exists()
+    conf.write_text(f'state = "{a}"\ndatabase_url = "postgresql://nobody@127.0.0.1:1/prod"\n')
+    assert run_cli(["list", "host"], env={"ROCKS_CONFIG": str(conf),
+                                          "ROCKS_STATE": str(b)}).code == 0
+    r = run_cli(["list", "host"], env={"ROCKS_CONFIG": str(conf)})
+    assert r.code == 2 and "cannot open the inventory at postgresql" in r.stderr
     # no file named (ROCKS_CONFIG="") reads none
     r = run_cli(["list", "network"], env={"ROCKS_CONFIG": "", "ROCKS_STATE": str(b)})
     assert r.code == 0

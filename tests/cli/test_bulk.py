@@ -30,10 +30,13 @@ def need(binary: str, package: str) -> str:
 
 
 class State:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, database_url: str = "") -> None:
         self.state = base / "state"
         self.root = base / "root"
         self.env = {"ROCKS_STATE": str(self.state), "ROCKS_SYNC_ROOT": str(self.root)}
+        self.url = database_url or str(self.state / "rocks.db")
+        if database_url:
+            self.env["ROCKS_DATABASE_URL"] = database_url
 
     def __call__(self, *argv: str) -> CliResult:
         return run_cli(list(argv), env=self.env)
@@ -47,8 +50,7 @@ class State:
         from rocks.inventory import open_inventory
         from rocks.inventory.install import tokens
 
-        with open_inventory(str(self.state / "rocks.db")) as inv, \
-                inv.transaction(readonly=True) as s:
+        with open_inventory(self.url) as inv, inv.transaction(readonly=True) as s:
             return tokens(s)
 
     def tree(self, normalise: bool = True) -> dict[str, bytes]:
@@ -65,8 +67,8 @@ class State:
         return out
 
 
-def make_state(base: Path, n: int = N) -> State:
-    st = State(base)
+def make_state(base: Path, n: int = N, database_url: str = "") -> State:
+    st = State(base, database_url)
     st.ok("add", "network", "private", "subnet=10.1.0.0", "netmask=255.255.0.0", "pxe=yes",
           "servedns=yes", "zone=local")
     lines = ["name,appliance,rack,rank,interface,ip,mac,network"]
@@ -121,8 +123,16 @@ def test_bulk_boot_writes_what_host_by_host_writes(tmp_path: Path) -> None:
     assert listing.count(",os\n") == N
 
 
-def test_bulk_boot_is_one_transaction(tmp_path: Path) -> None:
-    st = make_state(tmp_path, 300)
+@pytest.mark.parametrize("backend", ["sqlite",
+                                     pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_bulk_boot_is_one_transaction(tmp_path: Path, backend: str) -> None:
+    url = ""
+    if backend == "postgres":
+        from tests.cli.inventory_fixtures import _empty_pg, _pg_database
+
+        url = _pg_database()
+        _empty_pg(url)
+    st = make_state(tmp_path, 300, url)
     st.ok("sync", "config", "loaders=no")
     # a directory where the 151st host's boot file goes: writing fails half-way through
     blocker = st.root / f"tftpboot/pxelinux.cfg/{hexip(150)}"  # compute-1-50
@@ -140,6 +150,15 @@ def test_bulk_boot_is_one_transaction(tmp_path: Path) -> None:
     blocker.rmdir()
     assert st.ok("set", "host", "boot", "compute", "action=install",
                  "force=yes").stdout == "300 hosts set to install\n"
+    tokens = st.tokens()
+    assert len(tokens) == 300 and len(set(tokens.values())) == 300
+    assert len(list((st.root / "tftpboot/pxelinux.cfg").iterdir())) == 2 * 300 + 1
+    assert st.ok("remove", "host", "rack2").stdout == \
+        "100 hosts removed (sync: 4 files written, 500 removed)\n"
+    assert st.ok("set", "host", "boot", "compute", "action=os").stdout == \
+        "200 hosts set to os\n"
+    assert st.tokens() == {}
+    assert sorted(p.name for p in (st.root / "tftpboot/pxelinux.cfg").iterdir()) == ["default"]
 
 
 def test_progress_only_on_a_terminal(tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ only its one-line summary stays.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO, cast
 
 from rocks.commands import Context
 
@@ -35,9 +36,10 @@ class Progress:
         self._bar: Any = None
         self._task: Any = None
         self._stages: dict[str, Any] = {}
+        self._stderr: Any = None
 
     def __enter__(self) -> Progress:
-        if self.enabled:
+        if self.enabled and self._bar is None:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -47,17 +49,24 @@ class Progress:
             )
             from rich.progress import Progress as Bar
 
+            console = Console(file=self._ctx.stderr)
             self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=Console(file=self._ctx.stderr),
-                            transient=True)
+                            TimeElapsedColumn(), console=console, transient=True)
             self._bar.start()
+            # what the command writes to stderr meanwhile (warnings) goes above the bar
+            self._stderr = self._ctx.stderr
+            self._ctx.stderr = cast(TextIO, _Above(console, self._stderr))
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._bar is not None:
+            above = self._ctx.stderr
             self._bar.stop()
             self._bar = None
+            self._ctx.stderr = self._stderr
+            if isinstance(above, _Above):
+                above.close()
 
     def step(self, description: str, total: int | None = None) -> Tick:
         """Start the next step (the previous one is complete); returns tick(done)."""
@@ -90,6 +99,32 @@ class Progress:
             task, total = self._task
             if total is not None:
                 self._bar.update(task, completed=total)
+
+
+class _Above(io.TextIOBase):
+    """A stderr stand-in while a bar is drawn: whole lines are printed above the bar."""
+
+    def __init__(self, console: Any, stream: Any) -> None:
+        self._console = console
+        self._stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending:
+            done, _, self._pending = self._pending.rpartition("\n")
+            self._console.print(done, markup=False, highlight=False, emoji=False,
+                                soft_wrap=True)
+        return len(text)
+
+    def isatty(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        if self._pending:
+            self._stream.write(self._pending)
+            self._pending = ""
+        super().close()
 
 
 def _ignore(_done: int) -> None:

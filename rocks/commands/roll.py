@@ -54,7 +54,11 @@ def add_roll(ctx: Context, args: dict[str, Any]) -> Result:
     store.mkdir(parents=True, exist_ok=True)
     rows = []
     disabled = []
+    from rocks.commands._progress import Progress
+
+    bar = ctx.resources.enter_context(Progress(ctx))
     for src in args["sources"]:
+        bar.step(f"adding {Path(src).name}")
         rec = store_add(Path(src), store, clean=args["clean"])
         try:
             enabled = False
@@ -232,12 +236,15 @@ def check_appliance(ctx: Context, args: dict[str, Any]) -> Result:
 def check_host_packages(ctx: Context, args: dict[str, Any]) -> Result:
     """Depsolve each host's %packages against the distribution, without installing."""
     from rocks.commands._hosts import expand_hosts
+    from rocks.commands._progress import Progress
     from rocks.profiles import hosts_package_problems, profile_service
 
     s = session(ctx)
     names = expand_hosts(s, args["hosts"])
-    svc = profile_service(s, store=roll_store(ctx))
-    problems = hosts_package_problems(svc, s, names, distro_dir(ctx))
+    with Progress(ctx) as bar:
+        bar.step(f"depsolving {len(names)} hosts' packages")
+        svc = profile_service(s, store=roll_store(ctx))
+        problems = hosts_package_problems(svc, s, names, distro_dir(ctx))
     if problems:
         raise RocksError(*problems)
     return Text(f"{len(names)} hosts: every package can be installed\n")

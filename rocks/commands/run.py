@@ -141,7 +141,17 @@ def _fan_out(ctx: Context, args: dict[str, Any], jobs: dict[str, str],
                                       detail="no interface address and no ssh_address"))
             continue
         todo.append((target, cmd))
-    return results + run_jobs(todo, config, args["num-threads"])
+    from rocks.commands._progress import Progress
+
+    with Progress(ctx, enabled=len(todo) > 1) as bar:
+        tick = bar.step(f"{len(todo)} nodes", len(todo))
+        finished = [0]
+
+        def one_more(_result: HostResult) -> None:
+            finished[0] += 1
+            tick(finished[0])
+
+        return results + run_jobs(todo, config, args["num-threads"], one_more)
 
 
 def _record_runs(ctx: Context, inv: Inventory, results: list[HostResult]) -> None:

@@ -40,6 +40,14 @@ fi
 "$VENV/bin/pip" install -q --disable-pip-version-check -e "$SRC"
 mkdir -p "$ROCKS_STATE"
 
+echo "== settings in /etc/rocks/rocks.toml (the environment overrides them; man 8 rocks)"
+mkdir -p /etc/rocks
+[ -f /etc/rocks/rocks.toml ] || cat > /etc/rocks/rocks.toml <<TOML
+state = "$ROCKS_STATE"
+sync_root = "/"
+listen = "$PRIVATE_IP:8080"
+TOML
+
 echo "== private network on $PRIVATE_IF"
 if ! ip -4 addr show dev "$PRIVATE_IF" | grep -q "inet $PRIVATE_IP/"; then
   nmcli con add type ethernet ifname "$PRIVATE_IF" con-name rocks-private \

@@ -331,6 +331,9 @@ def package_problems(profile: Profile, repo: Path) -> list[Diagnostic]:
     if not (repo / "repodata").is_dir():
         raise RocksError.of("no-distro", f"no distribution at {repo}",
                             hint="rocks create distro")
+    from rocks.packages.distro import need_os_roll
+
+    need_os_roll(repo)  # one "add an OS roll" error, not one per base package
     origin = {p.name: p.origin for p in (*profile.packages, *profile.excluded)}
     pkgs = [p.name for p in profile.packages if not p.name.startswith("@")]
     groups = [p.name[1:] for p in profile.packages if p.name.startswith("@")]

@@ -35,4 +35,6 @@ fi
 # Bytecode for the project: an editable install has none, and where PYTHONDONTWRITEBYTECODE is
 # set every `rocks` process would recompile what it imports (cheap when nothing changed).
 "$VENV/bin/python" -m compileall -q -j0 rocks
+# `rocks` on PATH (a symlink in /usr/local/bin) and rocks(8) in /usr/local/share/man/man8
+bash scripts/install-links.sh "$VENV"
 echo "setup: ok ($VENV)"

@@ -34,7 +34,7 @@ _rocks() {
         return 0
     fi
     if [[ "$path" == rocks && "$cur" == -* ]]; then
-        COMPREPLY=($(compgen -W "--debug --version" -- "$cur"))
+        COMPREPLY=($(compgen -W "--debug --version --help" -- "$cur"))
         return 0
     fi
     COMPREPLY=($(compgen -W "${_rocks_next[$path]-} ${_rocks_params[$path]-}" -- "$cur"))

@@ -42,14 +42,15 @@ def run_cli(
     commands: Mapping[Name, Entry] | None = None,
     services: Mapping[str, ServiceFactory] | None = None,
 ) -> CliResult:
-    """Run `rocks <argv…>` in process. The environment is `env` only (hermetic; default empty);
-    `services` replace the registry's factories, `commands` the registry's command table."""
+    """Run `rocks <argv…>` in process. The environment is `env` only (hermetic; default empty;
+    no configuration file unless `env` names one in ROCKS_CONFIG); `services` replace the
+    registry's factories, `commands` the registry's command table."""
     out, err = io.StringIO(), io.StringIO()
     ctx = Context(
         stdout=out,
         stderr=err,
         stdin=io.StringIO(stdin),
-        env=dict(env or {}),
+        env={"ROCKS_CONFIG": "", **(env or {})},
         factories=dict(default_factories() if services is None else services),
     )
     code = run(argv, ctx, COMMANDS if commands is None else commands)

@@ -6,6 +6,7 @@ This is the one place where errors become exit codes: usage and RocksError 2, in
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from rocks import __version__
@@ -20,6 +21,8 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+HELP_FLAGS = frozenset({"-h", "--help"})
+_OPTION = re.compile(r"^--[A-Za-z][A-Za-z0-9-]*$")
 
 
 def run(argv: Sequence[str], ctx: Context, table: Mapping[Name, Entry] = COMMANDS) -> int:
@@ -84,7 +87,7 @@ def _dispatch(argv: list[str], ctx: Context, table: Mapping[Name, Entry]) -> int
         elif flag == "--version":
             ctx.stdout.write(f"rocks {__version__}\n")
             return EXIT_OK
-        elif flag in ("-h", "--help"):
+        elif flag in HELP_FLAGS:
             ctx.stdout.write(menu((), table))
             return EXIT_OK
         else:
@@ -97,6 +100,19 @@ def _dispatch(argv: list[str], ctx: Context, table: Mapping[Name, Entry]) -> int
     explicit_help = bool(words) and words[0] == "help" and ("help",) not in table
     if explicit_help:
         words = words[1:]
+    # --help / -h anywhere asks for help (never a host named "--help"); any other --option
+    # after the command is a mistake, not an argument
+    if any(w in HELP_FLAGS for w in words):
+        explicit_help = True
+        words = [w for w in words if w not in HELP_FLAGS]
+    for word in words:
+        if _OPTION.match(word) and word != "--debug":
+            raise UsageError(f'unknown option "{word}"',
+                             "parameters are key=value; global options (--debug, --version, "
+                             "--help) go before the command")
+    if "--debug" in words:
+        ctx.debug = True
+        words = [w for w in words if w != "--debug"]
 
     target = resolve(words, table)
     if isinstance(target, Menu):
@@ -108,6 +124,9 @@ def _dispatch(argv: list[str], ctx: Context, table: Mapping[Name, Entry]) -> int
         return EXIT_OK
     args = bind(command, target.args, usage(target.name, command))
     fmt = args.pop("output-format", OutputFormat.TABLE)
+    from rocks.config import environment
+
+    ctx.env = environment(ctx.env)  # /etc/rocks/rocks.toml under the environment
     with ctx.resources:
         result = command.run(ctx, args)
 

@@ -14,10 +14,12 @@ from rocks.cli.registry import Entry
 from rocks.cli.resolve import Name, commands_under, spell
 from rocks.commands import Command, Param, ParamKind
 
-_FOOTER = 'Run "rocks <command> help" for the parameters of a command.\n'
+_FOOTER = ('Run "rocks <command> --help" (or "rocks <command> help") for the parameters of a '
+           'command;\n"man 8 rocks" for all of them.\n')
 _GLOBALS = (
     ("--debug", "show a traceback for errors"),
     ("--version", "print the version and exit"),
+    ("-h, --help", "this list; after a command, that command's help"),
 )
 
 

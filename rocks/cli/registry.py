@@ -205,6 +205,9 @@ COMMANDS: CommandTable = {
     ("report", "completion"): Entry(
         "rocks.cli.completion", "report_completion", "Print a bash completion script for rocks"
     ),
+    ("report", "manpage"): Entry(
+        "rocks.cli.manpage", "report_manpage", "Print the rocks(8) manual page (troff)"
+    ),
     ("report", "graph"): Entry(
         _GRAPH, "report_graph", "Print the graph in Graphviz DOT"
     ),

@@ -15,9 +15,11 @@ from rocks.siteconfig import sync_input
 
 if TYPE_CHECKING:
     from rocks.inventory.db import Session
+    from rocks.sync.apply import ApplyResult, Progress
     from rocks.sync.plan import Plan
 
-__all__ = ["report_problems", "sync_input", "sync_root", "write_host_boot_files"]
+__all__ = ["reload_services", "report_problems", "sync_input", "sync_root",
+           "write_host_boot_files"]
 
 
 def sync_root(ctx: Context) -> Path:
@@ -28,9 +30,11 @@ def sync_root(ctx: Context) -> Path:
     return Path("/")
 
 
-def write_host_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
-    """Plan the named hosts' boot files (and the shared files they appear in) and apply now."""
-    from rocks.sync.apply import apply, disk_reader, reload
+def write_host_boot_files(ctx: Context, s: Session, hosts: Sequence[str],
+                          progress: Progress | None = None) -> ApplyResult:
+    """Plan the named hosts' boot files (and the shared files they appear in) and apply now:
+    one batch, only files whose content changed are written."""
+    from rocks.sync.apply import apply, disk_reader
     from rocks.sync.plan import plan_hosts
 
     s.flush()
@@ -39,8 +43,19 @@ def write_host_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> Non
 
     plan = plan_hosts(sync_input(s, cluster_source(ctx)), hosts, previous=disk_reader(root))
     report_problems(ctx, plan)
-    result = apply(plan, root)
-    for message in reload(result.services_to_reload):
+    result = apply(plan, root, progress=progress)
+    reload_services(ctx, root, result.services_to_reload)
+    return result
+
+
+def reload_services(ctx: Context, root: Path, services: set[str]) -> None:
+    """Reload the services whose files changed — only when sync wrote this machine's own
+    files (root /): the dhcpd of this machine does not read a trial's <state>/root."""
+    from rocks.sync.apply import reload
+
+    if root.resolve() != Path("/"):
+        return
+    for message in reload(services):
         ctx.stderr.write(message + "\n")
 
 

@@ -43,8 +43,9 @@ def _proxies(raw: str) -> str:
 
 
 @command(
-    keyword("host", default="127.0.0.1", help="address to listen on"),
-    keyword("port", int, default=8080, help="TCP port"),
+    keyword("host", default="", help="address to listen on (default: from ROCKS_LISTEN or "
+                                     "rocks.toml's listen, else 127.0.0.1)"),
+    keyword("port", int, default=None, help="TCP port (default: as host=, else 8080)"),
     keyword("workers", _positive, default=1, metavar="integer",
             help="server processes (each keeps its own snapshot and event writer)"),
     keyword("max-inflight", _positive, default=256, metavar="integer",
@@ -96,8 +97,12 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
         missing = issue_missing_tokens(s)
     if missing:
         ctx.stderr.write(f"issued install tokens to {len(missing)} host(s) set to install\n")
+    from rocks.config import listen
+
+    host, port = listen(ctx.env)
     config = ServerConfig(
-        database_url=url, state_dir=state, host=args["host"], port=args["port"],
+        database_url=url, state_dir=state, host=args["host"] or host,
+        port=port if args["port"] is None else args["port"],
         workers=args["workers"], max_inflight=args["max-inflight"],
         stall_after=float(args["stall-after"]), distro=args["distro"],
         token_file=args["token-file"], release=args["release"],

@@ -105,15 +105,35 @@ def _no_appliance(host: str, prefix: str, appliances: Sequence[str]) -> RocksErr
                          f'cannot tell the appliance of host "{host}" from its name', hint=hint)
 
 
-@command(HOSTS, examples=("rocks remove host compute-0-0", "rocks remove host rack1"))
+@command(HOSTS,
+         keyword("sync", bool, default=True,
+                 help="rewrite DHCP, DNS, /etc/hosts and the hosts' boot files now "
+                      "(no: leave them, and say that `rocks sync config` is needed)"),
+         examples=("rocks remove host compute-0-0", "rocks remove host rack1",
+                   "rocks remove host rack1 sync=no"))
 def remove_host(ctx: Context, args: dict[str, Any]) -> Result:
-    """Remove hosts, with their interfaces, attributes, install events and profiles."""
-    from rocks.inventory import queries as q
+    """Remove hosts, with their interfaces, attributes, install events and profiles.
+
+    As in Rocks, the frontend's files follow at once: the DHCP configuration, DNS zones and
+    /etc/hosts are rewritten without the hosts, and their network-boot files are removed, in
+    the same transaction (if writing fails, nothing is removed). sync=no only changes the
+    inventory and says that a sync is needed.
+    """
+    from rocks.commands._progress import Progress, plural
+    from rocks.inventory.bootstate import remove_hosts
 
     s = session(ctx)
-    for name in expand_hosts(s, args["hosts"]):
-        q.remove_host(s, name)
-    return None
+    names = expand_hosts(s, args["hosts"])
+    with Progress(ctx, enabled=len(names) > 1) as progress:
+        progress.step("removing hosts")
+        remove_hosts(s, names)
+        if not args["sync"]:
+            return Text(f"{plural(len(names), 'host')} removed (not synced: DHCP, DNS, "
+                        "/etc/hosts and boot files still name them until `rocks sync config`)\n")
+        progress.step("planning the sync")
+        result = _write_boot_files(ctx, s, names, progress.callback("sync: "))
+    return Text(f"{plural(len(names), 'host')} removed (sync: "
+                f"{plural(len(result.changed), 'file')} written, {len(result.removed)} removed)\n")
 
 
 _HOST_COLUMNS = ("host", "appliance", "rack", "rank", "os", "boot", "installaction", "runaction",
@@ -134,12 +154,16 @@ def list_host(ctx: Context, args: dict[str, Any]) -> Result:
 
 
 def _update_each(ctx: Context, args: dict[str, Any], **fields: Any) -> list[str]:
-    from rocks.inventory import queries as q
+    """Set the same fields on every named host: one UPDATE, whatever their number."""
+    from rocks.inventory.bootstate import update_hosts
 
     s = session(ctx)
     names = expand_hosts(s, args["hosts"])
-    for name in names:
-        q.update_host(s, name, **fields)
+    if "appliance" in fields:
+        from rocks.inventory.lookup import appliance_id
+
+        fields["appliance_id"] = appliance_id(s, fields.pop("appliance"))
+    update_hosts(s, names, **fields)
     return names
 
 
@@ -227,12 +251,17 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
     command. Power results are reported like `rocks set host power`; the boot action stays set
     for hosts whose BMC failed (exit status 2), so a rerun or a manual reboot completes them.
     """
+    from rocks.commands._progress import Progress, plural
+    from rocks.inventory.bootstate import set_boot
+
     if args["reboot"]:
         _power.check_limits(args)
     action = BootState(args["action"])
-    names = _update_each(ctx, args, boot=action)
     s = session(ctx)
-    _on_boot_change(ctx, s, names, action, force=args["force"])
+    names = expand_hosts(s, args["hosts"])
+    with Progress(ctx, enabled=len(names) > 1) as progress:
+        set_boot(s, names, action)  # one statement: tokens issued (install) or spent (os)
+        _on_boot_change(ctx, s, names, action, force=args["force"], progress=progress)
     if args["reboot"]:
         from rocks.power.model import Action, NextBoot
 
@@ -240,23 +269,21 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
         bmcs, missing = _power.bmc_targets(s, names)
         s.commit()  # hold no transaction while BMCs are talked to
         _power.finish(ctx, _power.run(bmcs, missing, Action.CYCLE, NextBoot.PXE, args))
-    return None
+    return Text(f"{plural(len(names), 'host')} set to {action.value}\n")
 
 
 def _on_boot_change(ctx: Context, s: Session, hosts: Sequence[str], action: BootState, *,
-                    force: bool = False) -> None:
-    """Inside `set host boot`'s transaction: tokens, the package check, boot files."""
-    from rocks.inventory.install import begin_install_many, end_install
+                    force: bool = False, progress: Any = None) -> None:
+    """Inside `set host boot`'s transaction, after the boot state changed: the package check
+    (install), then every changed boot file in one batch."""
+    from rocks.commands._progress import Progress
 
-    if action is BootState.OS:
-        for h in hosts:
-            end_install(s, h)
-        _write_boot_files(ctx, s, hosts)
-        return
-    if not force:
+    steps = progress if progress is not None else Progress(ctx, enabled=False)
+    if action is BootState.INSTALL and not force:
+        steps.step("checking packages")
         _check_packages(ctx, s, hosts)
-    begin_install_many(s, list(hosts))
-    _write_boot_files(ctx, s, hosts)
+    steps.step("planning boot files")
+    _write_boot_files(ctx, s, hosts, steps.callback("boot files: "))
 
 
 def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
@@ -274,11 +301,13 @@ def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
         raise RocksError(*problems)
 
 
-def _write_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
-    """The hosts' network-boot files, written now (no full sync needed)."""
+def _write_boot_files(ctx: Context, s: Session, hosts: Sequence[str],
+                      progress: Any = None) -> Any:
+    """The hosts' network-boot files (and the shared files they appear in), written now in
+    one batch (no full sync needed); returns the ApplyResult."""
     from rocks.commands._sync import write_host_boot_files
 
-    write_host_boot_files(ctx, s, hosts)
+    return write_host_boot_files(ctx, s, hosts, progress)
 
 
 @command(SOME_HOSTS, tabular=True, examples=("rocks list host boot",))

@@ -66,18 +66,22 @@ def load_hostfile(ctx: Context, args: dict[str, Any]) -> Result:
     as FILE:LINE; then nothing is loaded. Secret attributes: use `rocks load attrfile`.
     """
     from rocks.commands._attrtypes import declarations
+    from rocks.commands._progress import Progress
     from rocks.inventory import queries as q
     from rocks.inventory.bulk import replace_hosts_bulk, set_attrs_bulk
 
     s = session(ctx)
-    plan = plan_hostfile(s, args["file"], declarations(ctx, s))
-    changed = len(plan.report) - len(plan.new)
-    summary = _summary("hosts", len(plan.new), changed, plan.unchanged, args["dry-run"])
-    if args["dry-run"]:
-        return Text("".join(f"{line}\n" for line in plan.report) + summary)
-    replace_hosts_bulk(s, plan.replaced)
-    q.add_hosts_bulk(s, plan.new, plan.new_attrs)
-    set_attrs_bulk(s, plan.changed_attrs)
+    with Progress(ctx) as bar:
+        bar.step("checking every row")
+        plan = plan_hostfile(s, args["file"], declarations(ctx, s))
+        changed = len(plan.report) - len(plan.new)
+        summary = _summary("hosts", len(plan.new), changed, plan.unchanged, args["dry-run"])
+        if args["dry-run"]:
+            return Text("".join(f"{line}\n" for line in plan.report) + summary)
+        bar.step("loading")
+        replace_hosts_bulk(s, plan.replaced)
+        q.add_hosts_bulk(s, plan.new, plan.new_attrs)
+        set_attrs_bulk(s, plan.changed_attrs)
     return Text(summary)
 
 

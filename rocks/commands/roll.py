@@ -54,7 +54,11 @@ def add_roll(ctx: Context, args: dict[str, Any]) -> Result:
     store.mkdir(parents=True, exist_ok=True)
     rows = []
     disabled = []
+    from rocks.commands._progress import Progress
+
+    bar = ctx.resources.enter_context(Progress(ctx))
     for src in args["sources"]:
+        bar.step(f"adding {Path(src).name}")
         rec = store_add(Path(src), store, clean=args["clean"])
         try:
             enabled = False
@@ -151,12 +155,18 @@ def list_roll(ctx: Context, args: dict[str, Any]) -> Result:
     return Rows(("name", "version", "arch", "os", "enabled", "trusted", "source"), rows)
 
 
-@command(keyword("dir", default="", help="output directory (default: <state>/distro)"))
+@command(keyword("dir", default="", help="output directory (default: <state>/distro)"),
+         keyword("force", bool, default=False,
+                 help="build without an OS roll (a repository of the other rolls' packages, "
+                      "e.g. for rocks try; nodes cannot install from it)"),
+         examples=("rocks create distro",))
 def create_distro(ctx: Context, args: dict[str, Any]) -> Result:
     """Build the package repository installs use, from the enabled rolls of the store.
 
     One RPM per name and architecture (highest version-release wins), comps groups merged,
     repodata by createrepo_c, swapped in atomically; a re-run with no change does no work.
+    An enabled OS roll (an installation DVD added with `rocks add roll`) is required: it brings
+    the base packages and the installer; without one this is an error (force=yes overrides).
     """
     from rocks.inventory import queries as q
     from rocks.packages.distro import create_distro as build
@@ -169,18 +179,31 @@ def create_distro(ctx: Context, args: dict[str, Any]) -> Result:
         path = store / r.name / r.version / r.arch
         if r.enabled and path.is_dir():
             records.append(read_roll_record(path))
+    if not any(r.boot_kernel is not None for r in records) and not args["force"]:
+        from rocks.packages.distro import no_os_roll
+
+        raise no_os_roll(
+            f"no enabled OS roll: the distribution would have no base packages and no "
+            f"installer ({len(records)} other roll{'s' if len(records) != 1 else ''} enabled)"
+            if records else "no enabled OS roll, and no other roll with packages")
     if not records:
         raise RocksError.of("no-rolls", "no enabled roll in the store carries packages",
                             hint="rocks add roll <iso>; rocks enable roll <name>")
     out = Path(args["dir"]) if args["dir"] else distro_dir(ctx)
     last = [""]
+    from rocks.commands._progress import Progress
 
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage != last[0] or done == total:
-            ctx.stderr.write(f"  {stage}: {done}/{total}\n")
-            last[0] = stage
+    with Progress(ctx) as bar:
+        tick = bar.callback() if bar.enabled else None
 
-    result = build(records, out, progress=progress)
+        def progress(stage: str, done: int, total: int) -> None:
+            if tick is not None:
+                tick(stage, done, total)
+            elif stage != last[0] or done == total:
+                ctx.stderr.write(f"  {stage}: {done}/{total}\n")
+                last[0] = stage
+
+        result = build(records, out, progress=progress)
     if result.unchanged:
         return Text(f"{out}: unchanged ({result.packages} packages)\n")
     return Text(f"{out}: {result.packages} packages, {len(result.groups)} comps groups in "
@@ -211,12 +234,15 @@ def check_appliance(ctx: Context, args: dict[str, Any]) -> Result:
 def check_host_packages(ctx: Context, args: dict[str, Any]) -> Result:
     """Depsolve each host's %packages against the distribution, without installing."""
     from rocks.commands._hosts import expand_hosts
+    from rocks.commands._progress import Progress
     from rocks.profiles import hosts_package_problems
 
     s = session(ctx)
     names = expand_hosts(s, args["hosts"])
-    svc = cluster_service(ctx)
-    problems = hosts_package_problems(svc, s, names, distro_dir(ctx))
+    with Progress(ctx) as bar:
+        bar.step(f"depsolving {len(names)} hosts' packages")
+        svc = cluster_service(ctx)
+        problems = hosts_package_problems(svc, s, names, distro_dir(ctx))
     if problems:
         raise RocksError(*problems)
     return Text(f"{len(names)} hosts: every package can be installed\n")

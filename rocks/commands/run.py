@@ -140,7 +140,17 @@ def _fan_out(ctx: Context, args: dict[str, Any], jobs: dict[str, str],
                                       detail="no interface address and no ssh_address"))
             continue
         todo.append((target, cmd))
-    return results + run_jobs(todo, config, args["num-threads"])
+    from rocks.commands._progress import Progress
+
+    with Progress(ctx, enabled=len(todo) > 1) as bar:
+        tick = bar.step(f"{len(todo)} nodes", len(todo))
+        finished = [0]
+
+        def one_more(_result: HostResult) -> None:
+            finished[0] += 1
+            tick(finished[0])
+
+        return results + run_jobs(todo, config, args["num-threads"], one_more)
 
 
 def _record_runs(ctx: Context, inv: Inventory, results: list[HostResult]) -> None:
@@ -227,31 +237,37 @@ def run_host(ctx: Context, args: dict[str, Any]) -> Result:
 
 @command(
     SOME_HOSTS,
-    keyword("probe", bool, default=True, help="check each node's SSH port now"),
+    keyword("probe", bool, default=False,
+            help="ask each node's sshd now (up only if it sends its SSH banner); no: the last "
+                 "observation"),
     keyword("timeout", float, default=2.0, metavar="SECONDS", help="probe timeout per node"),
     keyword("num-threads", int, default=512, help="probes in flight at once"),
     keyword("stall-after", float, default=1800.0, metavar="SECONDS",
             help="an install without news for this long is stalled"),
     tabular=True,
-    examples=("rocks list host status", "rocks list host status compute probe=no"),
+    examples=("rocks list host status", "rocks list host status compute probe=yes"),
 )
 def list_host_status(ctx: Context, args: dict[str, Any]) -> Result:
     """Show each node's state — up, down, installing, stalled or unknown — since when, and how
     it was learnt (install-events, probe, run-host).
 
-    Installs are followed through their install events; otherwise a TCP connect to each
-    node's SSH port decides up or down (probe=no shows the last observation instead, from an
-    earlier probe or the last successful `rocks run host`). SINCE is UTC.
+    Installs are followed through their install events. Otherwise, by default, the last
+    observation is shown (no network traffic): an earlier probe or the last successful `rocks
+    run host`. probe=yes asks each node now: it is up when its sshd sends its SSH banner
+    (an accepted TCP connection alone is not enough), down otherwise. SINCE is UTC.
     """
     from rocks.commands._hosts import expand_hosts
+    from rocks.commands._progress import Progress
     from rocks.remote.status import statuses
 
     _check_limits(args)
     inv = _inventory(ctx)
     with inv.transaction(readonly=True) as s:
         names = expand_hosts(s, tuple(args["hosts"]))
-    found = statuses(inv, names, probe=args["probe"], timeout=args["timeout"],
-                     parallel=args["num-threads"], stall_after=args["stall-after"])
+    with Progress(ctx, enabled=args["probe"]) as bar:
+        bar.step(f"probing {len(names)} hosts")
+        found = statuses(inv, names, probe=args["probe"], timeout=args["timeout"],
+                         parallel=args["num-threads"], stall_after=args["stall-after"])
     return Rows(("host", "state", "since", "source"), (
         (st.host, st.state.value,
          st.since.strftime("%Y-%m-%d %H:%M:%S") if st.since else None, st.source)

@@ -10,7 +10,7 @@ from typing import Any
 from rocks.commands import Context, Result, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import cluster_source, session
-from rocks.commands._sync import report_problems, sync_input, sync_root
+from rocks.commands._sync import reload_services, report_problems, sync_input, sync_root
 from rocks.errors import RocksError
 
 ROOT = keyword("root", default="", help="write under this directory instead of / "
@@ -36,24 +36,28 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     network is a warning (the explicit value wins).
     """
     from rocks.commands._inventory import distro_dir
+    from rocks.commands._progress import Progress
     from rocks.siteconfig import global_settings, installer_files, network_warnings
-    from rocks.sync.apply import apply, disk_reader, reload
+    from rocks.sync.apply import apply, disk_reader
     from rocks.sync.plan import plan
 
     s = session(ctx)
     root = _root(ctx, args)
-    source = cluster_source(ctx)
-    settings = global_settings(s, source)
-    inp = sync_input(s, source, settings)
-    ctx.report(network_warnings(s, settings))
-    p = plan(inp, previous=disk_reader(root), sysroot=Path("/") if args["loaders"] else None)
-    p = p.extended(installer_files(inp, distro_dir(ctx)))
-    report_problems(ctx, p)
-    result = apply(p, root, dry_run=args["dry-run"])
+    with Progress(ctx) as bar:
+        bar.step("reading the inventory")
+        source = cluster_source(ctx)
+        settings = global_settings(s, source)
+        inp = sync_input(s, source, settings)
+        ctx.report(network_warnings(s, settings))
+        bar.step(f"planning ({len(inp.hosts)} hosts)")
+        p = plan(inp, previous=disk_reader(root),
+                 sysroot=Path("/") if args["loaders"] else None)
+        p = p.extended(installer_files(inp, distro_dir(ctx)))
+        report_problems(ctx, p)
+        result = apply(p, root, dry_run=args["dry-run"], progress=bar.callback())
     if args["dry-run"]:
         return Text(result.diff)
-    for message in reload(result.services_to_reload):
-        ctx.stderr.write(message + "\n")
+    reload_services(ctx, root, result.services_to_reload)
     ctx.stderr.write(f"sync: {len(result.changed)} written, {len(result.removed)} removed, "
                      f"{result.unchanged} unchanged under {root}\n")
     return None
@@ -66,9 +70,14 @@ def _report(ctx: Context, args: dict[str, Any], pick: str) -> Result:
 
     s = session(ctx)
     inp = sync_input(s, cluster_source(ctx))
+    owners = set(expand_hosts(s, args["hosts"])) if args.get("hosts") else None
+    if owners is not None and pick != "tftpboot":
+        import dataclasses
+
+        # the shared files as they would be written for these hosts alone
+        inp = dataclasses.replace(inp, hosts=tuple(h for h in inp.hosts if h.name in owners))
     p = plan(inp, previous=disk_reader(_root(ctx, args)))
     report_problems(ctx, p)
-    owners = set(expand_hosts(s, args["hosts"])) if args.get("hosts") else None
     out = []
     for f in sorted(p.files, key=lambda f: f.path):
         if not re.search(pick, f.path):
@@ -88,24 +97,28 @@ def _report(ctx: Context, args: dict[str, Any], pick: str) -> Result:
     return Text("".join(out))
 
 
-HOSTS = positional("hosts", many=True, default=(), help="hosts (none: all)")
+HOSTS = positional("hosts", many=True, default=(), metavar="HOST",
+                   help="host names, appliance names, rackN or globs (none: all hosts)")
 
 
-@command(ROOT)
+@command(HOSTS, ROOT, examples=("rocks report host dhcpd", "rocks report host dhcpd compute-0-0"))
 def report_host_dhcpd(ctx: Context, args: dict[str, Any]) -> Result:
-    """Print the DHCP server configuration (ISC dhcpd or Kea, per attribute sync_dhcp)."""
+    """Print the DHCP server configuration (ISC dhcpd or Kea, per attribute sync_dhcp); with
+    hosts, the configuration as it would be with those hosts alone."""
     return _report(ctx, args, r"^etc/(dhcp|kea)/")
 
 
-@command(ROOT)
+@command(HOSTS, ROOT, examples=("rocks report host dns", "rocks report host dns rack0"))
 def report_host_dns(ctx: Context, args: dict[str, Any]) -> Result:
-    """Print the DNS zone files and the named.conf fragment sync would write."""
+    """Print the DNS zone files and the named.conf fragment sync would write; with hosts, the
+    zones as they would be with those hosts alone."""
     return _report(ctx, args, r"^(var/named|etc/named)/")
 
 
-@command(ROOT)
+@command(HOSTS, ROOT, examples=("rocks report host hosts", "rocks report host hosts compute"))
 def report_host_hosts(ctx: Context, args: dict[str, Any]) -> Result:
-    """Print the /etc/hosts sync would write."""
+    """Print the /etc/hosts sync would write (with etc/hosts.local appended); with hosts, only
+    their lines."""
     return _report(ctx, args, r"^etc/hosts$")
 
 

@@ -42,6 +42,21 @@ class DistroResult:
     boot_initrd: Path | None = None
 
 
+OS_ROLL_HINT = ("add the OS installation DVD as a roll and rebuild: rocks add roll "
+                "Rocky-9-x86_64-dvd.iso; rocks enable roll os; rocks create distro")
+
+
+def no_os_roll(message: str) -> RocksError:
+    return RocksError.of("no-os-roll", message, hint=OS_ROLL_HINT)
+
+
+def need_os_roll(repo: Path) -> None:
+    """A distribution nodes can install from carries an OS roll (its .treeinfo says so);
+    without one, every base package would be reported missing, one error each."""
+    if (repo / "repodata").is_dir() and not (repo / ".treeinfo").is_file():
+        raise no_os_roll(f"the distribution at {repo} has no OS roll (built with force=yes)")
+
+
 def _stat_line(path: str | Path) -> str:
     st = os.stat(path)
     return f"{path}\0{st.st_size}\0{st.st_mtime_ns}"

@@ -1,7 +1,9 @@
-"""Is anything listening? A parallel TCP connect probe of many (address, port) pairs.
+"""Is sshd answering? A parallel probe of many (address, port) pairs.
 
-A connection that completes within `timeout` means up; refused, unreachable or silent means
-down. At most `parallel` connects are in flight, so a thousand nodes take about
+A node is up when its SSH server sends its identification line (`SSH-2.0-…`, RFC 4253 §4.2)
+within `timeout`: a TCP connect alone is not enough (a hung sshd, a port forwarder or another
+service accepts connections too). Refused, unreachable, silent or anything but an SSH banner
+means down. At most `parallel` probes are in flight, so a thousand nodes take about
 ceil(1000 / parallel) × timeout in the worst case and far less when nodes answer or refuse.
 """
 
@@ -20,7 +22,29 @@ class ProbeResult:
     address: str
     port: int
     up: bool
-    detail: str = ""  # "refused", "timeout", "unreachable: …" when down
+    # up: the banner ("SSH-2.0-OpenSSH_9.2p1"); down: "refused", "timeout",
+    # "unreachable: …", "no SSH banner" (connected, silent) or "not SSH: …"
+    detail: str = ""
+
+
+BANNER_MAX = 8192  # RFC 4253: other lines may come first; the version line is < 256 bytes
+
+
+async def _banner(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> str:
+    """The first line starting with SSH-, or the first bytes if the peer speaks otherwise."""
+    data = b""
+    while len(data) < BANNER_MAX:
+        chunk = await loop.sock_recv(sock, 1024)
+        if not chunk:
+            break
+        data += chunk
+        lines = data.split(b"\n")
+        for line in lines[:-1]:
+            if line.startswith(b"SSH-"):
+                return line.rstrip(b"\r").decode("ascii", "replace")
+        if not data.startswith(b"SSH-"[: len(data)]) and b"\n" not in data and len(data) > 3:
+            break  # neither a banner nor a pre-banner text line: some other service
+    raise ValueError(data[:40].decode("ascii", "replace").strip() or "closed")
 
 
 async def _probe(endpoint: Endpoint, timeout: float, gate: asyncio.Semaphore) -> ProbeResult:
@@ -29,18 +53,32 @@ async def _probe(endpoint: Endpoint, timeout: float, gate: asyncio.Semaphore) ->
     async with gate:
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            loop = asyncio.get_running_loop()
             await asyncio.wait_for(loop.sock_connect(sock, (address, port)), timeout)
+            banner = await asyncio.wait_for(_banner(loop, sock),
+                                            max(0.001, deadline - loop.time()))
         except TimeoutError:
-            return ProbeResult(address, port, False, "timeout")
+            connected = _connected(sock)
+            return ProbeResult(address, port, False, "no SSH banner" if connected else "timeout")
+        except ValueError as exc:
+            return ProbeResult(address, port, False, f"not SSH: {exc}")
         except ConnectionRefusedError:
             return ProbeResult(address, port, False, "refused")
         except OSError as exc:
             return ProbeResult(address, port, False, f"unreachable: {exc.strerror or exc}")
         finally:
             sock.close()
-    return ProbeResult(address, port, True)
+    return ProbeResult(address, port, True, banner)
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        sock.getpeername()
+    except OSError:
+        return False
+    return True
 
 
 async def probe_all(

@@ -159,11 +159,12 @@ def address_of(values: Mapping[str, str]) -> tuple[str, int] | None:
     return (address, int(values.get("ssh_port") or 22)) if address else None
 
 
-def statuses(inv: Inventory, names: Iterable[str] | None = None, *, probe: bool = True,
+def statuses(inv: Inventory, names: Iterable[str] | None = None, *, probe: bool = False,
              timeout: float = 2.0, parallel: int = 512, stall_after: float = 1800.0
              ) -> list[NodeStatus]:
-    """Every named host's status (all hosts when `names` is None), probing their SSH ports
-    outside any transaction and recording what the probe saw. For the CLI and the dashboard."""
+    """Every named host's status (all hosts when `names` is None); with `probe`, asking their
+    sshd for its banner outside any transaction and recording what the probe saw. For the CLI
+    and the dashboard."""
     from rocks.inventory import queries as q
     from rocks.remote.probe import probe as probe_endpoints
 

@@ -15,10 +15,12 @@ import difflib
 import json
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rocks.errors import Diagnostic, RocksError
 from rocks.sync.inputs import SHARED, DesiredFile
@@ -30,6 +32,8 @@ TMP_SUFFIX = ".rocks-tmp"
 # past this many files one sync(2) is far cheaper than an fsync per file, and as safe: every
 # temp file is durable before the first rename either way
 BATCH_SYNC_AT = 32
+# names per shared inode (ext4 allows 65,000 links to one file)
+MAX_LINKS = 1000
 
 Runner = Callable[[Sequence[str]], int]
 DEBIAN_UNITS = {"dhcpd": "isc-dhcp-server", "kea": "kea-dhcp4-server", "named": "named"}
@@ -82,13 +86,16 @@ def _load_manifest(root: Path) -> _Manifest:
 
 
 def _read(target: str) -> tuple[bytes | None, int]:
-    """The current content (None if absent) and permission bits."""
+    """The current content (None if absent, or not a file: writing it will then fail with
+    the reason) and permission bits."""
     try:
         fd = os.open(target, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         return None, 0
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None, 0
         parts = []
         while chunk := os.read(fd, max(st.st_size, 4096) + 1):
             parts.append(chunk)
@@ -168,10 +175,16 @@ def _clean_pending(root: Path) -> None:
     pending.unlink(missing_ok=True)
 
 
+Progress = Callable[[str, int, int], None]
+_EVERY = 500  # files between progress reports
+
+
 def apply(
-    plan: Plan, root: Path, *, dry_run: bool = False, diff: bool | None = None
+    plan: Plan, root: Path, *, dry_run: bool = False, diff: bool | None = None,
+    progress: Progress | None = None,
 ) -> ApplyResult:
-    """Bring `root` to the plan. `diff` defaults to `dry_run` (diffing big files costs time)."""
+    """Bring `root` to the plan. `diff` defaults to `dry_run` (diffing big files costs time);
+    `progress(stage, done, total)` hears of long runs ("compare", "write")."""
     root = Path(root)
     base = str(root) + "/"
     want_diff = dry_run if diff is None else diff
@@ -180,17 +193,16 @@ def apply(
     manifest = _load_manifest(root)
     desired = {f.path: f for f in plan.files}
     changed: list[DesiredFile] = []
-    existing: set[str] = set()
     diffs: list[str] = []
     unchanged = 0
-    for path, f in desired.items():
+    for n, (path, f) in enumerate(desired.items()):
+        if progress is not None and n % _EVERY == 0:
+            progress("compare", n, len(desired))
         old, mode = _read(base + path)
         if old == f.content and mode == f.mode:
             unchanged += 1
             continue
         changed.append(f)
-        if old is not None:
-            existing.add(path)
         if want_diff and old != f.content:
             diffs.append(_diff(path, old, f.content))
     touched = (set(manifest.owners) | {f.owner for f in plan.files} if plan.scope is None
@@ -205,9 +217,11 @@ def apply(
     services |= {manifest.services[p] for p in removed if p in manifest.services}
     result = ApplyResult([f.path for f in changed], unchanged, removed, "".join(diffs),
                          {s for s in services if s is not None})
+    if progress is not None:
+        progress("compare", len(desired), len(desired))
     if dry_run:
         return result
-    _write_changes(root, changed, existing, removed)
+    _write_changes(root, changed, removed, progress)
     new = _next_manifest(manifest, plan, touched, set(removed))
     if new is not None:
         _write_atomic(root / MANIFEST, new.encode())
@@ -231,13 +245,22 @@ def _next_manifest(
 
 
 def _write_changes(
-    root: Path, files: list[DesiredFile], existing: set[str], removed: list[str]
+    root: Path, files: list[DesiredFile], removed: list[str],
+    progress: Progress | None = None,
 ) -> None:
     """Every file is written to a temp file beside it and renamed into place: a reader (a
     booting node's TFTP request, dhcpd starting) sees the old file or the whole new one, never
     a half-written or empty one — also when the sync is killed (kill -9) half way. The temp
     names are listed in the pending file first, so the next sync removes what a killed one
-    left."""
+    left.
+
+    Files with the same content and mode (a host's boot file under its MAC and its address
+    names) share one inode: a hard link costs a directory entry, a new file an inode and a data
+    block, several times more on ext4. Each name is still renamed into place on its own, so a
+    later change to one name breaks only its own link. Past PARALLEL_AT operations, links,
+    renames and unlinks run on a few threads: each waits on the file system's journal, and
+    waiting together is an order of magnitude faster than waiting in turn.
+    """
     if not files and not removed:
         return
     base = str(root) + "/"
@@ -251,46 +274,121 @@ def _write_changes(
                       json.dumps([w[len(base):] for w, _, _ in jobs]).encode())
     batch = len(jobs) > BATCH_SYNC_AT
     dirs = {w.rpartition("/")[0] for w, _, _ in jobs}
-    for d in sorted(dirs):
-        os.makedirs(d, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    # one inode per distinct (content, mode); the other names become links to it
+    firsts: list[tuple[str, DesiredFile]] = []
+    twins: list[tuple[str, str]] = []  # (existing name, new name)
+    owner: dict[tuple[bytes, int], list[Any]] = {}
+    for dest, _, f in jobs:
+        key = (f.content, f.mode)
+        seen = owner.get(key)
+        if seen is not None and seen[1] < MAX_LINKS:
+            twins.append((seen[0], dest))
+            seen[1] += 1
+        else:
+            owner[key] = [dest, 1]
+            firsts.append((dest, f))
+    total = len(jobs) + len(removed)
+    tick = _ticker(progress, total)
     done = False
     try:
-        for dest, _, f in jobs:
-            fd = os.open(dest, flags, f.mode)
-            try:
-                view = memoryview(f.content)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fchmod(fd, f.mode)  # O_CREAT's mode is masked by umask
-                if not batch:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+        for d in sorted(dirs):
+            os.makedirs(d, exist_ok=True)
+        contents = dict(firsts)
+        _each(lambda dest, _: _write_new(dest, contents[dest], fsync=not batch),
+              [(dest, "") for dest, _ in firsts], tick)
+        _each(_link_or_copy(contents), twins, tick)
         if batch:
             _syncfs(root)
-        for dest, target, _ in jobs:
-            os.replace(dest, target)
-        for path in removed:
-            target = base + path
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(target)
-            dirs.add(target.rpartition("/")[0])
+        _each(_replace, [(dest, target) for dest, target, _ in jobs])
+        _each(_unlink, [(base + p, "") for p in removed], tick)
+        dirs |= {(base + p).rpartition("/")[0] for p in removed}
         for d in sorted(dirs):
             if os.path.isdir(d):
                 _fsync_dir(Path(d))
         done = True
+        if progress is not None:
+            progress("write", total, total)
     except OSError as exc:
         raise RocksError(Diagnostic("sync.write-failed", f"writing under {root}: {exc}", None,
                                     "files not yet renamed keep their old content; "
                                     "run the sync again")) from exc
     finally:
         if not done:
-            # back to the state before the run: temp files and half-made new files go
+            # back to the state before the run: the temp files not yet renamed go
             for dest, _, _ in jobs:
                 with contextlib.suppress(OSError):
                     os.unlink(dest)
         (root / PENDING).unlink(missing_ok=True)
+
+
+_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+PARALLEL_AT = 256
+_THREADS = 8
+
+
+def _write_new(dest: str, f: DesiredFile, *, fsync: bool) -> None:
+    fd = os.open(dest, _FLAGS, f.mode)
+    try:
+        view = memoryview(f.content)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fchmod(fd, f.mode)  # O_CREAT's mode is masked by umask
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _link_or_copy(files: dict[str, DesiredFile]) -> Callable[[str, str], None]:
+    def link(src: str, dest: str) -> None:
+        try:
+            os.link(src, dest)
+        except OSError:  # no hard links on this file system, or a name in the way: write it
+            _write_new(dest, files[src], fsync=False)
+
+    return link
+
+
+def _replace(src: str, dest: str) -> None:
+    os.replace(src, dest)
+
+
+def _unlink(path: str, _unused: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def _ticker(progress: Progress | None, total: int) -> Callable[[], None]:
+    count = [0]
+
+    def tick() -> None:
+        count[0] += 1
+        if progress is not None and count[0] % _EVERY == 0:
+            progress("write", count[0], total)
+
+    return tick
+
+
+def _each(op: Callable[[str, str], None], pairs: list[tuple[str, str]],
+          tick: Callable[[], None] | None = None) -> None:
+    """op(a, b) for every pair: in turn for a few, on threads for many (the first error is
+    raised after every started operation has finished)."""
+    def run(chunk: list[tuple[str, str]]) -> None:
+        for a, b in chunk:
+            op(a, b)
+            if tick is not None:
+                tick()
+
+    if len(pairs) < PARALLEL_AT:
+        run(pairs)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    size = max(16, len(pairs) // (_THREADS * 8))
+    chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
+    with ThreadPoolExecutor(_THREADS, thread_name_prefix="rocks-sync") as pool:
+        for _ in pool.map(run, chunks):
+            pass
 
 
 def _systemctl(argv: Sequence[str]) -> int:

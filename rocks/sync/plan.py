@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rocks.errors import Diagnostic
-from rocks.sync import bootloaders, dhcp_isc, dhcp_kea, dns, hosts, pxe
+from rocks.sync import bootloaders, dhcp_isc, dhcp_kea, dns, hosts, local, pxe
 from rocks.sync.dns import PreviousReader
 from rocks.sync.inputs import (
     SHARED,
@@ -57,7 +57,7 @@ def shared_files(site: Site, previous: PreviousReader | None = None) -> list[Des
     files += dns.dns_files(site, previous)
     files += hosts.hosts_files(site)
     files += pxe.default_files(site)
-    return files
+    return local.merged(files, previous)  # etc/hosts.local, etc/dhcp/dhcpd.conf.local
 
 
 def plan(
@@ -66,7 +66,7 @@ def plan(
     """Every desired file. With `sysroot`, the boot loaders found under it are copied too."""
     site = build_site(inp)
     files = shared_files(site, previous)
-    problems = list(site.problems)
+    problems = [*site.problems, *local.warnings(inp.dhcp, previous)]
     for host in site.hosts:
         host_files, host_problems = pxe.plan_host(site, host)
         files += host_files
@@ -85,7 +85,7 @@ def plan_hosts(
     site = build_site(inp)
     wanted = frozenset(names)
     files = shared_files(site, previous)
-    problems = list(site.problems)
+    problems = [*site.problems, *local.warnings(inp.dhcp, previous)]
     for host in site.hosts:
         if host.name in wanted:
             host_files, host_problems = pxe.plan_host(site, host)

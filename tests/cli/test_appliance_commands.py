@@ -62,7 +62,9 @@ def test_add_list_remove_appliance(rocks_env: Rocks) -> None:
        "appliance,node,kickstartable,public,in_graph\n"
        "login2,login,no,yes,yes\n"
        "my-compute,compute,yes,no,yes\n")
-    ok(rocks_env("remove", "host", "my-compute-0-0"))
+    ok(rocks_env("remove", "host", "my-compute-0-0", "sync=no"),
+       "1 host removed (not synced: DHCP, DNS, /etc/hosts and boot files still name them until "
+       "`rocks sync config`)\n")
     ok(rocks_env("remove", "appliance", "login2", "my-compute"))
     ok(rocks_env("list", "appliance"), SEEDED)
 

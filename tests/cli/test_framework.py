@@ -35,10 +35,12 @@ commands:
   report completion      Print a bash completion script for rocks
 
 global options (before the command):
-  --debug    show a traceback for errors
-  --version  print the version and exit
+  --debug     show a traceback for errors
+  --version   print the version and exit
+  -h, --help  this list; after a command, that command's help
 
-Run "rocks <command> help" for the parameters of a command.
+Run "rocks <command> --help" (or "rocks <command> help") for the parameters of a command;
+"man 8 rocks" for all of them.
 """
 
 
@@ -58,7 +60,8 @@ def test_menu_for_partial_command(demo_cli: DemoCli) -> None:
           demo list host       List the demo hosts
           demo list host attr  List host attributes
 
-        Run "rocks <command> help" for the parameters of a command.
+        Run "rocks <command> --help" (or "rocks <command> help") for the parameters of a command;
+        "man 8 rocks" for all of them.
         """)
 
 

@@ -121,7 +121,8 @@ def test_add_host_errors(rocks: Rocks, argv: tuple[str, ...], message: str, code
 
 
 def test_remove_host_cascades_interfaces(rocks: Rocks) -> None:
-    ok(rocks("remove", "host", "compute-0-0"))
+    ok(rocks("remove", "host", "compute-0-0"),
+       "1 host removed (sync: 5 files written, 0 removed)\n")
     ok(rocks("list", "host"),
        HEADER + "compute-0-1  compute    0     1     linux  os    install        os         -\n")
     ok(rocks("list", "host", "interface"))
@@ -196,10 +197,11 @@ def test_set_and_list_host_boot(rocks: Rocks, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(host_commands, "_on_boot_change",
                         lambda ctx, s, hosts, action, **kw: seen.append((list(hosts), str(action))))
     ok(rocks("list", "host", "boot"), "HOST         ACTION\ncompute-0-0  os\ncompute-0-1  os\n")
-    ok(rocks("set", "host", "boot", "compute-0-1", "action=install"))
+    ok(rocks("set", "host", "boot", "compute-0-1", "action=install"),
+       "1 host set to install\n")
     ok(rocks("list", "host", "boot"),
        "HOST         ACTION\ncompute-0-0  os\ncompute-0-1  install\n")
-    ok(rocks("set", "host", "boot", "compute", "os"))
+    ok(rocks("set", "host", "boot", "compute", "os"), "2 hosts set to os\n")
     ok(rocks("list", "host", "boot", "compute-0-1", "output-format=json"),
        '[\n  {\n    "host": "compute-0-1",\n    "action": "os"\n  }\n]\n')
     assert seen == [(["compute-0-1"], "install"), (["compute-0-0", "compute-0-1"], "os")]

@@ -156,8 +156,8 @@ def test_re_add_keeps_the_roll_enabled(tmp_path: Path, env: dict[str, str]) -> N
                         "tools 1.0 x86_64: copied 2 packages, 1 node file\n")
     listed = run_cli(["list", "roll", "tools", "output-format=csv"], env=env).stdout
     assert listed.splitlines()[1] == "tools,1.0,x86_64,linux,yes,no,store"
-    # still enabled where it counts: its packages make the distribution
-    r = run_cli(["create", "distro"], env=env)
+    # still enabled where it counts: its packages make the distribution (no OS roll here)
+    r = run_cli(["create", "distro", "force=yes"], env=env)
     assert r.code == 0 and ": 2 packages, " in r.stdout, r.stderr
     # a disabled roll stays disabled
     assert run_cli(["disable", "roll", "tools"], env=env).code == 0

@@ -120,5 +120,6 @@ def test_status_without_probe_is_unknown_then_no_address(rocks: Rocks) -> None:
         "login-0-0    unknown  -      none\n"
     )
     # No interface address: the probe cannot say anything either.
-    assert rocks("list", "host", "status", "login-0-0").stdout.splitlines()[1].split() == [
+    r = rocks("list", "host", "status", "login-0-0", "probe=yes")
+    assert r.stdout.splitlines()[1].split() == [
         "login-0-0", "unknown", "-", "none"]

@@ -105,7 +105,8 @@ def test_status_follows_a_node_down_and_back(rocks: Rocks, cluster: tuple[SshClu
     node = "compute-0-5"
 
     def state_of(*extra: str) -> list[str]:
-        out = rocks("list", "host", "status", node, STOPPED, "timeout=1", *extra).stdout
+        out = rocks("list", "host", "status", node, STOPPED, "timeout=1",
+                    *(extra or ("probe=yes",))).stdout
         return [line.split()[1] + "/" + line.split()[-1] for line in out.splitlines()[1:]]
 
     assert state_of() == ["up/probe", "down/probe"]
@@ -121,7 +122,7 @@ def test_status_follows_a_node_down_and_back(rocks: Rocks, cluster: tuple[SshClu
 
 
 def test_probe_of_every_node(rocks: Rocks) -> None:
-    r = rocks("list", "host", "status", "timeout=1")
+    r = rocks("list", "host", "status", "timeout=1", "probe=yes")
     states = {line.split()[0]: line.split()[1] for line in r.stdout.splitlines()[1:]}
     assert len(states) == N
     assert states[STOPPED] == "down"

@@ -154,6 +154,7 @@ def test_decide_follows_installs_then_probe_then_records() -> None:
 
 
 def test_probe_up_and_down_on_loopback() -> None:
+    # a listener that accepts connections but says nothing is not an sshd
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
@@ -163,7 +164,8 @@ def test_probe_up_and_down_on_loopback() -> None:
     finally:
         listener.close()
     assert len(found) == 2
-    assert found[("127.0.0.1", port)].up
+    assert not found[("127.0.0.1", port)].up
+    assert found[("127.0.0.1", port)].detail == "no SSH banner"
     assert not found[("127.0.0.2", port)].up
     assert found[("127.0.0.2", port)].detail == "refused"
 

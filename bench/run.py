@@ -9,10 +9,12 @@ Run: sudo .venv/bin/python bench/run.py [--nodes 100] [--spaces 50] [--probes 10
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import socket
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -68,6 +70,7 @@ def bench_run_host(n: int = 100, spaces: int = 50, reps: int = 3) -> None:
 def bench_status(n: int = 1000, every: int = 4, reps: int = 3) -> None:
     root = Path(tempfile.mkdtemp(prefix="rocks-bench-status-"))
     listeners: list[socket.socket] = []
+    stop = threading.Event()
     port = 2222
     addresses = [f"127.1.{i // 250}.{i % 250 + 1}" for i in range(n)]
     try:
@@ -77,6 +80,8 @@ def bench_status(n: int = 1000, every: int = 4, reps: int = 3) -> None:
             sock.bind((address, port))
             sock.listen(64)
             listeners.append(sock)
+        server = threading.Thread(target=_banners, args=(listeners, stop), daemon=True)
+        server.start()
         inv = open_inventory(str(root / "rocks.db"))
         with inv.transaction() as s:
             q.seed_defaults(s, [Appliance("compute", "compute")])
@@ -89,7 +94,8 @@ def bench_status(n: int = 1000, every: int = 4, reps: int = 3) -> None:
         inv.close()
         runs = []
         for _ in range(reps):
-            r = run([ROCKS, "list", "host", "status", "timeout=1"], rocks_env(root))
+            r = run([ROCKS, "list", "host", "status", "timeout=1", "probe=yes"],
+                    rocks_env(root))
             up = sum(1 for line in r.stdout.splitlines()[1:] if line.split()[1] == "up")
             assert up == len(listeners), (r.stderr, up)
             runs.append(r)
@@ -97,9 +103,29 @@ def bench_status(n: int = 1000, every: int = 4, reps: int = 3) -> None:
         emit("list_host_status_probe", n, st.wall, **st.fields(), up=len(listeners),
              process="whole", **machine())
     finally:
+        stop.set()
         for sock in listeners:
             sock.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _banners(listeners: list[socket.socket], stop: threading.Event) -> None:
+    """Answer every connection with an SSH banner, as sshd does first (a probe calls a node up
+    only on the banner), then close it."""
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    for sock in listeners:
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ)
+    while not stop.is_set():
+        for key, _ in sel.select(timeout=0.2):
+            try:
+                conn, _ = key.fileobj.accept()  # type: ignore[union-attr]
+            except OSError:
+                continue
+            with conn, contextlib.suppress(OSError):
+                conn.sendall(b"SSH-2.0-rocks-bench\r\n")
 
 
 def main() -> None:

@@ -290,6 +290,8 @@ def _write_changes(
     total = len(jobs) + len(removed)
     tick = _ticker(progress, total)
     done = False
+    renamed: list[str] = []
+    fresh: set[str] = set()
     try:
         for d in sorted(dirs):
             os.makedirs(d, exist_ok=True)
@@ -299,7 +301,9 @@ def _write_changes(
         _each(_link_or_copy(contents), twins, tick)
         if batch:
             _syncfs(root)
-        _each(_replace, [(dest, target) for dest, target, _ in jobs])
+        # names that did not exist before this run: taken back if a later step fails
+        fresh = {target for _, target, _ in jobs if not os.path.lexists(target)}
+        _each(_renamer(renamed), [(dest, target) for dest, target, _ in jobs])
         _each(_unlink, [(base + p, "") for p in removed], tick)
         dirs |= {(base + p).rpartition("/")[0] for p in removed}
         for d in sorted(dirs):
@@ -314,10 +318,15 @@ def _write_changes(
                                     "run the sync again")) from exc
     finally:
         if not done:
-            # back to the state before the run: the temp files not yet renamed go
+            # back to the state before the run: the temp files not yet renamed go, and so do
+            # the new names already renamed into place (a replaced file keeps its new content)
             for dest, _, _ in jobs:
                 with contextlib.suppress(OSError):
                     os.unlink(dest)
+            for target in renamed:
+                if target in fresh:
+                    with contextlib.suppress(OSError):
+                        os.unlink(target)
         (root / PENDING).unlink(missing_ok=True)
 
 
@@ -349,8 +358,12 @@ def _link_or_copy(files: dict[str, DesiredFile]) -> Callable[[str, str], None]:
     return link
 
 
-def _replace(src: str, dest: str) -> None:
-    os.replace(src, dest)
+def _renamer(done: list[str]) -> Callable[[str, str], None]:
+    def rename(src: str, dest: str) -> None:
+        os.replace(src, dest)
+        done.append(dest)  # list.append is atomic: the threads of _each share it
+
+    return rename
 
 
 def _unlink(path: str, _unused: str) -> None:

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rocks.packages.testing import comps_xml, make_os_media, make_rpm
-
 from rocks.cli.context import run_cli
+from tests.packages.rpmtools import comps_xml, make_os_media, make_rpm
 
 HINT = ("  hint: add the OS installation DVD as a roll and rebuild: rocks add roll "
         "Rocky-9-x86_64-dvd.iso; rocks enable roll os; rocks create distro\n")

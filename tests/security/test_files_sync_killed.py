@@ -8,14 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from rocks.sync.apply import TMP_SUFFIX, apply
 from rocks.sync.plan import plan
 from tests.sync.conftest import make_input
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The child runs a first sync and SIGKILLs itself in the middle of writing its 15th file,
-# after the file was opened (created) and before its bytes went in.
+# The child runs a first sync and SIGKILLs itself at the Nth call of one of the file system
+# operations the applier uses: while writing a file (opened, its bytes not yet in), or half way
+# through renaming the written files into place.
 CHILD = """
 import os, signal, sys
 sys.path.insert(0, {repo!r})
@@ -25,23 +28,26 @@ from rocks.sync.plan import plan
 from tests.sync.conftest import make_input
 
 calls = 0
-real_write = os.write
+real = getattr(os, {op!r})
 
-def write(fd, data):
+def killing(*args):
     global calls
     calls += 1
-    if calls == 15:
+    if calls == {nth}:
         os.kill(os.getpid(), signal.SIGKILL)
-    return real_write(fd, data)
+    return real(*args)
 
-os.write = write
+setattr(os, {op!r}, killing)
 apply(plan(make_input()), Path({root!r}))
 """
 
 
-def test_kill_9_during_a_first_sync_leaves_no_empty_boot_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("op", "nth"), [("write", 3), ("replace", 5)])
+def test_kill_9_during_a_first_sync_leaves_no_empty_boot_file(tmp_path: Path, op: str,
+                                                              nth: int) -> None:
     root = tmp_path / "root"
-    proc = subprocess.run([sys.executable, "-c", CHILD.format(repo=str(REPO), root=str(root))],
+    child = CHILD.format(repo=str(REPO), root=str(root), op=op, nth=nth)
+    proc = subprocess.run([sys.executable, "-c", child],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     wanted = {f.path: f.content for f in plan(make_input()).files}

@@ -1,45 +1,37 @@
 """Name checks shared by the command modules: an unknown appliance, network or boot action is an
-error naming the closest known one."""
+error naming the closest known one. They live in rocks.inventory.lookup (shared with the
+frontend's write API); these wrappers import it only when called (command modules stay light to
+import)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from rocks.errors import RocksError
-
 if TYPE_CHECKING:
+    from rocks.errors import RocksError
     from rocks.inventory.db import Session
 
 
 def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> RocksError:
-    """`unknown <kind> "<name>"` with the closest known name as the hint."""
-    import difflib
+    from rocks.inventory.lookup import not_found as found
 
-    close = difflib.get_close_matches(name, sorted(known), n=1)
-    hint = f'did you mean "{close[0]}"?' if close else f"see `{listing}`"
-    return RocksError.of(f"unknown-{kind.replace(' ', '')}", f'unknown {kind} "{name}"', hint=hint)
+    return found(kind, name, known, listing)
 
 
 def need_appliance(s: Session, name: str) -> None:
-    from rocks.inventory.names import appliance_names
+    from rocks.inventory.lookup import need_appliance as need
 
-    known = appliance_names(s)
-    if name not in known:
-        raise not_found("appliance", name, known, "rocks list appliance")
+    need(s, name)
 
 
 def need_network(s: Session, name: str) -> None:
-    from rocks.inventory.names import network_names
+    from rocks.inventory.lookup import need_network as need
 
-    known = network_names(s)
-    if name not in known:
-        raise not_found("network", name, known, "rocks list network")
+    need(s, name)
 
 
 def need_bootaction(s: Session, name: str) -> None:
-    from rocks.inventory.names import bootaction_names
+    from rocks.inventory.lookup import need_bootaction as need
 
-    known = bootaction_names(s)
-    if name not in known:
-        raise not_found("boot action", name, known, "rocks list bootaction")
+    need(s, name)

@@ -14,10 +14,12 @@ from rocks.commands import Context
 from rocks.siteconfig import sync_input
 
 if TYPE_CHECKING:
+    from rocks.hostops import Where
     from rocks.inventory.db import Session
     from rocks.sync.plan import Plan
 
-__all__ = ["report_problems", "sync_input", "sync_root", "write_host_boot_files"]
+__all__ = ["boot_where", "reload_services", "report_problems", "sync_input", "sync_root",
+           "write_host_boot_files"]
 
 
 def sync_root(ctx: Context) -> Path:
@@ -28,19 +30,28 @@ def sync_root(ctx: Context) -> Path:
     return Path("/")
 
 
+def boot_where(ctx: Context) -> Where:
+    """Where a boot change reads (state, distribution) and writes (the sync root)."""
+    from rocks.commands._inventory import cluster_source, distro_dir
+    from rocks.hostops import Where
+
+    return Where(cluster_source(ctx), distro_dir(ctx), sync_root(ctx))
+
+
 def write_host_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
     """Plan the named hosts' boot files (and the shared files they appear in) and apply now."""
-    from rocks.sync.apply import apply, disk_reader, reload
-    from rocks.sync.plan import plan_hosts
+    from rocks.hostops import BootChange, write_boot_files
+    from rocks.model.inventory import BootState
 
-    s.flush()
-    root = sync_root(ctx)
-    from rocks.commands._inventory import cluster_source
+    change = BootChange(list(hosts), BootState.OS)
+    write_boot_files(s, boot_where(ctx), hosts, change, warn=ctx.warn)
+    reload_services(ctx, change.reload)
 
-    plan = plan_hosts(sync_input(s, cluster_source(ctx)), hosts, previous=disk_reader(root))
-    report_problems(ctx, plan)
-    result = apply(plan, root)
-    for message in reload(result.services_to_reload):
+
+def reload_services(ctx: Context, services: set[str]) -> None:
+    from rocks.sync.apply import reload
+
+    for message in reload(services):
         ctx.stderr.write(message + "\n")
 
 

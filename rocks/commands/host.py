@@ -6,21 +6,19 @@ error rolls the whole command back. Host arguments expand like Rocks (see `_host
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import session
-from rocks.commands._lookup import need_appliance, need_bootaction, need_network, not_found
+from rocks.commands._lookup import need_appliance, need_bootaction, need_network
 from rocks.errors import RocksError
 from rocks.model.inventory import BootState
 
 if TYPE_CHECKING:
     from rocks.inventory.db import Session
 
-_RACK_RANK = re.compile(r"^(.+)-(\d+)-(\d+)$")
 HOSTS = positional("hosts", many=True, metavar="HOST",
                    help="host names, appliance names, rackN or globs")
 SOME_HOSTS = positional("hosts", many=True, default=(), metavar="HOST",
@@ -63,52 +61,12 @@ def add_host(ctx: Context, args: dict[str, Any]) -> Result:
     are not given. Without a name, the host gets the next free rank in its rack and is named
     <appliance>-<rack>-<rank>; the new name is printed.
     """
-    from rocks.inventory import queries as q
-    from rocks.model.inventory import Host
+    from rocks.inventory.hostedit import new_host
 
-    s = session(ctx)
-    name, appliance = args["host"], args["appliance"]
-    rack, rank = args["rack"], args["rank"]
-    appliances = _appliance_names(s)
-    if name:
-        m = _RACK_RANK.match(name)
-        if m:
-            rack = int(m[2]) if rack is None else rack
-            rank = int(m[3]) if rank is None else rank
-        if not appliance:
-            if not m or m[1] not in appliances:
-                raise _no_appliance(name, m[1] if m else name, appliances)
-            appliance = m[1]
-    elif not appliance:
-        raise RocksError.of("missing-appliance", "add host needs a host name or appliance=",
-                            hint="e.g. rocks add host appliance=compute rack=0")
-    if appliance not in appliances:
-        raise not_found("appliance", appliance, appliances, "rocks list appliance")
-    for action in (args["installaction"], args["runaction"]):
-        need_bootaction(s, action)
-    rack = 0 if rack is None else rack
-    if rank is None:
-        rank = q.next_rank(s, appliance, rack)
-    q.add_host(s, Host(name or f"{appliance}-{rack}-{rank}", appliance, rack, rank,
-                       os=args["os"], install_action=args["installaction"],
-                       run_action=args["runaction"], comment=args["comment"]))
-    return None if name else Text(f"{appliance}-{rack}-{rank}\n")
-
-
-def _appliance_names(s: Session) -> list[str]:
-    from rocks.inventory.names import appliance_names
-
-    return appliance_names(s)
-
-
-def _no_appliance(host: str, prefix: str, appliances: Sequence[str]) -> RocksError:
-    import difflib
-
-    close = difflib.get_close_matches(prefix, appliances, n=1)
-    hint = (f"did you mean appliance={close[0]}?" if close
-            else "give appliance= (appliances: " + ", ".join(appliances) + ")")
-    return RocksError.of("missing-appliance",
-                         f'cannot tell the appliance of host "{host}" from its name', hint=hint)
+    added = new_host(session(ctx), args["host"], appliance=args["appliance"], rack=args["rack"],
+                     rank=args["rank"], os=args["os"], install_action=args["installaction"],
+                     run_action=args["runaction"], comment=args["comment"])
+    return None if args["host"] else Text(f"{added}\n")
 
 
 @command(HOSTS, examples=("rocks remove host compute-0-0", "rocks remove host rack1"))
@@ -233,40 +191,13 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
 
 def _on_boot_change(ctx: Context, s: Session, hosts: Sequence[str], action: BootState, *,
                     force: bool = False) -> None:
-    """Inside `set host boot`'s transaction: tokens, the package check, boot files."""
-    from rocks.inventory.install import begin_install_many, end_install
+    """Inside `set host boot`'s transaction: the package check, tokens, boot files
+    (rocks.hostops, shared with the frontend's write API)."""
+    from rocks.commands._sync import boot_where, reload_services
+    from rocks.hostops import after_boot_change
 
-    if action is BootState.OS:
-        for h in hosts:
-            end_install(s, h)
-        _write_boot_files(ctx, s, hosts)
-        return
-    if not force:
-        _check_packages(ctx, s, hosts)
-    begin_install_many(s, list(hosts))
-    _write_boot_files(ctx, s, hosts)
-
-
-def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
-    from rocks.commands._inventory import cluster_service, distro_dir
-    from rocks.profiles import hosts_package_problems
-
-    repo = distro_dir(ctx)
-    if not (repo / "repodata").is_dir():
-        ctx.warn("no distribution built yet: the packages check was skipped",
-                 hint="rocks create distro")
-        return
-    svc = cluster_service(ctx)
-    problems = hosts_package_problems(svc, s, list(hosts), repo)
-    if problems:
-        raise RocksError(*problems)
-
-
-def _write_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
-    """The hosts' network-boot files, written now (no full sync needed)."""
-    from rocks.commands._sync import write_host_boot_files
-
-    write_host_boot_files(ctx, s, hosts)
+    change = after_boot_change(s, boot_where(ctx), hosts, action, force=force, warn=ctx.warn)
+    reload_services(ctx, change.reload)
 
 
 @command(SOME_HOSTS, tabular=True, examples=("rocks list host boot",))

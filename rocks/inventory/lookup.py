@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -94,3 +95,37 @@ def host_by_address(session: Session, word: str) -> str | None:
 
     domain = resolve_global(session).values.get("Kickstart_PrivateDNSDomain", "")
     return named if domain and domain.lower().rstrip(".") == zone else None
+
+
+def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> RocksError:
+    """`unknown <kind> "<name>"` with the closest known name as the hint (argument checks of
+    the CLI and the frontend's write API)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f'did you mean "{close[0]}"?' if close else f"see `{listing}`"
+    return RocksError.of(f"unknown-{kind.replace(' ', '')}", f'unknown {kind} "{name}"', hint=hint)
+
+
+def need_appliance(s: Session, name: str) -> None:
+    from rocks.inventory.names import appliance_names
+
+    known = appliance_names(s)
+    if name not in known:
+        raise not_found("appliance", name, known, "rocks list appliance")
+
+
+def need_network(s: Session, name: str) -> None:
+    from rocks.inventory.names import network_names
+
+    known = network_names(s)
+    if name not in known:
+        raise not_found("network", name, known, "rocks list network")
+
+
+def need_bootaction(s: Session, name: str) -> None:
+    from rocks.inventory.names import bootaction_names
+
+    known = bootaction_names(s)
+    if name not in known:
+        raise not_found("boot action", name, known, "rocks list bootaction")

@@ -1,9 +1,14 @@
-"""The admin API: JSON for hosts, appliances and install events, behind a token.
+"""The admin API: JSON for hosts, appliances and install events, behind a token; and writes —
+add, change and remove hosts, their boot action and attributes.
 
 The admin token (or the read-only one, for reading) as a bearer token or the dashboard's session
-cookie (auth.py). Secret attributes leave masked, install tokens never leave. The schema is
-served at /api/openapi.json, Swagger UI at /api/docs and ReDoc at /api/redoc (web.py), from
-assets installed with the server, never from a CDN.
+cookie (auth.py; a write with the cookie also needs its X-CSRF-Token). Secret attributes leave
+masked, install tokens never leave. Writes call the functions the CLI's commands call
+(rocks.inventory.hostedit, rocks.hostops, the inventory's lookups), each request one
+transaction: the same checks, the same error messages (as `errors`, with code and hint), and
+nothing changed when one fails. The schema is served at /api/openapi.json, Swagger UI at
+/api/docs and ReDoc at /api/redoc (web.py), from assets installed with the server, never from
+a CDN.
 """
 
 from __future__ import annotations
@@ -33,15 +38,22 @@ def request_role(request: Request) -> str | None:
 
 
 def require_token(request: Request) -> None:
-    """The admin token, or the read-only token for GET/HEAD."""
-    from rocks.server.auth import ADMIN
+    """The admin token, or the read-only token for GET/HEAD. A write authenticated by the
+    session cookie (not a bearer token) carries the session's form token in X-CSRF-Token."""
+    from rocks.server.auth import ADMIN, COOKIE
 
     role = request_role(request)
     if role is None:
         raise HTTPException(401, "a valid bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
-    if role != ADMIN and request.method not in ("GET", "HEAD"):
+    if request.method in ("GET", "HEAD"):
+        return
+    if role != ADMIN:
         raise HTTPException(403, "the read-only token cannot change anything")
+    if not request.headers.get("authorization", "").lower().startswith("bearer "):
+        cookie = request.cookies.get(COOKIE, "")
+        if not request.app.state.auth.csrf_ok(cookie, request.headers.get("x-csrf-token", "")):
+            raise HTTPException(403, "a write with the session cookie needs its X-CSRF-Token")
 
 
 api_router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_token)])

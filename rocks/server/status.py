@@ -83,6 +83,46 @@ def last_events(session: Session, host_ids: Iterable[int] | None = None) -> dict
     return {hid: LastEvent(t, st, msg, src) for hid, t, st, msg, src in rows}
 
 
+def events_after(session: Session, after: int) -> tuple[int, dict[int, LastEvent]]:
+    """Events stored since event id `after` (by any process): the newest id and each host's
+    newest of them."""
+    rows = session.execute(
+        select(InstallEventRow.id, InstallEventRow.host_id, InstallEventRow.time,
+               InstallEventRow.stage, InstallEventRow.message, InstallEventRow.source)
+        .where(InstallEventRow.id > after).order_by(InstallEventRow.id)).all()
+    newest = {hid: LastEvent(t, st, msg, src) for _, hid, t, st, msg, src in rows}
+    return (rows[-1][0] if rows else after), newest
+
+
+def last_event_id(session: Session) -> int:
+    return int(session.scalar(select(func.max(InstallEventRow.id))) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What `rocks list host status` (or `run host`) last recorded about a running host."""
+
+    state: str
+    since: datetime
+    checked: datetime
+    source: str
+
+
+def probes_after(session: Session, after: datetime | None
+                 ) -> tuple[datetime | None, dict[int, Probe]]:
+    """host_status rows checked after `after`: the newest check time and the rows by host id."""
+    from rocks.inventory.schema import HostStatusRow
+
+    q = select(HostStatusRow.host_id, HostStatusRow.state, HostStatusRow.since,
+               HostStatusRow.checked, HostStatusRow.source)
+    if after is not None:
+        q = q.where(HostStatusRow.checked > after)
+    found = {hid: Probe(state, since, checked, source)
+             for hid, state, since, checked, source in session.execute(q)}
+    newest = max((p.checked for p in found.values()), default=after)
+    return newest, found
+
+
 def install_status(
     session: Session,
     hosts: Iterable[str] | None = None,

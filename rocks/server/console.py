@@ -94,6 +94,7 @@ class Console:
         self.floor = 0  # deltas from before this version are not known: whole pages
         self.rows: dict[str, Row] = {}
         self.keys: dict[str, tuple[Any, ...]] = {}
+        self._drawn: dict[str, tuple[Any, ...]] = {}  # the entry fields a row was made from
         self.changed: dict[str, int] = {}
         self.removed: dict[str, int] = {}
         self._orders: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
@@ -132,7 +133,8 @@ class Console:
             self.changed[name] = self.version
 
     def rebuild(self) -> None:
-        """After a new snapshot: every host's row; hosts gone are removed."""
+        """After a new snapshot: the rows of hosts whose inventory fields changed (the rest
+        follow their events through `touch`); hosts gone are removed."""
         now = datetime.now(UTC)
         hosts = self.fe.snapshot.hosts
         for name in [n for n in self.rows if n not in hosts]:
@@ -140,8 +142,14 @@ class Console:
             del self.rows[name]
             self.changed.pop(name, None)
             self.keys.pop(name, None)
+            self._drawn.pop(name, None)
             self.removed[name] = self.version
         for name, entry in hosts.items():
+            drawn = (entry.id, entry.appliance, entry.rack, entry.rank, entry.boot, entry.token,
+                     entry.install_started, entry.ips, entry.macs)
+            if self._drawn.get(name) == drawn:
+                continue
+            self._drawn[name] = drawn
             self.removed.pop(name, None)
             if name not in self.keys:
                 self.keys[name] = natural_key(name)

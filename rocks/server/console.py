@@ -127,6 +127,8 @@ class Console:
         }
 
     def _put(self, name: str, row: Row) -> None:
+        if name not in self.keys:
+            self.keys[name] = natural_key(name)
         if self.rows.get(name) != row:
             self.version += 1
             self.rows[name] = row
@@ -151,8 +153,6 @@ class Console:
                 continue
             self._drawn[name] = drawn
             self.removed.pop(name, None)
-            if name not in self.keys:
-                self.keys[name] = natural_key(name)
             self._put(name, self.row(entry, now))
         if len(self.removed) > MAX_REMOVED:
             self.removed.clear()

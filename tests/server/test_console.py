@@ -229,7 +229,8 @@ def test_package_progress_from_distro_fetches(racked: Cluster, console: Server) 
     name = "compute-1-2"
     post_event(console, racked, name, "pre")
     fetch(name, range(1))
-    wait_until(lambda: page(console, q=name)["rows"][name]["progress"][1] == 20)
+    wait_until(lambda: (p := page(console, q=name)["rows"][name]["progress"]) and p[1] == 20)
+    wait_until(lambda: events_of(racked, name)[-1][0] == "packages")
     fetch(name, range(1, 10))
     fetch(name, range(9, 10))  # a retry of the same file does not count
     row = page(console, q=name)["rows"][name]
@@ -264,12 +265,12 @@ def test_access_log_lines(racked: Cluster, console: Server) -> None:
     assert "\x1b" not in log
 
 
-# -- a server that stalls installs after one second -----------------------------------------
+# -- a server that stalls installs after two seconds ----------------------------------------
 @pytest.fixture()
 def quick(tmp_path: Path) -> Iterator[tuple[Cluster, Server]]:
     names = ["compute-0-0", "compute-0-1"]
     c = make_racked_cluster(tmp_path / "state", 1, 4, installing=names)
-    srv = Server(c, tmp_path, refresh_interval=0.2, stall_after=1.0)
+    srv = Server(c, tmp_path, refresh_interval=0.2, stall_after=2.0)
     srv.start()
     yield c, srv
     srv.stop()
@@ -280,12 +281,12 @@ def test_silent_installs_stall_and_fetching_ones_do_not(quick: tuple[Cluster, Se
                                                         ) -> None:
     cluster, srv = quick
     (cluster.state / "distro" / "Packages").mkdir(parents=True, exist_ok=True)
-    for i in range(20):
+    for i in range(10):
         (cluster.state / "distro" / "Packages" / f"p{i}.rpm").write_bytes(b"rpm")
     for name in ("compute-0-0", "compute-0-1"):
         post_event(srv, cluster, name, "pre")
     with client(srv, cluster.addresses["compute-0-1"]) as c:
-        for i in range(8):  # 2.4 s of fetching: never quiet for a second
+        for i in range(10):  # 3 s of fetching: never quiet for two seconds
             c.get(f"/install/distro/Packages/p{i}.rpm")
             time.sleep(0.3)
     rows = wait_until(lambda: (d := page(srv)["rows"])["compute-0-0"]["stage"] == "stalled"

@@ -322,3 +322,18 @@ def test_macs_only_behind_the_login(tmp_path: Path) -> None:
     finally:
         srv.stop()
         c.inventory.close()
+
+
+def test_the_api_lists_pages_and_filters_too(racked: Cluster, console: Server) -> None:
+    r = httpx.get(f"{console.base}/api/hosts", headers=AUTH,
+                  params={"rack": 1, "page": 2, "size": 5})
+    assert r.status_code == 200
+    hosts = r.json()
+    assert [h["name"] for h in hosts] == [f"compute-1-{k}" for k in range(5, 10)]
+    assert (hosts[0]["rack"], hosts[0]["rank"]) == (1, 5)
+    everyone = httpx.get(f"{console.base}/api/hosts", headers=AUTH).json()
+    assert len(everyone) >= RACKS * PER_RACK and everyone[10]["name"] == "compute-0-10"
+    assert httpx.get(f"{console.base}/api/hosts", headers=AUTH,
+                     params={"q": "compute-2-1?"}).json()[0]["name"] == "compute-2-10"
+    assert httpx.get(f"{console.base}/api/hosts", headers=AUTH,
+                     params={"state": "bogus"}).status_code == 422

@@ -338,6 +338,8 @@ def package_problems(profile: Profile, repo: Path) -> list[Diagnostic]:
     pkgs = [p.name for p in profile.packages if not p.name.startswith("@")]
     groups = [p.name[1:] for p in profile.packages if p.name.startswith("@")]
     result = depsolve(repo, pkgs, groups, [p.name for p in profile.excluded])
+    if result.ok:
+        remember_depsolve(profile, repo, result.install)
     out = []
     for prob in result.problems:
         o = origin.get(prob.requested) or origin.get(f"@{prob.requested}")
@@ -345,3 +347,54 @@ def package_problems(profile: Profile, repo: Path) -> list[Diagnostic]:
         out.append(Diagnostic(f"package-{prob.kind}", prob.message, loc,
                               hint="fix the node file, or add a roll that provides it"))
     return out
+
+
+# The package check's depsolve, remembered per (distribution, package request): the frontend
+# reads how many packages an installing node will fetch (its progress), `set host boot` writes it.
+def depsolve_cache(repo: Path) -> Path:
+    return repo.with_name(repo.name + ".depsolve")
+
+
+def _request_key(profile: Profile, repo: Path) -> str | None:
+    try:
+        repomd = (repo / "repodata" / "repomd.xml").read_bytes()
+    except OSError:
+        return None
+    h = hashlib.sha256(repomd)
+    for p in profile.packages:
+        h.update(b"+" + p.name.encode() + b"\0")
+    for p in profile.excluded:
+        h.update(b"-" + p.name.encode() + b"\0")
+    return h.hexdigest()
+
+
+def remember_depsolve(profile: Profile, repo: Path, install: tuple[str, ...]) -> None:
+    import json
+    import os
+
+    key = _request_key(profile, repo)
+    if key is None:
+        return
+    folder = depsolve_cache(repo)
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        tmp = folder / f".{key}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps({"install": list(install)}))
+        os.replace(tmp, folder / f"{key}.json")
+    except OSError:
+        pass  # a cache: the frontend then counts against the profile's own packages
+
+
+def depsolved_total(profile: Profile, repo: Path) -> int | None:
+    """How many packages the last package check of this request against this distribution
+    resolved to (None: never checked, or the distribution changed since)."""
+    import json
+
+    key = _request_key(profile, repo)
+    if key is None:
+        return None
+    try:
+        data = json.loads((depsolve_cache(repo) / f"{key}.json").read_text())
+        return len(data["install"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -14,11 +14,11 @@ from rocks.commands import Context
 from rocks.siteconfig import sync_input
 
 if TYPE_CHECKING:
+    from rocks.hostops import Where
     from rocks.inventory.db import Session
-    from rocks.sync.apply import ApplyResult, Progress
     from rocks.sync.plan import Plan
 
-__all__ = ["reload_services", "report_problems", "sync_input", "sync_root",
+__all__ = ["boot_where", "reload_services", "report_problems", "sync_input", "sync_root",
            "write_host_boot_files"]
 
 
@@ -30,22 +30,24 @@ def sync_root(ctx: Context) -> Path:
     return Path("/")
 
 
-def write_host_boot_files(ctx: Context, s: Session, hosts: Sequence[str],
-                          progress: Progress | None = None) -> ApplyResult:
+def boot_where(ctx: Context) -> Where:
+    """Where a boot change reads (state, distribution) and writes (the sync root)."""
+    from rocks.commands._inventory import cluster_source, distro_dir
+    from rocks.hostops import Where
+
+    return Where(cluster_source(ctx), distro_dir(ctx), sync_root(ctx))
+
+
+def write_host_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
     """Plan the named hosts' boot files (and the shared files they appear in) and apply now:
-    one batch, only files whose content changed are written."""
-    from rocks.sync.apply import apply, disk_reader
-    from rocks.sync.plan import plan_hosts
+    one batch, only files whose content changed are written (rocks.hostops)."""
+    from rocks.hostops import BootChange, write_boot_files
+    from rocks.model.inventory import BootState
 
-    s.flush()
-    root = sync_root(ctx)
-    from rocks.commands._inventory import cluster_source
-
-    plan = plan_hosts(sync_input(s, cluster_source(ctx)), hosts, previous=disk_reader(root))
-    report_problems(ctx, plan)
-    result = apply(plan, root, progress=progress)
-    reload_services(ctx, root, result.services_to_reload)
-    return result
+    change = BootChange(list(hosts), BootState.OS)
+    where = boot_where(ctx)
+    write_boot_files(s, where, hosts, change, warn=ctx.warn)
+    reload_services(ctx, where.sync_root, change.reload)
 
 
 def reload_services(ctx: Context, root: Path, services: set[str]) -> None:

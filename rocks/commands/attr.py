@@ -26,7 +26,7 @@ from rocks.commands import (
 )
 from rocks.commands._attrtypes import HELP as ATTR_TYPES_HELP
 from rocks.commands._inventory import session
-from rocks.errors import Diagnostic, RocksError
+from rocks.errors import RocksError
 from rocks.model.inventory import Attribute, Scope
 
 if TYPE_CHECKING:
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 SECRET_MASK = "********"
 LETTERS = {"global": "G", "os": "O", "appliance": "A", "rack": "K", "host": "H", "intrinsic": "I",
            "roll": "R", "network": "N"}
-# Above this many targets one bulk write beats a few queries per target.
-_BULK_FROM = 8
-
 _TARGET_HELP = {
     Scope.OS: "os names, e.g. linux",
     Scope.APPLIANCE: "appliance names (rocks list appliance)",
@@ -99,65 +96,18 @@ def _targets(s: Session, scope: Scope, words: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(words))
 
 
-def _where(scope: Scope, target: str) -> str:
-    return "global" if scope is Scope.GLOBAL else f"{scope} {target}"
-
-
-def _value(args: dict[str, Any]) -> str:
-    value: str = args["value"]
-    if value == "":
-        raise RocksError.of(
-            "empty-value", f"attribute {args['attr']} needs a value",
-            hint=f"to drop it use `rocks remove … attr {args['attr']}`")
-    return value
-
-
-def _existing(s: Session, scope: Scope, name: str) -> dict[str, Attribute]:
-    """target → the attribute `name` at `scope`."""
-    from rocks.inventory import queries as q
-
-    return {a.target: a for a in q.list_attrs(s, scope) if a.name == name}
-
-
-def _write(s: Session, attrs: list[Attribute]) -> None:
-    from rocks.inventory import queries as q
-
-    if len(attrs) >= _BULK_FROM:
-        from rocks.inventory.bulk import set_attrs_bulk
-
-        set_attrs_bulk(s, attrs)
-        return
-    for a in attrs:
-        q.set_attr(s, a.scope, a.target, a.name, a.value, a.secret)
-
-
 def _add_or_set(scope: Scope, *, replace: bool) -> Command:
     def run(ctx: Context, args: dict[str, Any]) -> Result:
         from rocks.commands._attrtypes import checked, declarations, is_secret
-        from rocks.inventory.attrs import check_attr_name
+        from rocks.inventory.hostedit import write_attrs
 
         s = session(ctx)
-        name = args["attr"]
-        check_attr_name(name)
-        value = _value(args)
         targets = _targets(s, scope, args.get(scope.value, ()))
-        existing = _existing(s, scope, name)
-        if not replace:
-            clashes = [t for t in targets if t in existing]
-            if clashes:
-                verb = "set " + _noun(scope)
-                raise RocksError(*(Diagnostic(
-                    "duplicate-attr", f"attribute {name} already exists at {_where(scope, t)}",
-                    hint=f"use `rocks {verb}` to change it") for t in clashes))
-        secret = args["secret"]
         decls = declarations(ctx, s)
-        if secret is False and is_secret(decls, name):
-            ctx.warn(f"{name} is declared secret by its roll: it is stored secret")
-        attrs = checked(decls, [
-            Attribute(name, value, scope, t,
-                      (t in existing and existing[t].secret) if secret is None else secret)
-            for t in targets])
-        _write(s, attrs)
+        if args["secret"] is False and is_secret(decls, args["attr"]):
+            ctx.warn(f"{args['attr']} is declared secret by its roll: it is stored secret")
+        write_attrs(s, scope, targets, args["attr"], args["value"], secret=args["secret"],
+                    replace=replace, check=lambda attrs: checked(decls, attrs))
         return None
 
     verb = "set" if replace else "add"
@@ -181,20 +131,10 @@ def _add_or_set(scope: Scope, *, replace: bool) -> Command:
 
 def _remove(scope: Scope) -> Command:
     def run(ctx: Context, args: dict[str, Any]) -> Result:
-        from rocks.inventory import queries as q
+        from rocks.inventory.hostedit import drop_attrs
 
         s = session(ctx)
-        name = args["attr"]
-        targets = _targets(s, scope, args.get(scope.value, ()))
-        existing = _existing(s, scope, name)
-        present = [t for t in targets if t in existing]
-        if not present:
-            where = _where(scope, targets[0]) if len(targets) == 1 else f"those {scope}s"
-            raise RocksError.of(
-                "unknown-attr", f"no attribute {name} at {where}",
-                hint=f"see `rocks list {_noun(scope)}`")
-        for target in present:
-            q.remove_attr(s, scope, target, name)
+        drop_attrs(s, scope, _targets(s, scope, args.get(scope.value, ())), args["attr"])
         return None
 
     run.__doc__ = (

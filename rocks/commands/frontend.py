@@ -50,8 +50,8 @@ def _proxies(raw: str) -> str:
             help="server processes (each keeps its own snapshot and event writer)"),
     keyword("max-inflight", _positive, default=256, metavar="integer",
             help="kickstart requests served at once; beyond them nodes get 503 + Retry-After"),
-    keyword("stall-after", _positive, default=1800, metavar="seconds",
-            help="an install with no event for this long is reported stalled"),
+    keyword("stall-after", _positive, default=300, metavar="seconds",
+            help="an install with no event and no package fetch for this long is reported stalled"),
     keyword("distro", default="", help="directory served at /install/distro "
                                        "(default: <state>/distro)"),
     keyword("token-file", default="", help="admin API token file (default: <state>/api-token, "
@@ -153,7 +153,7 @@ def create_frontend_token(ctx: Context, args: dict[str, Any]) -> Result:
 @command(
     positional("hosts", many=True, default=(), metavar="HOST",
                help="host names, appliances, rackN or globs (default: all)"),
-    keyword("stall-after", _positive, default=1800, metavar="seconds",
+    keyword("stall-after", _positive, default=300, metavar="seconds",
             help="an install with no event for this long is stalled"),
     tabular=True,
     examples=("rocks list host install", "rocks list host install compute stall-after=600"),

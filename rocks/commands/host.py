@@ -6,21 +6,19 @@ error rolls the whole command back. Host arguments expand like Rocks (see `_host
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Rows, Text, _power, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import inventory_core, session
-from rocks.commands._lookup import need_appliance, need_bootaction, need_network, not_found
+from rocks.commands._lookup import need_appliance, need_bootaction, need_network
 from rocks.errors import RocksError
 from rocks.model.inventory import BootState
 
 if TYPE_CHECKING:
     from rocks.inventory.db import Session
 
-_RACK_RANK = re.compile(r"^(.+)-(\d+)-(\d+)$")
 HOSTS = positional("hosts", many=True, metavar="HOST",
                    help="host names, appliance names, rackN or globs")
 SOME_HOSTS = positional("hosts", many=True, default=(), metavar="HOST",
@@ -63,46 +61,13 @@ def add_host(ctx: Context, args: dict[str, Any]) -> Result:
     are not given. Without a name, the host gets the next free rank in its rack and is named
     <appliance>-<rack>-<rank>; the new name is printed.
     """
-    from rocks.inventory import core
-    from rocks.model.inventory import Host
+    from rocks.inventory.hostedit import new_host
 
-    db = inventory_core(ctx)
-    name, appliance = args["host"], args["appliance"]
-    rack, rank = args["rack"], args["rank"]
-    appliances = core.appliance_names(db)
-    if name:
-        m = _RACK_RANK.match(name)
-        if m:
-            rack = int(m[2]) if rack is None else rack
-            rank = int(m[3]) if rank is None else rank
-        if not appliance:
-            if not m or m[1] not in appliances:
-                raise _no_appliance(name, m[1] if m else name, appliances)
-            appliance = m[1]
-    elif not appliance:
-        raise RocksError.of("missing-appliance", "add host needs a host name or appliance=",
-                            hint="e.g. rocks add host appliance=compute rack=0")
-    if appliance not in appliances:
-        raise not_found("appliance", appliance, appliances, "rocks list appliance")
-    for action in (args["installaction"], args["runaction"]):
-        need_bootaction(db, action)
-    rack = 0 if rack is None else rack
-    if rank is None:
-        rank = core.next_rank(db, appliance, rack)
-    core.add_host(db, Host(name or f"{appliance}-{rack}-{rank}", appliance, rack, rank,
-                           os=args["os"], install_action=args["installaction"],
-                           run_action=args["runaction"], comment=args["comment"]))
-    return None if name else Text(f"{appliance}-{rack}-{rank}\n")
-
-
-def _no_appliance(host: str, prefix: str, appliances: Sequence[str]) -> RocksError:
-    import difflib
-
-    close = difflib.get_close_matches(prefix, appliances, n=1)
-    hint = (f"did you mean appliance={close[0]}?" if close
-            else "give appliance= (appliances: " + ", ".join(appliances) + ")")
-    return RocksError.of("missing-appliance",
-                         f'cannot tell the appliance of host "{host}" from its name', hint=hint)
+    added = new_host(inventory_core(ctx), args["host"], appliance=args["appliance"],
+                     rack=args["rack"], rank=args["rank"], os=args["os"],
+                     install_action=args["installaction"], run_action=args["runaction"],
+                     comment=args["comment"])
+    return None if args["host"] else Text(f"{added}\n")
 
 
 @command(HOSTS,
@@ -120,20 +85,21 @@ def remove_host(ctx: Context, args: dict[str, Any]) -> Result:
     inventory and says that a sync is needed.
     """
     from rocks.commands._progress import Progress, plural
-    from rocks.inventory.bootstate import remove_hosts
+    from rocks.commands._sync import boot_where, reload_services
+    from rocks.hostops import remove_hosts
 
     s = session(ctx)
     names = expand_hosts(s, args["hosts"])
+    where = boot_where(ctx)
     with Progress(ctx, enabled=len(names) > 1) as progress:
-        progress.step("removing hosts")
-        remove_hosts(s, names)
-        if not args["sync"]:
-            return Text(f"{plural(len(names), 'host')} removed (not synced: DHCP, DNS, "
-                        "/etc/hosts and boot files still name them until `rocks sync config`)\n")
-        progress.step("planning the sync")
-        result = _write_boot_files(ctx, s, names, progress.callback("sync: "))
+        change = remove_hosts(s, where, names, ctx.warn, sync=args["sync"], steps=progress)
+    if not args["sync"]:
+        return Text(f"{plural(len(names), 'host')} removed (not synced: DHCP, DNS, "
+                    "/etc/hosts and boot files still name them until `rocks sync config`)\n")
+    reload_services(ctx, where.sync_root, change.reload)
+    written = change.written - change.removed
     return Text(f"{plural(len(names), 'host')} removed (sync: "
-                f"{plural(len(result.changed), 'file')} written, {len(result.removed)} removed)\n")
+                f"{plural(written, 'file')} written, {change.removed} removed)\n")
 
 
 _HOST_COLUMNS = ("host", "appliance", "rack", "rank", "os", "boot", "installaction", "runaction",
@@ -252,16 +218,20 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
     for hosts whose BMC failed (exit status 2), so a rerun or a manual reboot completes them.
     """
     from rocks.commands._progress import Progress, plural
-    from rocks.inventory.bootstate import set_boot
+    from rocks.commands._sync import boot_where, reload_services
+    from rocks.hostops import set_boot
 
     if args["reboot"]:
         _power.check_limits(args)
     action = BootState(args["action"])
     s = session(ctx)
     names = expand_hosts(s, args["hosts"])
+    where = boot_where(ctx)
     with Progress(ctx, enabled=len(names) > 1) as progress:
-        set_boot(s, names, action)  # one statement: tokens issued (install) or spent (os)
-        _on_boot_change(ctx, s, names, action, force=args["force"], progress=progress)
+        # one statement (tokens issued or spent), the package check, one batch of boot files
+        change = set_boot(s, where, names, action, force=args["force"], warn=ctx.warn,
+                          steps=progress)
+    reload_services(ctx, where.sync_root, change.reload)
     if args["reboot"]:
         from rocks.power.model import Action, NextBoot
 
@@ -270,44 +240,6 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
         s.commit()  # hold no transaction while BMCs are talked to
         _power.finish(ctx, _power.run(bmcs, missing, Action.CYCLE, NextBoot.PXE, args))
     return Text(f"{plural(len(names), 'host')} set to {action.value}\n")
-
-
-def _on_boot_change(ctx: Context, s: Session, hosts: Sequence[str], action: BootState, *,
-                    force: bool = False, progress: Any = None) -> None:
-    """Inside `set host boot`'s transaction, after the boot state changed: the package check
-    (install), then every changed boot file in one batch."""
-    from rocks.commands._progress import Progress
-
-    steps = progress if progress is not None else Progress(ctx, enabled=False)
-    if action is BootState.INSTALL and not force:
-        steps.step("checking packages")
-        _check_packages(ctx, s, hosts)
-    steps.step("planning boot files")
-    _write_boot_files(ctx, s, hosts, steps.callback("boot files: "))
-
-
-def _check_packages(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
-    from rocks.commands._inventory import cluster_service, distro_dir
-    from rocks.profiles import hosts_package_problems
-
-    repo = distro_dir(ctx)
-    if not (repo / "repodata").is_dir():
-        ctx.warn("no distribution built yet: the packages check was skipped",
-                 hint="rocks create distro")
-        return
-    svc = cluster_service(ctx)
-    problems = hosts_package_problems(svc, s, list(hosts), repo)
-    if problems:
-        raise RocksError(*problems)
-
-
-def _write_boot_files(ctx: Context, s: Session, hosts: Sequence[str],
-                      progress: Any = None) -> Any:
-    """The hosts' network-boot files (and the shared files they appear in), written now in
-    one batch (no full sync needed); returns the ApplyResult."""
-    from rocks.commands._sync import write_host_boot_files
-
-    return write_host_boot_files(ctx, s, hosts, progress)
 
 
 @command(SOME_HOSTS, tabular=True, examples=("rocks list host boot",))

@@ -242,7 +242,7 @@ def run_host(ctx: Context, args: dict[str, Any]) -> Result:
                  "observation"),
     keyword("timeout", float, default=2.0, metavar="SECONDS", help="probe timeout per node"),
     keyword("num-threads", int, default=512, help="probes in flight at once"),
-    keyword("stall-after", float, default=1800.0, metavar="SECONDS",
+    keyword("stall-after", float, default=300.0, metavar="SECONDS",
             help="an install without news for this long is stalled"),
     tabular=True,
     examples=("rocks list host status", "rocks list host status compute probe=yes"),

@@ -64,6 +64,8 @@ class _Builder:
     off: dict[str, PackageRef] = field(default_factory=dict)
     pre: list[Script] = field(default_factory=list)
     post: list[Script] = field(default_factory=list)
+    onerror: list[Script] = field(default_factory=list)
+    traceback: list[Script] = field(default_factory=list)
     debug: list[str] = field(default_factory=list)
     untrusted: list[tuple[SourceLocation, str]] = field(default_factory=list)
     _shown: dict[str, str] = field(default_factory=dict)
@@ -92,6 +94,8 @@ class _Builder:
             self.package(el, nf, visit)
         elif tag in ("pre", "post", "configure"):
             self.script(el, nf, visit)
+        elif tag in ("onerror", "traceback"):
+            self.error_script(el, nf, visit)
         elif tag == "main":
             for child in el.children:
                 if self.holds(child):
@@ -142,6 +146,17 @@ class _Builder:
         script = Script(kind, body + "\n", self.origin(nf, visit, el.line), interpreter,
                         " ".join(el.get("arg").split()))
         (self.pre if kind is ScriptKind.PRE else self.post).append(script)
+
+    def error_script(self, el: XElem, nf: NodeFile, visit: Visit) -> None:
+        """%onerror / %traceback: the installer runs them (in its own environment, never the
+        target's) when the install fails or the installer crashes."""
+        interpreter = el.get("interpreter").strip()
+        shell = interpreter in SHELL_INTERPRETERS
+        body = self.text(el, nf, shell=shell).strip("\n")
+        kind = ScriptKind(el.tag)
+        script = Script(kind, body + "\n", self.origin(nf, visit, el.line), interpreter,
+                        " ".join(el.get("arg").split()))
+        (self.onerror if kind is ScriptKind.ONERROR else self.traceback).append(script)
 
     def command(self, el: XElem, nf: NodeFile, visit: Visit) -> None:
         name = MAIN_RENAME.get(el.tag, el.tag)
@@ -319,6 +334,7 @@ def compile_profile(
         packages=tuple(sorted(b.on.values(), key=lambda p: p.name)),
         excluded=tuple(sorted(b.off.values(), key=lambda p: p.name)),
         pre=tuple(b.pre), post=tuple(b.post), debug=tuple(b.debug),
+        onerror=tuple(b.onerror), traceback=tuple(b.traceback),
     )
 
 

@@ -17,7 +17,7 @@ server it cannot reach — and the caller then opens the inventory the full way
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -283,3 +283,34 @@ def host_by_address(db: Db, word: str) -> str | None:
             next((n for n in nets if n[2]), None)
         domain = private[1] if private is not None else ""
     return str(named) if domain and str(domain).lower().rstrip(".") == zone else None
+
+
+# ---------------------------------------------------------------------------- checks
+
+
+def not_found(kind: str, name: str, known: Iterable[str], listing: str) -> RocksError:
+    """`unknown <kind> "<name>"` with the closest known name as the hint (argument checks of
+    the CLI and the frontend's write API)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f'did you mean "{close[0]}"?' if close else f"see `{listing}`"
+    return RocksError.of(f"unknown-{kind.replace(' ', '')}", f'unknown {kind} "{name}"', hint=hint)
+
+
+def need_appliance(s: Any, name: str) -> None:
+    known = appliance_names(Db.of(s))
+    if name not in known:
+        raise not_found("appliance", name, known, "rocks list appliance")
+
+
+def need_network(s: Any, name: str) -> None:
+    known = network_names(Db.of(s))
+    if name not in known:
+        raise not_found("network", name, known, "rocks list network")
+
+
+def need_bootaction(s: Any, name: str) -> None:
+    known = bootaction_names(Db.of(s))
+    if name not in known:
+        raise not_found("boot action", name, known, "rocks list bootaction")

@@ -5,10 +5,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rocks.inventory.core import need_appliance, need_bootaction, need_network, not_found
 from rocks.inventory.schema import ApplianceRow, HostRow, NetworkRow
 from rocks.inventory.validate import unknown
 
-__all__ = ["appliance_id", "host_id", "host_row", "network_row", "unknown"]
+__all__ = ["appliance_id", "host_id", "host_row", "need_appliance", "need_bootaction",
+           "need_network", "network_row", "not_found", "unknown"]
 
 
 def host_row(session: Session, name: str) -> HostRow:

@@ -40,6 +40,8 @@ class Origin:
 class ScriptKind(enum.StrEnum):
     PRE = "pre"
     POST = "post"
+    ONERROR = "onerror"  # %onerror: the installer failed (also run on a traceback)
+    TRACEBACK = "traceback"  # %traceback: the installer crashed (deprecated after RHEL 8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +91,5 @@ class Profile:
     pre: tuple[Script, ...]
     post: tuple[Script, ...]
     debug: tuple[str, ...] = ()
+    onerror: tuple[Script, ...] = ()
+    traceback: tuple[Script, ...] = ()

@@ -160,7 +160,7 @@ def address_of(values: Mapping[str, str]) -> tuple[str, int] | None:
 
 
 def statuses(inv: Inventory, names: Iterable[str] | None = None, *, probe: bool = False,
-             timeout: float = 2.0, parallel: int = 512, stall_after: float = 1800.0
+             timeout: float = 2.0, parallel: int = 512, stall_after: float = 300.0
              ) -> list[NodeStatus]:
     """Every named host's status (all hosts when `names` is None); with `probe`, asking their
     sshd for its banner outside any transaction and recording what the probe saw. For the CLI

@@ -1,23 +1,29 @@
-"""The admin API: JSON for hosts, appliances and install events, behind a token.
+"""The admin API: JSON for hosts, appliances and install events, behind a token; and writes —
+add, change and remove hosts, their boot action and attributes.
 
 The admin token (or the read-only one, for reading) as a bearer token or the dashboard's session
-cookie (auth.py). Secret attributes leave masked, install tokens never leave. The schema is
-served at /api/openapi.json, Swagger UI at /api/docs and ReDoc at /api/redoc (web.py), from
-assets installed with the server, never from a CDN.
+cookie (auth.py; a write with the cookie also needs its X-CSRF-Token). Secret attributes leave
+masked, install tokens never leave. Writes call the functions the CLI's commands call
+(rocks.inventory.hostedit, rocks.hostops, the inventory's lookups), each request one
+transaction: the same checks, the same error messages (as `errors`, with code and hint), and
+nothing changed when one fails. The schema is served at /api/openapi.json, Swagger UI at
+/api/docs and ReDoc at /api/redoc (web.py), from assets installed with the server, never from
+a CDN.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rocks.errors import RocksError
 from rocks.inventory import queries as q
 from rocks.server.core import Frontend
+from rocks.server.index import HostEntry
 
 
 def frontend_of(request: Request) -> Frontend:
@@ -33,15 +39,22 @@ def request_role(request: Request) -> str | None:
 
 
 def require_token(request: Request) -> None:
-    """The admin token, or the read-only token for GET/HEAD."""
-    from rocks.server.auth import ADMIN
+    """The admin token, or the read-only token for GET/HEAD. A write authenticated by the
+    session cookie (not a bearer token) carries the session's form token in X-CSRF-Token."""
+    from rocks.server.auth import ADMIN, COOKIE
 
     role = request_role(request)
     if role is None:
         raise HTTPException(401, "a valid bearer token is required",
                             headers={"WWW-Authenticate": "Bearer"})
-    if role != ADMIN and request.method not in ("GET", "HEAD"):
+    if request.method in ("GET", "HEAD"):
+        return
+    if role != ADMIN:
         raise HTTPException(403, "the read-only token cannot change anything")
+    if not request.headers.get("authorization", "").lower().startswith("bearer "):
+        cookie = request.cookies.get(COOKIE, "")
+        if not request.app.state.auth.csrf_ok(cookie, request.headers.get("x-csrf-token", "")):
+            raise HTTPException(403, "a write with the session cookie needs its X-CSRF-Token")
 
 
 api_router = APIRouter(prefix="/api", tags=["admin"], dependencies=[Depends(require_token)])
@@ -57,6 +70,11 @@ class HostOut(BaseModel):
     message: str
     ips: list[str]
     macs: list[str]
+    rack: int = 0
+    rank: int = 0
+    live: str = Field("", description="up or down: the node's own reports or the last probe")
+    progress: list[int | bool | None] | None = Field(
+        None, description="packages fetched, of how many, whether that is an estimate")
 
 
 class HostDetail(HostOut):
@@ -78,25 +96,46 @@ class EventOut(BaseModel):
     source: str
 
 
+def _out(fe: Frontend, entry: HostEntry, now: datetime) -> HostOut:
+    stage, since, message = fe.status(entry, now)
+    # a node's finished was committed; the snapshot catches up within a refresh
+    boot = "os" if stage == "finished" and entry.boot == "install" else entry.boot
+    row = fe.console.rows.get(entry.name, {})
+    return HostOut(name=entry.name, appliance=entry.appliance, boot=boot, stage=stage,
+                   since=since, message=fe.shown(entry, message), ips=list(entry.ips),
+                   macs=list(entry.macs), rack=entry.rack, rank=entry.rank,
+                   live=row.get("live", ""), progress=row.get("progress"))
+
+
 def _host(fe: Frontend, name: str) -> HostOut:
     entry = fe.snapshot.hosts.get(name)
     if entry is None:
         raise HTTPException(404, f"no host named {name}")
-    row = next(r for r in fe.status_rows() if r["name"] == name)
-    return HostOut(name=name, appliance=entry.appliance, boot=row["boot"], stage=row["stage"],
-                   since=row["since"], message=row["message"], ips=list(entry.ips),
-                   macs=list(entry.macs))
+    return _out(fe, entry, datetime.now(UTC))
 
 
 @api_router.get("/hosts", response_model=list[HostOut])
-def list_hosts(fe: FE) -> list[HostOut]:
-    out = []
-    for row in fe.status_rows():
-        entry = fe.snapshot.hosts[row["name"]]
-        out.append(HostOut(name=row["name"], appliance=row["appliance"], boot=row["boot"],
-                           stage=row["stage"], since=row["since"], message=row["message"],
-                           ips=list(entry.ips), macs=list(entry.macs)))
-    return out
+def list_hosts(fe: FE, state: str = "", appliance: str = "", rack: int | None = None,
+               q: str = "", sort: str = "name",
+               page: Annotated[int | None, Query(ge=1)] = None,
+               size: Annotated[int, Query(ge=1, le=10000)] = 100) -> list[HostOut]:
+    """Hosts in natural order (compute-1-2 before compute-1-10), all of them or, with `page`,
+    a page of `size`; filtered as the console filters (`state` failed, stalled, installing,
+    waiting, finished, up, down, unknown, os or problems; `appliance`; `rack`; `q` a name, IP or
+    MAC substring or a glob); `sort` name, rack, state, appliance or age."""
+    from rocks.server.console import SORTS, STATES, View
+
+    if state and state not in STATES:
+        raise HTTPException(422, f"state: one of {', '.join(STATES)}")
+    if sort not in SORTS:
+        raise HTTPException(422, f"sort: one of {', '.join(SORTS)}")
+    view = View(state=state, appliance=appliance, rack=rack, q=q, sort=sort,
+                problems_first=False)
+    names = fe.console.ordered(view, macs=True)
+    if page is not None:
+        names = names[(page - 1) * size:page * size]
+    now = datetime.now(UTC)
+    return [_out(fe, fe.snapshot.hosts[n], now) for n in names if n in fe.snapshot.hosts]
 
 
 @api_router.get("/hosts/{name}", response_model=HostDetail)

@@ -30,9 +30,12 @@ class FrontendApp:
         self.web: FastAPI | None = None
 
     def _build(self) -> None:
+        from rocks.errors import RocksError
+        from rocks.server.actions import actions_router
         from rocks.server.api import api_router
         from rocks.server.auth import Auth
         from rocks.server.web import DOCS_ASSETS, docs_assets, login_router, web_router
+        from rocks.server.writes import rocks_error_handler, writes_router
 
         fe = Frontend(self.config)
         self.frontend = fe
@@ -42,8 +45,11 @@ class FrontendApp:
         web.state.frontend = fe
         web.state.auth = Auth(self.config)
         web.include_router(api_router)
+        web.include_router(writes_router)
+        web.add_exception_handler(RocksError, rocks_error_handler)
         web.include_router(web_router)
         web.include_router(login_router)
+        web.include_router(actions_router)
         web.mount(DOCS_ASSETS, StaticFiles(directory=docs_assets()), name="docs-assets")
         distro = self.config.distro_dir
         distro.mkdir(parents=True, exist_ok=True)
@@ -71,7 +77,8 @@ class FrontendApp:
                 await install.ipxe(scope, receive, send)
                 return
             if path.startswith("/install/distro/"):
-                install.distro_fetch(scope)
+                await install.distro(scope, receive, send, self.web)
+                return
             await self.web(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)

@@ -100,6 +100,17 @@ class Auth:
         key = hashlib.sha256(b"rocks-session:" + token.encode()).digest()
         return hmac.new(key, f"{role}.{expires}".encode(), hashlib.sha256).hexdigest()
 
+    def csrf(self, cookie: str) -> str:
+        """The form token of a session: an HMAC of its cookie keyed by the admin token, so a
+        page of another site can neither read nor forge it (and the cookie is SameSite)."""
+        token = self.token(ADMIN) or ""
+        key = hashlib.sha256(b"rocks-csrf:" + token.encode()).digest()
+        return hmac.new(key, cookie.encode(), hashlib.sha256).hexdigest()
+
+    def csrf_ok(self, cookie: str, given: str) -> bool:
+        return bool(cookie and given) and hmac.compare_digest(self.csrf(cookie).encode(),
+                                                               given.encode())
+
     def role(self, authorization: str, cookie: str) -> str | None:
         """The role the request's bearer token or session cookie carries, or None."""
         scheme, _, given = authorization.partition(" ")

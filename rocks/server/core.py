@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,17 @@ from rocks.server.bootfiles import BootFileWriter
 from rocks.server.config import ServerConfig
 from rocks.server.index import HostEntry, Indexer, Snapshot
 from rocks.server.ledger import TokenLedger
-from rocks.server.status import LastEvent, classify, last_events, printable
+from rocks.server.progress import Progress
+from rocks.server.status import (
+    LastEvent,
+    Probe,
+    classify,
+    events_after,
+    last_event_id,
+    last_events,
+    printable,
+    probes_after,
+)
 from rocks.server.writer import EventWriter, Pending
 
 log = logging.getLogger("rocks.server")
@@ -73,6 +84,16 @@ class Frontend:
         self.refreshes = 0
         self._task: asyncio.Task[None] | None = None
         self._producing: dict[str, asyncio.Future[Served]] = {}
+        from rocks.server.console import Console
+
+        self.progress: dict[str, Progress] = {}  # installing hosts' package fetches
+        self._totals: dict[str, tuple[int, bool]] = {}  # compiled key -> depsolved total
+        self._totaling: set[str] = set()
+        self.probes: dict[int, Probe] = {}  # host id -> last recorded probe
+        self._probed: datetime | None = None
+        self._event_id = 0  # the newest event id on the board (events of every process)
+        self.console = Console(self)
+        self._sweep = 0.0
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -80,6 +101,8 @@ class Frontend:
         snap = await loop.run_in_executor(self.compile_pool, self.indexer.build)
         self.board = await loop.run_in_executor(self.compile_pool, self._load_board, snap)
         self.snapshot = snap
+        await self._poll(loop)
+        self.console.rebuild()
         await self._prerender(snap)
         self.writer.start()
         self.ledger.start()
@@ -101,7 +124,34 @@ class Frontend:
     def _load_board(self, snap: Snapshot) -> dict[str, LastEvent]:
         names = {e.id: e.name for e in snap.hosts.values()}
         with self.inventory.transaction(readonly=True) as s:
+            self._event_id = last_event_id(s)
             return {names[h]: ev for h, ev in last_events(s).items() if h in names}
+
+    def _read_news(self) -> tuple[int, dict[int, LastEvent], datetime | None, dict[int, Probe]]:
+        with self.inventory.transaction(readonly=True) as s:
+            newest, events = events_after(s, self._event_id)
+            probed, probes = probes_after(s, self._probed)
+        return newest, events, probed, probes
+
+    async def _poll(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Events stored by other processes (other workers, frontends sharing the database, the
+        CLI) and probes recorded by `rocks list host status`: onto the board and the console."""
+        newest, events, probed, probes = await loop.run_in_executor(self.compile_pool,
+                                                                    self._read_news)
+        self._event_id, self._probed = newest, probed
+        if not events and not probes:
+            return
+        names = {e.id: e.name for e in self.snapshot.hosts.values()}
+        touched = []
+        for hid, ev in events.items():
+            name = names.get(hid)
+            old = self.board.get(name) if name else None
+            if name is not None and (old is None or ev.time >= old.time):
+                self.board[name] = ev
+                touched.append(name)
+        self.probes.update(probes)
+        touched.extend(names[h] for h in probes if h in names)
+        self.console.touch(touched)
 
     async def _refresh_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -113,8 +163,13 @@ class Frontend:
                 log.exception("inventory refresh failed; serving the previous snapshot")
 
     async def refresh(self, loop: asyncio.AbstractEventLoop | None = None) -> bool:
-        """Rebuild the snapshot if the inventory changed; True if it did."""
+        """Rebuild the snapshot if the inventory changed; True if it did. Also takes in the
+        events and probes other processes stored, and lets installs turn stalled."""
         loop = loop or asyncio.get_running_loop()
+        await self._poll(loop)
+        if time.monotonic() - self._sweep >= 2.0:
+            self._sweep = time.monotonic()
+            self.console.sweep()
         known = self.snapshot.fingerprint
         if await loop.run_in_executor(self.compile_pool, self.indexer.changed, known) is None:
             return False
@@ -123,6 +178,11 @@ class Frontend:
         self.refreshes += 1
         self.kickstarts = {n: k for n, k in self.kickstarts.items()
                            if n in snap.hosts and snap.hosts[n].inputs == k.inputs}
+        self.progress = {n: p for n, p in self.progress.items()
+                         if n in snap.hosts and snap.hosts[n].token == p.token}
+        self.inferred = {k for k in self.inferred
+                         if k[0] in snap.hosts and snap.hosts[k[0]].token == k[1]}
+        self.console.rebuild()
         await self._prerender(snap)
         return True
 
@@ -193,14 +253,106 @@ class Frontend:
 
     def _committed(self, events: list[Pending]) -> None:
         for e in events:
-            self.board[e.host] = LastEvent(e.time, e.stage, e.message)
+            self.board[e.host] = LastEvent(e.time, e.stage, e.message, e.source)
         done = [e.host for e in events if e.stage == "finished" and e.token is not None]
         if done:
             self.bootfiles.submit(done)
+        self.console.touch(e.host for e in events)
 
     def status(self, entry: HostEntry, now: datetime) -> tuple[str, datetime | None, str]:
+        prog = self.progress.get(entry.name)
+        active = prog.last if prog is not None and prog.token == entry.token else None
         return classify(entry.boot, entry.install_started, self.board.get(entry.name), now,
-                        self.config.stall_after)
+                        self.config.stall_after, active)
+
+    def liveness(self, entry: HostEntry) -> tuple[str, datetime | None, str]:
+        """up/down, since when, and how it is known: the newest of the node's own word (an
+        event it sent — `up` at each boot, or its installer's), its package fetches, and the
+        last probe `rocks list host status` recorded. ("", None, "") when nothing is known."""
+        best: tuple[datetime, str, str] | None = None
+        ev = self.board.get(entry.name)
+        if ev is not None and ev.source and ev.source != "frontend":
+            best = (ev.time, "up", "heartbeat" if ev.stage == "up" else "installer")
+        prog = self.progress.get(entry.name)
+        if prog is not None and prog.token == entry.token and (best is None
+                                                                or prog.last > best[0]):
+            best = (prog.last, "up", "installer")
+        probe = self.probes.get(entry.id)
+        if probe is not None and probe.state in ("up", "down") and (
+                best is None or probe.checked > best[0]):
+            since = probe.since if probe.state == "down" else probe.checked
+            return probe.state, since, "probe"
+        if best is None:
+            return "", None, ""
+        return best[1], best[0], best[2]
+
+    # -- package progress ---------------------------------------------------------------
+    def fetched(self, entry: HostEntry, path: str, address: str, *, ranged: bool = False
+                ) -> None:
+        """An installing node fetched `path` from the distribution (progress.py)."""
+        assert entry.token is not None
+        now = datetime.now(UTC)
+        prog = self.progress.get(entry.name)
+        if prog is None or prog.token != entry.token:
+            prog = self.progress[entry.name] = Progress(entry.token, now)
+            self._count_packages(entry)
+        new = prog.fetch(path, now, ranged=ranged)
+        last = self.board.get(entry.name)
+        current = last is not None and (entry.install_started is None
+                                        or last.time >= entry.install_started)
+        key = (entry.name, entry.token)
+        if key not in self.inferred:
+            if current and last is not None and last.stage in ("fetched-kickstart", "pre"):
+                self.inferred.add(key)
+                self.record(entry, "packages", "fetching packages from the distribution",
+                            address)
+        elif new and current and last is not None and last.stage == "packages" \
+                and prog.step() is not None:
+            self.record(entry, "packages", prog.text(), address)
+        self.console.touch((entry.name,))
+
+    def _count_packages(self, entry: HostEntry) -> None:
+        if entry.name in self._totaling:
+            return
+        self._totaling.add(entry.name)
+        asyncio.get_running_loop().create_task(self._package_total(entry))
+
+    async def _package_total(self, entry: HostEntry) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            total, estimate = await loop.run_in_executor(self.compile_pool, self._total, entry)
+        except Exception:  # progress without a total is still progress
+            log.exception("counting the packages of %s failed", entry.name)
+            total, estimate = None, False
+        finally:
+            self._totaling.discard(entry.name)
+        prog = self.progress.get(entry.name)
+        if prog is not None and prog.token == entry.token:
+            prog.total, prog.estimate = total, estimate
+            self.console.touch((entry.name,))
+
+    def _total(self, entry: HostEntry) -> tuple[int | None, bool]:
+        """On the compiler thread: the depsolved package count of the host's profile, else
+        the number of packages the profile names (an estimate)."""
+        from rocks.profiles import depsolved_total
+
+        svc = self.indexer.service
+        if entry.view is None or svc is None:
+            return None, False
+        try:
+            compiled = svc.compiled(entry.view)
+        except RocksError:
+            return None, False
+        known = self._totals.get(compiled.key)
+        if known is not None:
+            return known
+        profile = compiled.profile
+        total = depsolved_total(profile, self.config.distro_dir)
+        if total:
+            self._totals[compiled.key] = (total, False)  # a later package check may add one
+            return total, False
+        named = len([p for p in profile.packages if not p.name.startswith("@")])
+        return (named, True) if named else (None, False)
 
     def status_rows(self) -> list[dict[str, Any]]:
         now = datetime.now(UTC)

@@ -75,6 +75,8 @@ class HostEntry:
     view: HostView | None  # None when the host cannot be compiled (error says why)
     error: str
     inputs: str  # digest of everything its kickstart depends on
+    rack: int = 0
+    rank: int = 0
 
     @property
     def installing(self) -> bool:
@@ -177,7 +179,7 @@ class Indexer:
             resolved = q.resolve_attrs_many(s)
             rows = s.execute(select(HostRow.id, HostRow.name, HostRow.boot, HostRow.install_token,
                                     HostRow.install_started, HostRow.install_action,
-                                    HostRow.run_action)).all()
+                                    HostRow.run_action, HostRow.rack, HostRow.rank)).all()
             ifaces = s.execute(select(InterfaceRow.host_id, InterfaceRow.ip, InterfaceRow.mac,
                                       InterfaceRow.network_id)
                                .where(InterfaceRow.bmc.is_(None))).all()  # a BMC is not the node
@@ -199,7 +201,7 @@ class Indexer:
         snap = Snapshot(appliances=appliances, fingerprint=fp, boot=boot_input,
                         boot_hosts={h.name: h for h in boot_input.hosts} if boot_input else {})
         shared: set[str] = set()
-        for hid, name, boot, token, started, _, _ in rows:
+        for hid, name, boot, token, started, _, _, rack, rank in rows:
             res = resolved[name]
             view: HostView | None = None
             error = ""
@@ -210,7 +212,8 @@ class Indexer:
             attrs = {} if view is None else {**view.attrs, "install_token": token or ""}
             entry = HostEntry(hid, name, res.values.get("appliance", ""), boot, token, started,
                               tuple(ips.get(hid, ())), tuple(macs.get(hid, ())), view, error,
-                              _inputs(view.root if view else "", attrs, svc.graph.digest))
+                              _inputs(view.root if view else "", attrs, svc.graph.digest),
+                              rack=rack, rank=rank)
             snap.hosts[name] = entry
             for ip in served.get(hid, ()):
                 if snap.by_ip.setdefault(ip, entry) is not entry:
@@ -319,7 +322,7 @@ def _boot_input(s: Session, rows: Any, source: ClusterSource | None,
     from rocks.siteconfig import global_settings, sync_input
 
     hosts = tuple(Host(name, "", install_action=install, run_action=run, boot=BootState(boot))
-                  for _, name, boot, _, _, install, run in rows)
+                  for _, name, boot, _, _, install, run, _, _ in rows)
     try:
         return sync_input(s, source, global_settings(s, source, graph), hosts=hosts)
     except (RocksError, ValueError) as exc:  # a bad setting: /boot/ipxe says so, kickstarts go on

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
+from rocks.server.access import access
 from rocks.server.core import Frontend
 from rocks.server.identity import (
     Refusal,
@@ -46,9 +47,7 @@ async def respond(send: Send, status: int, text: str,
 
 
 def refuse_log(path: str, address: str, r: Refusal) -> None:
-    fields = " ".join(f"{k}={v}" for k, v in r.fields.items())
-    log.warning("refused path=%s status=%d reason=%s client=%s %s", path, r.status,
-                r.reason.replace(" ", "-"), address or "-", fields)
+    access(path, r.status, address, r.reason, **r.fields)
 
 
 def query_token(scope: Scope) -> str:
@@ -91,8 +90,7 @@ class InstallApp:
             return
         address = self.address(scope)
         if fe.inflight >= fe.config.max_inflight:
-            log.warning("refused path=/install/kickstart status=503 reason=busy client=%s",
-                        address)
+            access("/install/kickstart", 503, address, "busy")
             await respond(send, 503, "busy, retry later", self.busy)
             return
         fe.inflight += 1
@@ -119,10 +117,12 @@ class InstallApp:
                 await send({"type": "http.response.start", "status": 304,
                             "headers": [(b"etag", ks.etag)]})
                 await send({"type": "http.response.body", "body": b""})
+                access("/install/kickstart", 304, address, host=entry.name)
                 return
         await send({"type": "http.response.start", "status": 200, "headers": ks.headers})
         body = b"" if scope["method"] == "HEAD" else ks.body
         await send({"type": "http.response.body", "body": body})
+        access("/install/kickstart", 200, address, host=entry.name, bytes=len(body))
         fe.record(entry, "fetched-kickstart", f"{len(ks.body)} bytes", address)
 
     async def ipxe(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -144,6 +144,7 @@ class InstallApp:
             _TEXT, (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
         await send({"type": "http.response.body",
                     "body": b"" if scope["method"] == "HEAD" else body})
+        access("/boot/ipxe", status, address, bytes=len(body))
 
     async def events(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
@@ -151,24 +152,28 @@ class InstallApp:
             return
         address = self.address(scope)
         try:
-            status, text = await self._event(scope, receive, address)
+            status, text, host, stage = await self._event(scope, receive, address)
         except Refusal as r:
             refuse_log("/install/events", address, r)
             extra = self.busy if r.status == 503 else ()
             await respond(send, r.status, r.text, extra)
             return
         await respond(send, status, text)
+        access("/install/events", status, address, host=host, stage=stage)
 
-    async def _event(self, scope: Scope, receive: Receive, address: str) -> tuple[int, str]:
+    async def _event(self, scope: Scope, receive: Receive, address: str
+                     ) -> tuple[int, str, str, str]:
         fe = self.frontend
         body = await read_body(scope, receive, fe.config.max_event_body, fe.config.body_timeout)
         fields = parse_event(body, header(scope, b"content-type"))
         token, stage = fields.get("token", ""), fields.get("stage", "")
         message = printable(fields.get("message", ""))
-        if not token or not stage:
+        if not stage or (not token and stage != "up"):
             raise Refusal(422, "stage and token are required")
         if stage not in STAGES:
             raise Refusal(422, "unknown stage", stage=printable(stage[:40]))
+        if stage == "up":
+            return await self._up(scope, address, message)
         entry = identify(fe.snapshot, address, provisioning_macs(scope), token,
                          routed=fe.config.routed_nodes, mac_required_when_routed=False)
         await check_token(fe, entry, token)
@@ -176,30 +181,68 @@ class InstallApp:
         if stage == "finished":
             ks = await fe.kickstart(entry)
             profile = ks.text if not ks.error else None
-        event = Pending(entry.name, stage, message, address, datetime.now(UTC), token, profile)
-        future = fe.writer.submit(event)
+        # what a node sends is stored with its secrets and token masked (a failed install's
+        # log tail may quote them), and shown escaped
+        event = Pending(entry.name, stage, entry.redact(message), address, datetime.now(UTC),
+                        token, profile)
+        await self._store(event)
+        return 200, "ok", entry.name, stage
+
+    async def _up(self, scope: Scope, address: str, message: str) -> tuple[int, str, str, str]:
+        """An installed system reporting that it booted (a heartbeat): known by its source
+        address alone (MAC headers, when sent, must agree); refused while the host is set to
+        install — its installer reports then, not its old system."""
+        fe = self.frontend
+        entry = identify(fe.snapshot, address, provisioning_macs(scope))
+        if entry.installing:
+            raise Refusal(409, "host is set to install", host=entry.name)
+        await self._store(Pending(entry.name, "up", entry.redact(message), address,
+                                  datetime.now(UTC)))
+        return 200, "ok", entry.name, "up"
+
+    async def _store(self, event: Pending) -> None:
+        future = self.frontend.writer.submit(event)
         assert future is not None
         outcome = await future
         if outcome is Outcome.OK:
-            return 200, "ok"
+            return
         if outcome is Outcome.REFUSED:  # spent in the same moment (here or in another worker)
-            raise refused("the token was spent before this event was stored", host=entry.name)
-        raise Refusal(503, "event not stored, retry", host=entry.name)
+            raise refused("the token was spent before this event was stored", host=event.host)
+        raise Refusal(503, "event not stored, retry", host=event.host)
 
-    def distro_fetch(self, scope: Scope) -> None:
-        """A host that is installing and fetches packages has reached the packages stage."""
-        fe = self.frontend
+    async def distro(self, scope: Scope, receive: Receive, send: Send,
+                     files: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        """GET /install/distro/…: served by `files` (the static files app); a fetch by an
+        installing node counts towards its progress; one access line either way."""
         address = self.address(scope)
+        host = self.distro_fetch(scope, address)
+        status = 0
+        size = 0
+
+        async def counting(message: Message) -> None:
+            nonlocal status, size
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body":
+                size += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await files(scope, receive, counting)
+        finally:
+            access(scope["path"], status or 500, address, host=host or None, bytes=size)
+
+    def distro_fetch(self, scope: Scope, address: str) -> str:
+        """A package fetch of an installing node: its progress (core.Frontend.fetched).
+        Returns the host's name ("" for anyone else)."""
+        fe = self.frontend
         entry = fe.snapshot.by_ip.get(address)
-        if entry is None or not entry.installing or not entry.token:
-            return
-        key = (entry.name, entry.token)
-        if key in fe.inferred:
-            return
-        last = fe.board.get(entry.name)
-        if last is not None and last.stage in ("fetched-kickstart", "pre"):
-            fe.inferred.add(key)
-            fe.record(entry, "packages", "fetching packages from the distribution", address)
+        if entry is None:
+            return ""
+        if entry.installing and entry.token:
+            fe.fetched(entry, scope["path"], address,
+                       ranged=any(k == b"range" for k, _ in scope["headers"]))
+        return entry.name
 
 
 def header(scope: Scope, name: bytes) -> str:

@@ -2,7 +2,8 @@
 
 Shared by the server (from its in-memory board) and `rocks list host install` (from the
 database): a host's stage is its newest event's, unless that event predates the current install
-(then it is "waiting"); an install with no event for `stall_after` seconds is "stalled".
+(then it is "waiting"); an install with no sign of life — no event and, on the server, no
+package fetch — for `stall_after` seconds (default STALL_AFTER) is "stalled".
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from sqlalchemy.orm import Session
 
 from rocks.inventory.schema import ApplianceRow, HostRow, InstallEventRow
 
-STAGES = ("fetched-kickstart", "pre", "packages", "post", "finished", "failed")
+# "up": an installed system reporting that it booted (a heartbeat; no token, the node is known
+# by its source address) — not an install stage.
+STAGES = ("fetched-kickstart", "pre", "packages", "post", "finished", "failed", "up")
 WAITING = "waiting"
 STALLED = "stalled"
-DONE = frozenset({"finished", "failed"})
+DONE = frozenset({"finished", "failed", "up"})
+STALL_AFTER = 300.0  # seconds of silence before an install is stalled (stall-after=)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,7 @@ class LastEvent:
     time: datetime
     stage: str
     message: str
+    source: str = ""  # the node's address, or "frontend" for what the server recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +51,10 @@ def classify(
     last: LastEvent | None,
     now: datetime,
     stall_after: float,
+    active: datetime | None = None,
 ) -> tuple[str, datetime | None, str]:
-    """(stage, since, message) of one host."""
+    """(stage, since, message) of one host. `active`: the node's last sign of life besides
+    its events (a package fetch), which also keeps an install from being stalled."""
     since: datetime | None
     current = last is not None and (install_started is None or last.time >= install_started)
     if last is not None and (current or boot != "install"):
@@ -56,8 +63,9 @@ def classify(
         stage, since, message = WAITING, install_started, ""
     else:
         return "", None, ""
-    if (boot == "install" and stage not in DONE and since is not None
-            and (now - since).total_seconds() > stall_after):
+    quiet_since = since if active is None or since is None or active < since else active
+    if (boot == "install" and stage not in DONE and quiet_since is not None
+            and (now - quiet_since).total_seconds() > stall_after):
         stage = STALLED
     return stage, since, message
 
@@ -69,16 +77,57 @@ def last_events(session: Session, host_ids: Iterable[int] | None = None) -> dict
         newest = newest.where(InstallEventRow.host_id.in_(list(host_ids)))
     rows = session.execute(
         select(InstallEventRow.host_id, InstallEventRow.time, InstallEventRow.stage,
-               InstallEventRow.message).where(InstallEventRow.id.in_(newest))
+               InstallEventRow.message, InstallEventRow.source)
+        .where(InstallEventRow.id.in_(newest))
     )
-    return {hid: LastEvent(t, st, msg) for hid, t, st, msg in rows}
+    return {hid: LastEvent(t, st, msg, src) for hid, t, st, msg, src in rows}
+
+
+def events_after(session: Session, after: int) -> tuple[int, dict[int, LastEvent]]:
+    """Events stored since event id `after` (by any process): the newest id and each host's
+    newest of them."""
+    rows = session.execute(
+        select(InstallEventRow.id, InstallEventRow.host_id, InstallEventRow.time,
+               InstallEventRow.stage, InstallEventRow.message, InstallEventRow.source)
+        .where(InstallEventRow.id > after).order_by(InstallEventRow.id)).all()
+    newest = {hid: LastEvent(t, st, msg, src) for _, hid, t, st, msg, src in rows}
+    return (rows[-1][0] if rows else after), newest
+
+
+def last_event_id(session: Session) -> int:
+    return int(session.scalar(select(func.max(InstallEventRow.id))) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """What `rocks list host status` (or `run host`) last recorded about a running host."""
+
+    state: str
+    since: datetime
+    checked: datetime
+    source: str
+
+
+def probes_after(session: Session, after: datetime | None
+                 ) -> tuple[datetime | None, dict[int, Probe]]:
+    """host_status rows checked after `after`: the newest check time and the rows by host id."""
+    from rocks.inventory.schema import HostStatusRow
+
+    q = select(HostStatusRow.host_id, HostStatusRow.state, HostStatusRow.since,
+               HostStatusRow.checked, HostStatusRow.source)
+    if after is not None:
+        q = q.where(HostStatusRow.checked > after)
+    found = {hid: Probe(state, since, checked, source)
+             for hid, state, since, checked, source in session.execute(q)}
+    newest = max((p.checked for p in found.values()), default=after)
+    return newest, found
 
 
 def install_status(
     session: Session,
     hosts: Iterable[str] | None = None,
     *,
-    stall_after: float = 1800.0,
+    stall_after: float = STALL_AFTER,
     now: datetime | None = None,
 ) -> list[InstallStatus]:
     """Every host's (or the named hosts') install status, sorted by name."""

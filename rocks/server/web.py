@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import re
 import shutil
 import subprocess
@@ -27,12 +28,14 @@ from fastapi.templating import Jinja2Templates
 from rocks.errors import RocksError
 from rocks.inventory import queries as q
 from rocks.server.api import frontend_of, request_role
+from rocks.server.console import SORTS, STATES, View, public_row
 from rocks.server.core import Frontend
 from rocks.server.index import MASK, HostEntry
 from rocks.server.status import format_age
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
 TEMPLATES.env.filters["age"] = format_age
+TEMPLATES.env.globals["role_of"] = lambda request: request_role(request)
 _svg_cache: dict[tuple[str, str], str] = {}
 
 
@@ -60,8 +63,9 @@ def _next(target: str) -> str:
 
 
 @login_router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/") -> HTMLResponse:
-    return TEMPLATES.TemplateResponse(request, "login.html", {"next": _next(next), "error": ""})
+def login_form(request: Request, next: str = "/", admin: str = "") -> HTMLResponse:
+    note = "This action needs the admin token." if admin == "yes" else ""
+    return TEMPLATES.TemplateResponse(request, "login.html", {"next": _next(next), "error": note})
 
 
 @login_router.post("/login")
@@ -141,16 +145,70 @@ def _summary(rows: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
+def viewer(request: Request) -> tuple[bool, bool]:
+    """(admin, macs): whether the viewer holds the admin login, and may see MACs (any login:
+    MACs only behind the login; read-only sees no secrets, but MACs are none)."""
+    from rocks.server.auth import ADMIN
+
+    role = request_role(request)
+    return role == ADMIN, role is not None
+
+
+def view_of(request: Request) -> View:
+    """The console's view from the query string (anything unknown falls back to a default)."""
+    p = request.query_params
+
+    def number(key: str, default: int, low: int, high: int) -> int:
+        text = p.get(key, "")
+        return min(high, max(low, int(text))) if text.isdigit() else default
+
+    rack = p.get("rack", "").removeprefix("rack")
+    return View(
+        state=p.get("state", "") if p.get("state", "") in STATES else "",
+        appliance=p.get("appliance", "")[:64], rack=int(rack) if rack.isdigit() else None,
+        q=p.get("q", "")[:128], sort=p.get("sort", "") if p.get("sort", "") in SORTS else "name",
+        problems_first=p.get("problems", "yes") != "no",
+        page=number("page", 1, 1, 1_000_000), size=number("size", 100, 10, 500))
+
+
+def _etag(fe: Frontend, view: View, macs: bool) -> str:
+    digest = hashlib.sha256(repr((view, macs)).encode()).hexdigest()[:16]
+    return f'W/"{fe.console.tag}:{digest}"'
+
+
 @web_router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
+    """The console: a page of the hosts the view selects (problems first), cards and racks
+    that filter, and a script that keeps the page current from /console.json deltas."""
     fe = frontend_of(request)
-    rows = fe.status_rows()
+    admin, macs = viewer(request)
+    view = view_of(request)
+    data = fe.console.query(view, macs=macs)
     problems = dict(sorted(fe.indexer.problems.items()))
     kept = {a for a in problems if a in fe.indexer.last_good} | ({"*"} if "*" in problems
                                                                  else set())
     return TEMPLATES.TemplateResponse(request, "index.html", {
-        "rows": rows, "summary": _summary(rows), "appliances": sorted(fe.snapshot.appliances),
-        "now": datetime.now(UTC), "problems": problems, "kept": kept})
+        "data": data, "rows": [data["rows"][n] for n in data["names"]], "view": view,
+        "summary": data["summary"], "racks": data.get("racks", []), "states": STATES,
+        "sorts": SORTS, "appliances": sorted(fe.snapshot.appliances), "admin": admin,
+        "macs": macs, "now": datetime.now(UTC), "problems": problems, "kept": kept,
+        "etag": _etag(fe, view, macs)})
+
+
+@web_router.get("/console.json")
+def console_json(request: Request) -> Response:
+    """The view's page as a delta: `since=<version>` (from the last answer) gives the names on
+    the page and only the rows that changed since; If-None-Match with the last ETag gives 304
+    when nothing did."""
+    fe = frontend_of(request)
+    _, macs = viewer(request)
+    view = view_of(request)
+    etag = _etag(fe, view, macs)
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    data = fe.console.query(view, request.query_params.get("since", ""), macs=macs)
+    return JSONResponse(data, headers=headers)
 
 
 @web_router.get("/status.json")
@@ -180,29 +238,60 @@ def _profile(fe: Frontend, entry: HostEntry) -> tuple[str, str]:
         return "", str(exc)
 
 
+async def _events(fe: Frontend, entry: HostEntry, limit: int) -> list[Any]:
+    def read() -> list[Any]:
+        with fe.inventory.transaction(readonly=True) as s:
+            return q.list_events(s, entry.name, limit)
+
+    return [dataclasses.replace(e, message=fe.shown(entry, e.message))
+            for e in reversed(await asyncio.to_thread(read))]
+
+
+def _host_tag(fe: Frontend, name: str) -> str:
+    return f'W/"{fe.console.epoch}.{fe.console.changed.get(name, 0)}"'
+
+
 @web_router.get("/hosts/{name}", response_class=HTMLResponse)
 async def host_page(request: Request, name: str) -> HTMLResponse:
     fe = frontend_of(request)
     entry = fe.snapshot.hosts.get(name)
-    if entry is None:
+    if entry is None or name not in fe.console.rows:
         raise HTTPException(404, f"no host named {name}")
+    admin, macs = viewer(request)
     loop = asyncio.get_running_loop()
     profile, error = await loop.run_in_executor(fe.compile_pool, _profile, fe, entry)
-
-    def read_events() -> list[Any]:
-        with fe.inventory.transaction(readonly=True) as s:
-            return q.list_events(s, name, 500)
-
-    events = [dataclasses.replace(e, message=fe.shown(entry, e.message))
-              for e in await asyncio.to_thread(read_events)]
+    events = await _events(fe, entry, 500)
+    row = public_row(fe.console.rows[name], macs)
+    now = datetime.now(UTC)
+    since = datetime.fromisoformat(row["since"]) if row["since"] else None
+    status = {**row, "seconds": (now - since).total_seconds() if since else None}
     console = await asyncio.to_thread(console_tail, Path(fe.config.state_dir), name)
-    status = next(r for r in fe.status_rows() if r["name"] == name)
     return TEMPLATES.TemplateResponse(request, "host.html", {
         "appliances": sorted(fe.snapshot.appliances), "entry": entry, "status": status,
+        "row": row, "admin": admin, "macs": macs, "tag": _host_tag(fe, name),
         "attrs": entry.public_attrs(), "profile": profile,
-        "error": fe.shown(entry, error), "events": list(reversed(events)),
-        "console": console})
+        "error": fe.shown(entry, error), "events": events, "console": console})
 
+
+@web_router.get("/hosts/{name}/live")
+async def host_live(request: Request, name: str) -> Response:
+    """The host page's refresh: 304 while the host's row is unchanged (If-None-Match), else
+    its row and newest events; 404 once the host is removed."""
+    fe = frontend_of(request)
+    entry = fe.snapshot.hosts.get(name)
+    if entry is None or name not in fe.console.rows:
+        return JSONResponse({"removed": True}, status_code=404)
+    tag = _host_tag(fe, name)
+    headers = {"ETag": tag, "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    _, macs = viewer(request)
+    events = await _events(fe, entry, 200)
+    return JSONResponse({
+        "time": datetime.now(UTC).isoformat(),
+        "row": public_row(fe.console.rows[name], macs),
+        "events": [{"time": e.time.isoformat(), "stage": e.stage, "message": e.message,
+                    "source": e.source} for e in events]}, headers=headers)
 
 
 _TERMINAL_CODES = re.compile(

@@ -83,7 +83,7 @@ def test_a_spent_token_is_refused_by_both_workers_at_once(tmp_path: Path) -> Non
             return served, statuses
 
         def refusing_pids() -> set[str]:
-            return set(re.findall(r"rocks\.server\[(\d+)\] refused path=/install/kickstart",
+            return set(re.findall(r"rocks\.access\[(\d+)\] refused path=/install/kickstart",
                                   log.read_text()))
 
         served, statuses = asyncio.run(run())

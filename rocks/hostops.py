@@ -1,0 +1,147 @@
+"""Changing what hosts boot, and removing hosts, with the files that follow: the operations
+`rocks set host boot` and the frontend's write API (and the dashboard's reinstall action)
+share. It joins the inventory, the cluster's graph (the package check) and sync (boot files),
+so it sits beside profiles.py and siteconfig.py rather than in any one layer.
+
+The caller holds the transaction: the boot files are written inside it, so when writing fails
+the inventory change rolls back with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rocks.errors import RocksError
+from rocks.model.inventory import BootState
+
+if TYPE_CHECKING:
+    from rocks.inventory.db import Session
+    from rocks.profiles import ClusterSource
+
+Warn = Callable[[str, str], None]
+
+
+class Steps(Protocol):
+    """What a long operation tells the user (rocks.commands._progress.Progress has it)."""
+
+    def step(self, text: str) -> Any: ...
+    def callback(self, prefix: str = "") -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """Where a boot change reads and writes: the state (roll store, site graph), the
+    distribution the package check depsolves against, and the root sync writes under."""
+
+    source: ClusterSource
+    distro: Path
+    sync_root: Path
+    release: str = "el9"
+
+
+@dataclass(slots=True)
+class BootChange:
+    hosts: list[str]
+    action: BootState
+    written: int = 0  # files written or removed (boot files and the shared ones)
+    removed: int = 0  # of which removed
+    reload: set[str] = field(default_factory=set)  # services whose files changed
+
+
+def _ignore(message: str, hint: str) -> None:
+    return None
+
+
+class _Quiet:
+    def step(self, text: str) -> None:
+        return None
+
+    def callback(self, prefix: str = "") -> Any:
+        return None
+
+
+def set_boot(s: Session, where: Where, hosts: Sequence[str], action: BootState | str, *,
+             force: bool = False, warn: Warn = _ignore, steps: Steps | None = None
+             ) -> BootChange:
+    """`rocks set host boot`: the hosts' boot state in one statement (install: a fresh
+    one-time token each; os: tokens spent), then `after_boot_change`."""
+    from rocks.inventory.bootstate import set_boot as set_state
+
+    state = BootState(action)
+    set_state(s, list(hosts), state)
+    return after_boot_change(s, where, hosts, state, force=force, warn=warn, steps=steps)
+
+
+def after_boot_change(s: Session, where: Where, hosts: Sequence[str], action: BootState, *,
+                      force: bool = False, warn: Warn = _ignore, steps: Steps | None = None
+                      ) -> BootChange:
+    """What follows a boot change (the state and tokens already set). install: the hosts'
+    %packages are depsolved against the distribution (refused with each problem's node file
+    line; force skips it). Then the hosts' boot files are written in one batch."""
+    names = list(hosts)
+    steps = steps or _Quiet()
+    if action is BootState.INSTALL and not force:
+        steps.step("checking packages")
+        check_packages(s, where, names, warn)
+    steps.step("planning boot files")
+    change = BootChange(names, action)
+    write_boot_files(s, where, names, change, warn, steps.callback("boot files: "))
+    return change
+
+
+def check_packages(s: Session, where: Where, hosts: list[str], warn: Warn = _ignore) -> None:
+    """Depsolve the hosts' compiled %packages against the distribution (once per distinct
+    profile); a RocksError naming each missing package's node file line."""
+    from rocks.profiles import GraphOptions, hosts_package_problems, profile_service
+
+    repo = where.distro
+    if not (repo / "repodata").is_dir():
+        warn("no distribution built yet: the packages check was skipped", "rocks create distro")
+        return
+    svc = profile_service(s, where.source, GraphOptions(release=where.release))
+    problems = hosts_package_problems(svc, s, hosts, repo)
+    if problems:
+        raise RocksError(*problems)
+
+
+def write_boot_files(s: Session, where: Where, hosts: Sequence[str],
+                     change: BootChange | None = None, warn: Warn = _ignore,
+                     progress: Any = None) -> None:
+    """Plan the named hosts' boot files (and the shared files they appear in) and write them
+    now under the sync root in one batch (no full sync needed; only files whose content
+    changed); removed hosts' files go."""
+    from rocks.siteconfig import sync_input
+    from rocks.sync.apply import apply, disk_reader
+    from rocks.sync.plan import plan_hosts
+
+    s.flush()
+    root = where.sync_root
+    plan = plan_hosts(sync_input(s, where.source), hosts, previous=disk_reader(root))
+    for d in plan.problems:
+        warn(d.message, d.hint)
+    result = apply(plan, root, progress=progress)
+    if change is not None:
+        change.written = len(result.changed) + len(result.removed)
+        change.removed = len(result.removed)
+        change.reload = set(result.services_to_reload)
+
+
+def remove_hosts(s: Session, where: Where, hosts: Sequence[str], warn: Warn = _ignore, *,
+                 sync: bool = True, steps: Steps | None = None) -> BootChange:
+    """Remove hosts (interfaces, attributes, events and profiles go with them; one statement
+    per table) and, with `sync`, rewrite the files that named them (boot files, and the shared
+    DHCP, DNS and hosts files they appeared in)."""
+    from rocks.inventory.bootstate import remove_hosts as remove
+
+    steps = steps or _Quiet()
+    names = list(hosts)
+    steps.step("removing hosts")
+    remove(s, names)
+    change = BootChange(names, BootState.OS)
+    if sync:
+        steps.step("planning the sync")
+        write_boot_files(s, where, names, change, warn, steps.callback("sync: "))
+    return change

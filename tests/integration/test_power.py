@@ -155,7 +155,8 @@ def test_power_and_reinstall_through_ipmi_sim(power_lab: PowerLab) -> None:
                                              "interval=1"], env=pl.c.env)
     # the one command that reinstalls: boot action, next boot PXE through the BMC, cycle
     out = pl.ok("set", "host", "boot", NODE.name, "action=install", "reboot=yes")
-    assert out == f"----- {NODE.name} -----\npower cycled, next boot pxe\n", out
+    assert out == (f"----- {NODE.name} -----\npower cycled, next boot pxe\n"
+                   "1 host set to install\n"), out
     assert "set boot pxe" in pl.chassis_log() and "-boot n (flag pxe)" in pl.chassis_log()
     assert pl.status() == "on"
     # the node PXE-boots and asks the frontend for its kickstart

@@ -132,7 +132,8 @@ def test_list_node_xml_is_xml_with_references_intact() -> None:
     nodes = [n.get("name") for n in root.iterfind("node")]
     assert nodes == ["install-log-begin", "phone-home", "base", "client", "nfs-client",
                      "access", "dnf-repo", "firewall", "node-info", "ntp-client", "partition",
-                     "resolv", "ssh", "compute", "install-log-end", "install-finished"]
+                     "release", "report-up", "resolv", "ssh", "compute", "install-log-end",
+                     "install-finished"]
     assert "@hostname@" in etree.tostring(root, encoding="unicode")
 
 
@@ -149,7 +150,7 @@ def test_list_node_xml_follows_conditions() -> None:
 def test_check_graph_bundled() -> None:
     r = rocks("check", "graph")
     assert (r.code, r.stderr) == (0, "")
-    assert r.stdout == "2 rolls, 23 nodes, 24 edges, 4 appliances: 0 errors, 0 warnings\n"
+    assert r.stdout == "2 rolls, 25 nodes, 26 edges, 4 appliances: 0 errors, 0 warnings\n"
 
 
 def test_check_graph_broken_roll(make_roll: RollMaker, tmp_path: Path,
@@ -237,8 +238,8 @@ def test_report_graph_compute_is_dot() -> None:
     declared, edges = _check_dot(r.stdout)
     assert declared == {"access", "base", "client", "compute", "dnf-repo", "firewall",
                         "install-finished", "install-log-begin", "install-log-end", "nfs-client",
-                        "node-info", "ntp-client", "partition", "phone-home", "resolv", "ssh",
-                        "x11"}
+                        "node-info", "ntp-client", "partition", "phone-home", "release",
+                        "report-up", "resolv", "ssh", "x11"}
     assert ("compute", "client") in edges
     assert ("client", "x11") in edges
     assert not any("server" in e for e in edges)
@@ -248,8 +249,8 @@ def test_report_graph_whole_is_dot() -> None:
     r = rocks("report", "graph")
     assert (r.code, r.stderr) == (0, "")
     declared, edges = _check_dot(r.stdout)
-    assert len(declared) == 23
-    assert len(edges) == 24
+    assert len(declared) == 25
+    assert len(edges) == 26
 
 
 # ---------------------------------------------------------------- create profiles
@@ -268,7 +269,7 @@ def test_create_profiles_writes_the_goldens(tmp_path: Path) -> None:
         [a, str(out / f"{a}.ks"), str((GOLDEN / f"{a}.ks").read_text().count("\n"))]
         for a in APPLIANCES
     ]
-    assert re.fullmatch(r"loaded 2 rolls \(23 nodes\) in [\d.]+ ms; compiled and checked 4 "
+    assert re.fullmatch(r"loaded 2 rolls \(25 nodes\) in [\d.]+ ms; compiled and checked 4 "
                         r"appliances in [\d.]+ ms\n", r.stderr)
 
 

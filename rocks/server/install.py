@@ -163,10 +163,12 @@ class InstallApp:
                              header(scope, b"content-type"))
         token, stage = fields.get("token", ""), fields.get("stage", "")
         message = fields.get("message", "")
-        if not token or not stage:
+        if not stage or (not token and stage != "up"):
             raise Refusal(422, "stage and token are required")
         if stage not in STAGES:
             raise Refusal(422, "unknown stage", stage=stage[:40])
+        if stage == "up":
+            return await self._up(scope, message)
         entry = fe.snapshot.by_token.get(token)
         if entry is None:
             raise Refusal(403, "missing or invalid token")
@@ -190,6 +192,22 @@ class InstallApp:
             fe.spent.discard(token)  # not stored: the node may try again
         if outcome is Outcome.REFUSED:
             raise Refusal(403, "missing or invalid token", host=entry.name)
+        raise Refusal(503, "event not stored, retry", host=entry.name)
+
+    async def _up(self, scope: Scope, message: str) -> tuple[int, str]:
+        """An installed system reporting that it booted: known by its source address (MAC
+        headers, when sent, must agree); refused while the host is set to install, whose
+        installer, not its old system, reports."""
+        fe = self.frontend
+        entry = identify(fe, scope)
+        if entry.installing:
+            raise Refusal(409, "host is set to install", host=entry.name)
+        src = client_ip(scope)
+        event = Pending(entry.name, "up", message, src, datetime.now(UTC))
+        future = fe.writer.submit(event)
+        assert future is not None
+        if await future is Outcome.OK:
+            return 200, "ok"
         raise Refusal(503, "event not stored, retry", host=entry.name)
 
     def distro_fetch(self, scope: Scope) -> None:

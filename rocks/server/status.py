@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 
 from rocks.inventory.schema import ApplianceRow, HostRow, InstallEventRow
 
-STAGES = ("fetched-kickstart", "pre", "packages", "post", "finished", "failed")
+# "up" comes from an installed system at each boot (base roll, report-up node), not from an
+# installer: it needs no token, the node is known by its source address.
+STAGES = ("fetched-kickstart", "pre", "packages", "post", "finished", "failed", "up")
 WAITING = "waiting"
 STALLED = "stalled"
 DONE = frozenset({"finished", "failed"})

@@ -1,7 +1,8 @@
 """Is anything listening? A parallel TCP connect probe of many (address, port) pairs.
 
 A connection that completes within `timeout` means up (with `expect`, only once the server's
-first bytes start with it, e.g. an SSH banner); refused, unreachable or silent means down. At most `parallel` connects are in flight, so a thousand nodes take about
+first bytes start with it, e.g. an SSH banner); refused, unreachable or silent means down.
+At most `parallel` connects are in flight, so a thousand nodes take about
 ceil(1000 / parallel) × timeout in the worst case and far less when nodes answer or refuse.
 """
 

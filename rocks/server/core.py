@@ -14,6 +14,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rocks.errors import RocksError
@@ -56,7 +57,9 @@ class Frontend:
     def __init__(self, config: ServerConfig, inventory: Inventory | None = None) -> None:
         self.config = config
         self.inventory = inventory or open_inventory(config.database_url)
-        self.indexer = Indexer(self.inventory, config.release)
+        # the store's enabled rolls join the served graph, as they join the package check
+        self.indexer = Indexer(self.inventory, config.release,
+                               store=Path(config.state_dir) / "rolls")
         self.compile_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rocks-compile")
         self.snapshot = Snapshot()
         self.kickstarts: dict[str, Served] = {}
@@ -64,7 +67,8 @@ class Frontend:
         self.spent: set[str] = set()  # tokens a `finished` was accepted for
         self.inferred: set[tuple[str, str]] = set()  # (host, token) that got a `packages`
         self.writer = EventWriter(self.inventory, self._committed)
-        self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir)
+        self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir,
+                                        Path(config.state_dir) / "ssh" / "known_hosts")
         self.inflight = 0
         self.refreshes = 0
         self._task: asyncio.Task[None] | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -89,9 +90,11 @@ class Indexer:
     Not thread-safe: the server calls it from its single compiler thread only.
     """
 
-    def __init__(self, inventory: Inventory, release: str = "el9") -> None:
+    def __init__(self, inventory: Inventory, release: str = "el9",
+                 store: Path | None = None) -> None:
         self.inventory = inventory
         self.release = release
+        self.store = store
         self.service: ProfileService | None = None
         self.provenance: ProfileService | None = None
         self._rolls_key: object = None
@@ -154,7 +157,7 @@ class Indexer:
     def _service(self, s: Session) -> ProfileService:
         rolls = tuple((r.name, r.version, r.enabled, r.trusted) for r in q.list_rolls(s))
         if self.service is None or rolls != self._rolls_key:
-            self.service = profile_service(s, release=self.release)
+            self.service = profile_service(s, release=self.release, store=self.store)
             self.provenance = None
             self._rolls_key = rolls
         return self.service

@@ -153,6 +153,19 @@ def test_decide_follows_installs_then_probe_then_records() -> None:
     assert decide(Facts("c"), None, NOW, 1800).state is State.UNKNOWN
 
 
+def test_forget_host_keys_drops_only_those_hosts(tmp_path: Path) -> None:
+    from rocks.remote.ssh import forget_host_keys
+
+    kh = tmp_path / "known_hosts"
+    kh.write_text("compute-0-0 ssh-ed25519 AAAA1\ncompute-0-1 ssh-ed25519 AAAA2\n"
+                  "login-0-0,compute-0-0 ssh-rsa AAAA3\n# a comment\n")
+    kh.chmod(0o644)
+    assert forget_host_keys(kh, ["compute-0-0"]) == 2
+    assert kh.read_text() == "compute-0-1 ssh-ed25519 AAAA2\n# a comment\n"
+    assert kh.stat().st_mode & 0o777 == 0o644
+    assert forget_host_keys(tmp_path / "none", ["x"]) == 0
+
+
 def test_decide_takes_the_nodes_own_up_report_until_something_newer() -> None:
     booted = NOW - timedelta(minutes=5)
     reported = Facts("c", last_event=booted, last_stage="up")

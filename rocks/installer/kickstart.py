@@ -9,6 +9,8 @@ any disk is touched, every command this installer does not execute.
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 import urllib.error
 import urllib.request
@@ -107,13 +109,19 @@ def fetch(url: str, headers: Mapping[str, str], *, attempts: int = 6, timeout: f
     raise InstallError(f"cannot fetch the kickstart {url}: {last}")
 
 
+@functools.cache
+def _handler(version: str) -> Any:
+    from pykickstart.version import makeVersion, stringToVersion
+
+    return makeVersion(stringToVersion(version))
+
+
 def parse(text: str, *, includes: bool, version: str = VERSION) -> Any:
     """The pykickstart handler of `text`; with includes=False, %include lines are skipped."""
     from pykickstart.errors import KickstartError
     from pykickstart.parser import KickstartParser
-    from pykickstart.version import makeVersion, stringToVersion
 
-    handler = makeVersion(stringToVersion(version))
+    handler = copy.deepcopy(_handler(version))  # building one costs seconds under TCG
     parser = KickstartParser(handler, followIncludes=includes, missingIncludeIsFatal=includes,
                              errorsAreFatal=True)
     try:

@@ -58,8 +58,8 @@ def boot_args(cmdline: str) -> dict[str, str]:
     """key=value words of the kernel command line (bare words map to "")."""
     out: dict[str, str] = {}
     for word in cmdline.split():
-        key, _, value = word.partition("=")
-        out.setdefault(key, value.strip("'\""))
+        key, _, value = word.strip("'\"").partition("=")
+        out.setdefault(key, value)
     return out
 
 
@@ -98,6 +98,7 @@ class Installer:
         if not url:
             raise InstallError("no inst.ks= on the kernel command line")
         headers = kickstart.mac_headers() if "inst.ks.sendmac" in self.args else {}
+        self.say(f"cmdline inst.ks={url} sendmac={'yes' if headers else 'no'}")
         self.say.step("kickstart")
         got = kickstart.fetch(url, headers)
         text = got.text

@@ -69,10 +69,13 @@ class Disk:
         return f"/dev/{self.name}{sep}{number}"
 
 
-def list_disks(sys_block: Path = Path("/sys/block")) -> list[Disk]:
+def list_disks(sys_block: Path = Path("/sys/block"), skip: tuple[str, ...] = SKIP_DISKS
+               ) -> list[Disk]:
+    """The machine's disks: block devices with a device (loop, RAM and optical drives, device
+    mapper and md devices are not disks to install on)."""
     out = []
     for d in sorted(sys_block.iterdir()) if sys_block.is_dir() else []:
-        if d.name.startswith(SKIP_DISKS) or not (d / "device").exists():
+        if d.name.startswith(skip) or not (d / "device").exists():
             continue
         size = int((d / "size").read_text()) * 512
         if size <= 0:
@@ -229,19 +232,22 @@ class Layout:
         return "\n".join(lines) + "\n"
 
 
-def _mount_order(r: Request) -> tuple[int, str]:
-    return (r.mount.count("/") if r.mount != "/" else 0, r.mount)
+def _mount_order(r: Request) -> tuple[bool, int, str]:
+    """/ first, then by depth (a mount point after the one it is under), swap last."""
+    return (not r.mounted, r.mount.count("/") if r.mount != "/" else 0, r.mount)
 
 
 class Storage:
     """Lays the disks out and mounts the result at `target`."""
 
     def __init__(self, say: Callable[[str], None] = print, runner: Runner | None = None,
-                 target: Path = TARGET, sys_block: Path = Path("/sys/block")) -> None:
+                 target: Path = TARGET, sys_block: Path = Path("/sys/block"),
+                 skip: tuple[str, ...] = SKIP_DISKS) -> None:
         self.say = say
         self.run: Runner = runner or run
         self.target = target
         self.sys_block = sys_block
+        self.skip = skip
 
     # -- the whole step ------------------------------------------------------------------------
     def apply(self, handler: Any, firmware: str) -> Layout:
@@ -276,7 +282,7 @@ class Storage:
 
     # -- disks ----------------------------------------------------------------------------------
     def _selected(self, handler: Any) -> list[Disk]:
-        disks = list_disks(self.sys_block)
+        disks = list_disks(self.sys_block, self.skip)
         ig = handler.ignoredisk
         if ig.onlyuse:
             want = {disk_name(n) for n in ig.onlyuse}
@@ -373,11 +379,10 @@ class Storage:
             lines.append(f"start={start}, size={r.sectors}, type={r.gpt_type}{attrs}")
             start += r.sectors
         self.run(["sfdisk", "--no-reread", "-q", disk.path], input="\n".join(lines) + "\n")
-        self._reread(disk)
         for n, r in enumerate(todo, start=1):
             r.device = disk.part(n)
             self.say(f"storage: {r.device} {r.sectors // per_mib} MiB for {r.mount}")
-        self._wait_nodes([r.device for r in todo])
+        self._reread(disk, [r.device for r in todo])
 
     def _append(self, disk: Disk, todo: list[Request]) -> None:
         per_mib = MIB // disk.sector
@@ -387,7 +392,6 @@ class Storage:
         lines = [f"size={r.sectors}, type={r.gpt_type}" for r in todo]
         self.run(["sfdisk", "--no-reread", "-q", "--append", disk.path],
                  input="\n".join(lines) + "\n")
-        self._reread(disk)
         added = [p for p in self._partitions(disk) if p not in before]
         if len(added) != len(todo):
             raise InstallError(f"{disk.path}: sfdisk added {len(added)} partitions, "
@@ -395,7 +399,7 @@ class Storage:
         for r, p in zip(todo, added, strict=True):
             r.device = p
             self.say(f"storage: {p} {r.sectors // per_mib} MiB for {r.mount} (appended)")
-        self._wait_nodes(added)
+        self._reread(disk, added)
 
     def _largest_free(self, disk: Disk) -> int:
         """Sectors in the largest free area (sfdisk -F: Start End Sectors Size rows)."""
@@ -407,16 +411,25 @@ class Storage:
         out = self.run(["sfdisk", "-l", "-q", "-o", "Device", disk.path])
         return [ln.strip() for ln in out.splitlines() if ln.strip().startswith("/dev/")]
 
-    def _reread(self, disk: Disk) -> None:
+    def _reread(self, disk: Disk, devices: Sequence[str]) -> None:
+        """The kernel told of the new table, and its partition devices there. Some kernels
+        (loop devices in containers) ignore a re-read: partx then adds the partitions."""
         subprocess.run(["blockdev", "--rereadpt", disk.path], capture_output=True, check=False)
+        if self._wait_nodes(devices, 3.0):
+            return
+        subprocess.run(["partx", "-u", disk.path], capture_output=True, check=False)
+        subprocess.run(["partx", "-a", disk.path], capture_output=True, check=False)
+        if not self._wait_nodes(devices, 15.0):
+            missing = [d for d in devices if not os.path.exists(d)]
+            raise InstallError(f"partition devices did not appear: {', '.join(missing)}")
 
-    def _wait_nodes(self, devices: Sequence[str], timeout: float = 15.0) -> None:
+    def _wait_nodes(self, devices: Sequence[str], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while not all(os.path.exists(d) for d in devices):
             if time.monotonic() > deadline:
-                missing = [d for d in devices if not os.path.exists(d)]
-                raise InstallError(f"partition devices did not appear: {', '.join(missing)}")
+                return False
             time.sleep(0.1)
+        return True
 
     # -- file systems ---------------------------------------------------------------------------
     def _format(self, r: Request) -> None:

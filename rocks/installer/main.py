@@ -231,6 +231,11 @@ def _action(handler: Any) -> str:
 
 
 def main() -> int:
+    if not NET.exists():
+        # this wipes disks: only where stage 1 (scripts/e2e/stage1-init.sh) set things up
+        print("rocks.installer runs only in the test installer's image (no /run/installer-net)",
+              file=sys.stderr)
+        return 2
     say = Console()
     try:
         cmdline = Path("/proc/cmdline").read_text()

@@ -120,8 +120,7 @@ class System:
         for n, net in enumerate(handler.network.network):
             if net.hostname:
                 hostname = net.hostname
-            if not net.device and not net.bootProto and not net.ip:
-                continue  # a `network --hostname=…` line only
+            # a line without --device is about the interface that booted, as in Anaconda
             name, text = keyfile(net, n, ifaces, bootif)
             self.write(f"{CONNECTIONS}/{name}", text, 0o600)
             self.say(f"system: network {name} ({net.bootProto or 'dhcp'}"

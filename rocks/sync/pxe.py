@@ -142,9 +142,7 @@ def _url(inp: SyncInput, path: str) -> str:
 def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
     head = f"#!ipxe\n# rocks: {spec.label}\n"
     if spec.local:
-        # a failure status, so that the firmware goes on to its next boot device (the disk):
-        # UEFI firmware stops at its boot menu when a boot option exits with success
-        return head + "exit 1\n"
+        return head + "exit\n"
     # iPXE on EFI hands the kernel its initrd only when the command line names it
     initrd_name = spec.initrd.rsplit("/", 1)[-1]
     named = f" initrd={initrd_name}" if spec.initrd else ""

@@ -277,9 +277,8 @@ def test_ipxe_scripts(cluster: Make) -> None:
         "inst.repo=http://10.1.1.1:8080/install/distro ip=dhcp console=ttyS0,115200\n"
         "initrd http://10.1.1.1:8080/boot/files/initrd.img-9-x86_64\nboot\n")
     assert pxe.ipxe_script_for_mac(inp, "52-54-00-00-00-01") == (
-        "#!ipxe\n# rocks: os\nexit 1\n")
-    assert pxe.ipxe_script_for_mac(inp, "52:54:00:99:99:99") == \
-        "#!ipxe\n# rocks: default\nexit 1\n"
+        "#!ipxe\n# rocks: os\nexit\n")
+    assert pxe.ipxe_script_for_mac(inp, "52:54:00:99:99:99") == "#!ipxe\n# rocks: default\nexit\n"
     broken = dataclasses.replace(node, install_action="missing", boot=BootState.INSTALL)
     with pytest.raises(RocksError) as err:
         pxe.ipxe_script(inp, broken)

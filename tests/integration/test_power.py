@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.bmcsim import ipmi_sim_missing, write_ipmi_sim
-from tests.integration.cluster import NODES, ROCKS, Cluster, build_cluster
+from tests.integration.cluster import NODES, ROCKS, Assets, Cluster, build_cluster
 from tests.integration.netlab import SERVER, Lab
 from tests.integration.test_reinstall import Variant, _start_servers
 
@@ -88,12 +88,11 @@ class PowerLab:
 
 
 @pytest.fixture
-def power_lab(assets: tuple[Path, Path], tmp_path: Path) -> Iterator[PowerLab]:
+def power_lab(assets: Assets, tmp_path: Path) -> Iterator[PowerLab]:
     missing = ipmi_sim_missing()
     assert missing is None, missing
-    kernel, initrd = assets
-    c, _wanted = build_cluster(tmp_path / "state", kernel, initrd, dhcp="isc",
-                               bios_loader="pxelinux", uefi_loader="grub", nodes=(NODE,))
+    c = build_cluster(tmp_path / "state", assets, dhcp="isc", bios_loader="pxelinux",
+                      uefi_loader="grub", nodes=(NODE,))
     c.rocks("add", "network", "ipmi", "subnet=10.2.0.0", "netmask=255.255.255.0", "zone=ipmi")
     c.rocks("add", "host", "interface", NODE.name, "ipmi", f"ip={BMC_IP}", f"mac={BMC_MAC}",
             "network=ipmi", "bmc=ipmi")
@@ -113,9 +112,9 @@ def power_lab(assets: tuple[Path, Path], tmp_path: Path) -> Iterator[PowerLab]:
         lab.ip("addr", "add", f"{BMC_IP}/32", "dev", "lo")
         argv = lab.qemu_argv(
             firmware="bios", nic="virtio", mac=NODE.mac, tap=0, label="node",
-            serial=("-chardev", "socket,id=con0,host=127.0.0.1,port=9003,server=on,wait=off,"
-                    f"telnet=on,logfile={vmdir / 'serial.log'},logappend=on",
-                    "-serial", "chardev:con0"),
+            serial_argv=("-chardev", "socket,id=con0,host=127.0.0.1,port=9003,server=on,"
+                         f"wait=off,telnet=on,logfile={vmdir / 'serial.log'},logappend=on",
+                         "-serial", "chardev:con0"),
             extra=("-chardev", "socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=1",
                    "-device", "ipmi-bmc-extern,chardev=ipmi0,id=bmc0",
                    "-device", "isa-ipmi-kcs,bmc=bmc0"))

@@ -25,7 +25,7 @@ import pytest
 from tests.integration.bmcsim import ipmi_sim_missing, write_ipmi_sim
 from tests.integration.cluster import NODES, ROCKS, Assets, Cluster, build_cluster
 from tests.integration.netlab import SERVER, Lab
-from tests.integration.test_reinstall import Variant, _start_servers
+from tests.integration.test_reinstall import E2E_TOKEN, Variant, _start_servers
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -168,7 +168,8 @@ def test_power_and_reinstall_through_ipmi_sim(power_lab: PowerLab) -> None:
     # lines logged before the page is asked for (the log grows meanwhile)
     before = [ln.strip()[:30] for ln in log.read_text(errors="replace").splitlines()
               if ln.strip() and not any(c in ln for c in "\x1b<>&'\"")][-10:]
-    page = pl.lab.run("curl", "-fsS", "--max-time", "10", f"{FRONTEND}/hosts/{NODE.name}")
+    page = pl.lab.run("curl", "-fsS", "--max-time", "10", "-H",  # off loopback: a login
+                      f"Authorization: Bearer {E2E_TOKEN}", f"{FRONTEND}/hosts/{NODE.name}")
     assert page.returncode == 0, page.stderr
     assert "Console (end of the log" in page.stdout, page.stdout[-2000:]
     assert any(line in page.stdout for line in before), (before, page.stdout[-3000:])

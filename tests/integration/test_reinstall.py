@@ -275,7 +275,7 @@ class Loop:
             check_scripts(c, node, events_before)
         message = str(caught.value)
         line = BROKEN_ROLL.nodes["e2e-broken"].splitlines().index("<post>") + 1
-        assert re.search(rf"e2e-broken:\S*/nodes/e2e-broken\.xml:{line}: exit 3", message), message
+        assert re.search(rf"e2e-broken:\S*nodes/e2e-broken\.xml:{line}: exit 3", message), message
         assert "No such file or directory" in message, message
         assert message.count("script failed") == 1, message
         self.say(f"the broken %post was reported as expected: {message.splitlines()[1]}")

@@ -23,6 +23,7 @@ _ATTR = "rocks.commands.attr"
 _BOOT = "rocks.commands.bootaction"
 _GRAPH = "rocks.commands.graph"
 _HOST = "rocks.commands.host"
+_IMAGE = "rocks.commands.image"
 _LOAD = "rocks.commands.load"
 _NET = "rocks.commands.network"
 _PROF = "rocks.commands.profile"
@@ -78,6 +79,9 @@ COMMANDS: CommandTable = {
     ("create", "frontend", "token"): Entry(
         "rocks.commands.frontend", "create_frontend_token",
         "Make a new admin or read-only token for the frontend's pages and API"
+    ),
+    ("create", "image"): Entry(
+        _IMAGE, "create_image", "Build appliances' stateless images"
     ),
     ("create", "profiles"): Entry(
         _GRAPH, "create_profiles", "Compile every appliance into dir="
@@ -142,6 +146,9 @@ COMMANDS: CommandTable = {
     ("list", "host", "xml"): Entry(
         _PROF, "list_host_xml", "Print a host's traversal as node XML"
     ),
+    ("list", "image"): Entry(
+        _IMAGE, "list_image", "List stateless images"
+    ),
     ("list", "network"): Entry(
         _NET, "list_network", "List networks"
     ),
@@ -189,6 +196,9 @@ COMMANDS: CommandTable = {
     ),
     ("remove", "host", "interface"): Entry(
         _HOST, "remove_host_interface", "Remove an interface from a host"
+    ),
+    ("remove", "image"): Entry(
+        _IMAGE, "remove_image", "Remove stateless images of an appliance"
     ),
     ("remove", "network"): Entry(
         _NET, "remove_network", "Remove a network"

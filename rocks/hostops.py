@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rocks.errors import RocksError
-from rocks.model.inventory import BootState
+from rocks.model.inventory import BootChoice, BootState
 
 if TYPE_CHECKING:
     from rocks.inventory.db import Session
@@ -63,16 +63,32 @@ class _Quiet:
         return None
 
 
-def set_boot(s: Session, where: Where, hosts: Sequence[str], action: BootState | str, *,
-             force: bool = False, warn: Warn = _ignore, steps: Steps | None = None
-             ) -> BootChange:
+def set_boot(s: Session, where: Where, hosts: Sequence[str],
+             action: BootState | BootChoice | str, *, force: bool = False, warn: Warn = _ignore,
+             steps: Steps | None = None) -> BootChange:
     """`rocks set host boot`: the hosts' boot state in one statement (install: a fresh
-    one-time token each; os: tokens spent), then `after_boot_change`."""
+    one-time token each; os: tokens spent; stateless: boot the appliance's image, a token
+    each for fetching the host's state), then `after_boot_change`."""
     from rocks.inventory.bootstate import set_boot as set_state
 
-    state = BootState(action)
-    set_state(s, list(hosts), state)
+    choice = BootChoice(action)
+    set_state(s, list(hosts), choice)
+    if choice is BootChoice.STATELESS:
+        warn_missing_images(s, where, hosts, warn)
+    state = BootState.INSTALL if choice is BootChoice.INSTALL else BootState.OS
     return after_boot_change(s, where, hosts, state, force=force, warn=warn, steps=steps)
+
+
+def warn_missing_images(s: Session, where: Where, hosts: Sequence[str], warn: Warn) -> None:
+    """Stateless hosts whose appliance has no image yet boot nothing until one is built."""
+    from rocks.images import current_images
+    from rocks.inventory import queries as q
+
+    images = current_images(where.sync_root)
+    missing = sorted({h.appliance for h in q.list_hosts(s, list(hosts))} - set(images))
+    if missing:
+        warn(f"no stateless image of {', '.join(missing)} yet: those hosts cannot boot "
+             "stateless until one is built", f"rocks create image {' '.join(missing)}")
 
 
 def after_boot_change(s: Session, where: Where, hosts: Sequence[str], action: BootState, *,

@@ -128,6 +128,9 @@ COMMANDS: CommandTable = {
     ("list", "host", "boot"): Entry(
         _HOST, "list_host_boot", "List hosts' boot actions"
     ),
+    ("list", "host", "image"): Entry(
+        _IMAGE, "list_host_image", "Stateless hosts: their image, and who needs a reboot"
+    ),
     ("list", "host", "install"): Entry(
         "rocks.commands.frontend", "list_host_install", "List hosts' install stage and last message"
     ),

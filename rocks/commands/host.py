@@ -14,7 +14,7 @@ from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import inventory_core, session
 from rocks.commands._lookup import need_appliance, need_bootaction, need_network
 from rocks.errors import RocksError
-from rocks.model.inventory import BootState
+from rocks.model.inventory import BootChoice
 
 if TYPE_CHECKING:
     from rocks.inventory.db import Session
@@ -196,8 +196,9 @@ def set_host_name(ctx: Context, args: dict[str, Any]) -> Result:
     return None
 
 
-@command(HOSTS, keyword("action", BootState, positional_ok=True,
-                        help="install: reinstall at next boot; os: boot the installed system"),
+@command(HOSTS, keyword("action", BootChoice, positional_ok=True,
+                        help="install: reinstall at next boot; os: boot the installed system; "
+                             "stateless: boot the appliance's image (rocks create image)"),
          keyword("force", bool, default=False,
                  help="install even if the packages check against the distribution fails"),
          keyword("reboot", bool, default=False,
@@ -205,13 +206,16 @@ def set_host_name(ctx: Context, args: dict[str, Any]) -> Result:
          _power.TIMEOUT, _power.THREADS,
          examples=("rocks set host boot compute-0-0 action=install",
                    "rocks set host boot rack3 action=install reboot=yes",
-                   "rocks set host boot rack0 action=os"))
+                   "rocks set host boot rack0 action=os",
+                   "rocks set host boot compute action=stateless"))
 def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
-    """Choose what hosts do at their next PXE boot: install or boot their os.
+    """Choose what hosts do at their next PXE boot: install, boot their os, or run stateless.
 
     install: each host gets a new one-time token for its kickstart, and its %packages are first
     depsolved against the distribution (refused with the reasons if that fails; force=yes
-    overrides). os: the token is spent.
+    overrides). os: the token is spent. stateless: each host boots its appliance's newest
+    image (rocks create image) over the network and runs from memory; a token each identifies
+    it when the image fetches the host's own state; install or os later go back to the disk.
     reboot=yes: once the boot action is saved, each host's BMC is told to boot from the network
     next and the host is power-cycled (switched on when off) — a rack reinstalls with this one
     command. Power results are reported like `rocks set host power`; the boot action stays set
@@ -223,7 +227,7 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
 
     if args["reboot"]:
         _power.check_limits(args)
-    action = BootState(args["action"])
+    action = BootChoice(args["action"])
     s = session(ctx)
     names = expand_hosts(s, args["hosts"])
     where = boot_where(ctx)

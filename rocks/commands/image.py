@@ -3,11 +3,13 @@ appliance's profile (rocks.images), the way `rocks try` builds a root."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._inventory import cluster_service, distro_dir, session
 from rocks.commands._sync import sync_root
+from rocks.model.inventory import STATELESS
 
 
 def _mb(n: int) -> str:
@@ -107,3 +109,41 @@ def remove_image(ctx: Context, args: dict[str, Any]) -> Result:
                      f"({', '.join(hosts[:5])}{' …' if len(hosts) > 5 else ''})",
                      f"rocks create image {name}, or rocks set host boot … action=os")
     return Text("".join(f"removed image {m.appliance} {m.short}\n" for m in gone))
+
+
+def _age(when: datetime, now: datetime) -> str:
+    s = max(0, int((now - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size:
+            return f"{s // size}{unit} ago"
+    return f"{s}s ago"
+
+
+@command(positional("hosts", many=True, default=(), metavar="HOST",
+                    help="host names, appliance names, rackN, globs (none: all)"),
+         tabular=True, examples=("rocks list host image", "rocks list host image compute"))
+def list_host_image(ctx: Context, args: dict[str, Any]) -> Result:
+    """List stateless hosts: the image their appliance boots now (digest, age), the image each
+    last reported running, and whether it needs a reboot to pick up the current one."""
+    from rocks.commands._hosts import expand_hosts
+    from rocks.images import current_images
+    from rocks.inventory import queries as q
+    from rocks.inventory.events import running_images
+
+    s = session(ctx)
+    names = expand_hosts(s, args["hosts"]) if args["hosts"] else None
+    hosts = [h for h in q.list_hosts(s, names) if h.run_action == STATELESS
+             and h.boot.value == "os"]
+    images = current_images(sync_root(ctx))
+    running = running_images(s, [h.name for h in hosts])
+    now = datetime.now(UTC)
+    rows = []
+    for h in hosts:
+        m = images.get(h.appliance)
+        seen = running.get(h.name)
+        reboot = "" if m is None or seen is None else ("no" if seen[1] == m.digest else "yes")
+        rows.append((h.name, h.appliance, m.short if m else None,
+                     _age(m.created_at, now) if m else None,
+                     seen[1][:12] if seen else None, _age(seen[0], now) if seen else None,
+                     reboot or None))
+    return Rows(("host", "appliance", "image", "built", "running", "up", "reboot"), rows)

@@ -1,5 +1,5 @@
-"""Changing many hosts at once: boot state (install / os) and host fields, one statement per
-table whatever the number of hosts.
+"""Changing many hosts at once: boot state (install / os / stateless) and host fields, one
+statement per table whatever the number of hosts.
 
 `set host boot` on 5,000 hosts used to load, change and re-read each host through the ORM
 (three round trips a host); here the hosts are named once, and each table gets one statement
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from rocks.inventory.lookup import unknown
 from rocks.inventory.schema import HostRow
-from rocks.model.inventory import BootState
+from rocks.model.inventory import STATELESS, BootChoice, BootState
 
 _HOSTS = cast(Table, HostRow.__table__)
 # Bound parameters per IN list: far below SQLite's 32,766 and PostgreSQL's 65,535.
@@ -42,15 +42,23 @@ def host_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
     return found
 
 
-def set_boot(session: Session, names: Sequence[str], action: BootState | str, *,
+def set_boot(session: Session, names: Sequence[str], action: BootState | BootChoice | str, *,
              now: datetime | None = None) -> dict[str, str]:
     """Set the hosts' boot action. install: each host gets a fresh one-time token (returned by
-    host); os: tokens are spent. Two statements in all, whatever the number of hosts."""
-    state = BootState(action)
+    host); os: tokens are spent; stateless: boot state os with run action `stateless`, each
+    host a fresh token (its identity when its image fetches the host's state). Leaving
+    stateless (install, os) sets the run action back to os. Two statements in all, whatever
+    the number of hosts."""
+    choice = BootChoice(action)
     ids = host_ids(session, names)
     table = _HOSTS
     session.flush()
-    if state is BootState.OS:
+    if choice is not BootChoice.STATELESS:
+        for part in _chunks(list(ids.values())):  # leaving stateless: the disk again
+            session.execute(update(table).where(table.c.id.in_(part),
+                                                table.c.run_action == STATELESS)
+                            .values(run_action="os"))
+    if choice is BootChoice.OS:
         for part in _chunks(list(ids.values())):
             session.execute(update(table).where(table.c.id.in_(part))
                             .values(boot=BootState.OS.value, install_token=None))
@@ -58,12 +66,15 @@ def set_boot(session: Session, names: Sequence[str], action: BootState | str, *,
         return {}
     started = now or datetime.now(UTC)
     tokens = {name: secrets.token_urlsafe(24) for name in ids}
+    values: dict[str, Any] = (
+        {"boot": BootState.INSTALL.value, "install_started": started}
+        if choice is BootChoice.INSTALL else
+        {"boot": BootState.OS.value, "run_action": STATELESS, "install_started": None})
     if ids:
         # one UPDATE, executed with a parameter set per host (each host its own token)
         session.execute(
             update(table).where(table.c.id == bindparam("row_id"))
-            .values(boot=BootState.INSTALL.value, install_token=bindparam("token"),
-                    install_started=started),
+            .values(install_token=bindparam("token"), **values),
             [{"row_id": ids[n], "token": t} for n, t in tokens.items()],
         )
     session.expire_all()

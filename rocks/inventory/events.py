@@ -75,3 +75,24 @@ def set_profile(
 def get_profile(session: Session, host: str) -> HostProfile | None:
     row = session.get(HostProfileRow, host_id(session, host))
     return None if row is None else HostProfile(host, row.hash, row.text, row.time)
+
+
+STATELESS_UP = "stateless: image "  # how a stateless image's /init reports up (rocks.images)
+
+
+def running_images(session: Session, hosts: list[str]) -> dict[str, tuple[datetime, str]]:
+    """Host → (when, image digest) of the last `up` its stateless image reported."""
+    if not hosts:
+        return {}
+    rows = session.execute(
+        select(HostRow.name, InstallEventRow.time, InstallEventRow.message)
+        .join(HostRow, InstallEventRow.host_id == HostRow.id)
+        .where(HostRow.name.in_(hosts), InstallEventRow.stage == "up",
+               InstallEventRow.message.startswith(STATELESS_UP, autoescape=True))
+        .order_by(InstallEventRow.time, InstallEventRow.id))
+    out: dict[str, tuple[datetime, str]] = {}
+    for name, when, message in rows:
+        digest = message[len(STATELESS_UP):].split(",", 1)[0].strip()
+        if digest and all(c in "0123456789abcdef" for c in digest):
+            out[name] = (when, digest)
+    return out

@@ -9,11 +9,12 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from rocks.inventory.lookup import host_row
 from rocks.inventory.schema import HostRow
+from rocks.model.inventory import STATELESS
 
 STAGES = ("fetched-kickstart", "pre", "packages", "post", "finished", "failed")
 
@@ -51,9 +52,12 @@ def spend_token(session: Session, host_id: int, token: str) -> bool:
 
 
 def current_tokens(session: Session, host_ids: list[int]) -> dict[int, str]:
-    """The install token of each of these hosts that is installing (others are absent)."""
+    """The token of each of these hosts that is installing, or stateless (the token its image
+    fetches its state with); others are absent."""
     rows = session.execute(select(HostRow.id, HostRow.install_token).where(
-        HostRow.id.in_(host_ids), HostRow.boot == "install",
+        HostRow.id.in_(host_ids),
+        or_(HostRow.boot == "install",
+            and_(HostRow.boot == "os", HostRow.run_action == STATELESS)),
         HostRow.install_token.is_not(None)))
     return {i: t for i, t in rows if t}
 

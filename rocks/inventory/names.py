@@ -43,9 +43,11 @@ def host_rows(session: Session) -> list[tuple[str, str, int, int, str, str, str,
 
 
 def host_boots(session: Session) -> list[tuple[str, str]]:
-    """(host, boot) of every host, by name."""
-    return [(n, b) for n, b in session.execute(
-        select(HostRow.name, HostRow.boot).order_by(HostRow.name))]
+    """(host, boot) of every host, by name: install, os, or stateless (boot state os with the
+    run action stateless)."""
+    return [(n, "stateless" if b == "os" and r == "stateless" else b)
+            for n, b, r in session.execute(
+                select(HostRow.name, HostRow.boot, HostRow.run_action).order_by(HostRow.name))]
 
 
 def hosts_with_interface(session: Session, hosts: list[str], device: str) -> set[str]:

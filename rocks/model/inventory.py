@@ -33,6 +33,20 @@ class BootState(enum.StrEnum):
     OS = "os"
 
 
+# The run action of a host that boots its appliance's stateless image (rocks.images) instead of
+# its local disk: such a host is in boot state `os`, its run action is this, and it keeps a
+# token (its identity when its image's /init fetches the host's own state at boot).
+STATELESS = "stateless"
+
+
+class BootChoice(enum.StrEnum):
+    """What `rocks set host boot` chooses: install, boot the installed os, or run stateless."""
+
+    INSTALL = "install"
+    OS = "os"
+    STATELESS = STATELESS
+
+
 @dataclass(frozen=True, slots=True)
 class Appliance:
     name: str

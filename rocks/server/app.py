@@ -59,6 +59,12 @@ class FrontendApp:
         pxeboot.mkdir(parents=True, exist_ok=True)
         web.mount("/boot/files", StaticFiles(directory=pxeboot, follow_symlink=False),
                   name="boot-files")
+        # stateless images (rocks.images), where PXELINUX and GRUB read them over TFTP;
+        # <appliance>/current is a link to the newest image beside it
+        images = self.config.sync_root_dir / "tftpboot" / "images"
+        images.mkdir(parents=True, exist_ok=True)
+        web.mount("/boot/images", StaticFiles(directory=images, follow_symlink=True),
+                  name="boot-images")
         self.web = web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,6 +78,9 @@ class FrontendApp:
                 return
             if path == "/install/events":
                 await install.events(scope, receive, send)
+                return
+            if path == "/install/state":
+                await install.state(scope, receive, send)
                 return
             if path == "/boot/ipxe":
                 await install.ipxe(scope, receive, send)

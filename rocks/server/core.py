@@ -246,6 +246,25 @@ class Frontend:
             return ks
         return await asyncio.shield(pending)
 
+    def node_state(self, entry: HostEntry) -> bytes | None:
+        """A stateless host's state archive (rocks.server.nodestate), read from the inventory
+        now (its interfaces) and the snapshot (networks, the frontend); None if unreadable."""
+        from rocks.inventory.hosts import list_hosts
+        from rocks.server.nodestate import state_files, state_tar
+
+        boot = self.snapshot.boot
+        try:
+            with self.inventory.transaction(readonly=True) as s:
+                hosts = list_hosts(s, [entry.name])
+        except Exception:
+            log.exception("cannot read host %s for its stateless state", entry.name)
+            return None
+        if not hosts:
+            return None
+        networks = boot.networks if boot is not None else ()
+        frontend = (boot.frontend.name, boot.frontend.private_ip) if boot is not None else ("", "")
+        return state_tar(state_files(entry, hosts[0], networks, frontend))
+
     # -- events ---------------------------------------------------------------------------
     def record(self, entry: HostEntry, stage: str, message: str, source: str) -> None:
         """Queue an event the server itself observed (committed soon, nobody waits)."""

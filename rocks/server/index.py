@@ -37,6 +37,7 @@ from rocks.inventory.schema import (
     NetworkRow,
     RollRow,
 )
+from rocks.model.inventory import STATELESS
 from rocks.profiles import (
     ClusterSource,
     GraphInputs,
@@ -77,10 +78,16 @@ class HostEntry:
     inputs: str  # digest of everything its kickstart depends on
     rack: int = 0
     rank: int = 0
+    run_action: str = "os"
 
     @property
     def installing(self) -> bool:
         return self.boot == "install"
+
+    @property
+    def stateless(self) -> bool:
+        """Boots its appliance's stateless image (rocks.images) and fetches its state."""
+        return self.boot == "os" and self.run_action == STATELESS
 
     def attrs(self) -> dict[str, str]:
         """The values its kickstart is compiled from, with its install token."""
@@ -201,7 +208,7 @@ class Indexer:
         snap = Snapshot(appliances=appliances, fingerprint=fp, boot=boot_input,
                         boot_hosts={h.name: h for h in boot_input.hosts} if boot_input else {})
         shared: set[str] = set()
-        for hid, name, boot, token, started, _, _, rack, rank in rows:
+        for hid, name, boot, token, started, _, run_action, rack, rank in rows:
             res = resolved[name]
             view: HostView | None = None
             error = ""
@@ -213,7 +220,7 @@ class Indexer:
             entry = HostEntry(hid, name, res.values.get("appliance", ""), boot, token, started,
                               tuple(ips.get(hid, ())), tuple(macs.get(hid, ())), view, error,
                               _inputs(view.root if view else "", attrs, svc.graph.digest),
-                              rack=rack, rank=rank)
+                              rack=rack, rank=rank, run_action=run_action)
             snap.hosts[name] = entry
             for ip in served.get(hid, ()):
                 if snap.by_ip.setdefault(ip, entry) is not entry:

@@ -146,6 +146,43 @@ class InstallApp:
                     "body": b"" if scope["method"] == "HEAD" else body})
         access("/boot/ipxe", status, address, bytes=len(body))
 
+    async def state(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET /install/state?token=…: a stateless node's own state (nodestate.py)."""
+        if scope["method"] not in ("GET", "HEAD"):
+            await respond(send, 405, "method not allowed", ((b"allow", b"GET, HEAD"),))
+            return
+        address = self.address(scope)
+        try:
+            entry, body = await self._state(scope, address)
+        except Refusal as r:
+            refuse_log("/install/state", address, r)
+            await respond(send, r.status, r.text)
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/x-tar"),
+            (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else body})
+        access("/install/state", 200, address, host=entry.name, bytes=len(body))
+
+    async def _state(self, scope: Scope, address: str) -> tuple[HostEntry, bytes]:
+        fe = self.frontend
+        token = query_token(scope)
+        entry = identify(fe.snapshot, address, provisioning_macs(scope), token,
+                         routed=fe.config.routed_nodes)
+        if not entry.stateless:
+            raise refused("host is not set to stateless", host=entry.name)
+        if not entry.token or not token or not token.isascii() or not secrets.compare_digest(
+                token.encode(), entry.token.encode()):
+            raise refused("missing or invalid token", host=entry.name)
+        if not await fe.ledger.current(entry.id, token):
+            raise refused("the token is spent or replaced", host=entry.name)
+        body = await asyncio.get_running_loop().run_in_executor(
+            fe.compile_pool, fe.node_state, entry)
+        if body is None:
+            raise Refusal(503, "the host's state could not be read, retry", host=entry.name)
+        return entry, body
+
     async def events(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             await respond(send, 405, "method not allowed", ((b"allow", b"POST"),))

@@ -2,9 +2,11 @@
 iPXE script the frontend serves at /boot/ipxe?mac=….
 
 A host in `install` boots its install action's kernel with the kickstart URL carrying its token;
-a host in `os` boots its run action, normally the local disk. Files are named the way the loaders
-look them up: PXELINUX `pxelinux.cfg/01-<mac>` then `<HEXIP>`; GRUB `grub.cfg-01-<mac>` (the EL
-build) and `grub.cfg-<HEXIP>` (every build, upstream GRUB tries it after its dashed MAC name).
+a host in `os` boots its run action, normally the local disk; a stateless host (run action
+`stateless`) its appliance's image with the URL of its own state carrying its token. Files are
+named the way the loaders look them up: PXELINUX `pxelinux.cfg/01-<mac>` then `<HEXIP>`; GRUB
+`grub.cfg-01-<mac>` (the EL build) and `grub.cfg-<HEXIP>` (every build, upstream GRUB tries it
+after its dashed MAC name).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from urllib.parse import quote
 
 from rocks.errors import Diagnostic, RocksError
 from rocks.model.attrtypes import bootaction_problem
-from rocks.model.inventory import BootAction, BootState, Host
+from rocks.model.inventory import STATELESS, BootAction, BootState, Host
 from rocks.sync.bootloaders import TFTP
 from rocks.sync.inputs import SHARED, BiosLoader, DesiredFile, SyncInput, UefiLoader
 from rocks.sync.site import Nic, Site, check_frontend
@@ -36,6 +38,7 @@ class BootSpec:
     kernel: str = ""
     initrd: str = ""
     args: tuple[str, ...] = ()
+    http_base: str = ""  # where iPXE fetches kernel and initrd; empty: the kernel base
 
 
 def install_args(inp: SyncInput, action: BootAction, token: str | None) -> tuple[str, ...]:
@@ -45,6 +48,22 @@ def install_args(inp: SyncInput, action: BootAction, token: str | None) -> tuple
         ks += f"?token={quote(token, safe='')}"
     return (f"inst.ks={ks}", "inst.ks.sendmac", f"inst.repo={base}/install/distro", "ip=dhcp",
             *action.args.split())
+
+
+def stateless_spec(inp: SyncInput, host: Host) -> BootSpec | Diagnostic:
+    """A stateless host boots its appliance's newest image (rocks.images: `current` under
+    tftpboot/images/<appliance>/, over TFTP for PXELINUX and GRUB, HTTP for iPXE) with the URL
+    its /init fetches the host's own state from, carrying the host's token."""
+    token = inp.tokens.get(host.name)
+    if not token:
+        return Diagnostic("sync.no-token", f"host {host.name}: stateless but has no token",
+                          None, "set the host's boot to stateless again to issue one")
+    base = inp.frontend.http_base
+    state = f"{base}/install/state?token={quote(token, safe='')}"
+    images = f"images/{host.appliance}/current"
+    return BootSpec(f"{host.name} {STATELESS}", False, f"{images}/vmlinuz",
+                    f"{images}/initrd.img", (f"rocks.state={state}", "rdinit=/init", "quiet"),
+                    http_base=f"{base}/boot")
 
 
 def _is_local(action: BootAction) -> bool:
@@ -61,6 +80,8 @@ def boot_spec(
 ) -> BootSpec | Diagnostic:
     install = host.boot is BootState.INSTALL
     name = host.install_action if install else host.run_action
+    if not install and name == STATELESS:
+        return stateless_spec(inp, host)
     action = actions.get(name)
     if action is None:
         if not install and name in ("os", "run"):
@@ -155,8 +176,8 @@ def grub_text(spec: BootSpec) -> str:
     return head + "\n".join([*lines, "}", ""])
 
 
-def _url(inp: SyncInput, path: str) -> str:
-    return path if "://" in path else f"{inp.kernel_base}/{path.lstrip('/')}"
+def _url(inp: SyncInput, path: str, base: str = "") -> str:
+    return path if "://" in path else f"{base or inp.kernel_base}/{path.lstrip('/')}"
 
 
 def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
@@ -166,9 +187,12 @@ def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
     # iPXE on EFI hands the kernel its initrd only when the command line names it
     initrd_name = spec.initrd.rsplit("/", 1)[-1]
     named = f" initrd={initrd_name}" if spec.initrd else ""
-    lines = [f"kernel {_url(inp, spec.kernel)}{named} {' '.join(spec.args)}"]
+    # a stateless /init finds the interface that booted by BOOTIF=, as PXELINUX's IPAPPEND 2
+    bootif = " BOOTIF=01-${netX/mac:hexhyp}" if spec.http_base else ""
+    lines = [f"kernel {_url(inp, spec.kernel, spec.http_base)}{named} {' '.join(spec.args)}"
+             f"{bootif}"]
     if spec.initrd:
-        lines.append(f"initrd {_url(inp, spec.initrd)}")
+        lines.append(f"initrd {_url(inp, spec.initrd, spec.http_base)}")
     return head + "\n".join([*lines, "boot", ""])
 
 

@@ -215,7 +215,7 @@ def test_set_and_list_host_boot(rocks: Rocks, monkeypatch: pytest.MonkeyPatch) -
 def test_set_host_boot_refuses_an_unknown_action(rocks: Rocks) -> None:
     r = rocks("set", "host", "boot", "compute-0-0", "action=instal")
     assert (r.code, r.stdout) == (2, "")
-    assert r.stderr == ('error: action: "instal" is not one of install, os\n'
+    assert r.stderr == ('error: action: "instal" is not one of install, os, stateless\n'
                         '  hint: did you mean "install"?\n')
     ok(rocks("list", "host", "boot"), "HOST         ACTION\ncompute-0-0  os\ncompute-0-1  os\n")
 

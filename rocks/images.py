@@ -108,7 +108,7 @@ def profile_digest(profile: Profile, values: Mapping[str, str]) -> str:
     from rocks.tryout import as_ks_script
 
     h = hashlib.sha256(f"{FORMAT}\nrelease {profile.release}\n".encode())
-    for p in sorted({p.name for p in profile.packages}):
+    for p in sorted({p.name for p in profile.packages} | {"kernel"}):  # as try_profile(kernel=)
         h.update(f"package {p}\n".encode())
     for p in sorted({p.name for p in profile.excluded}):
         h.update(f"exclude {p}\n".encode())
@@ -231,7 +231,8 @@ def build_image(profile: Profile, attrs: Mapping[str, str], secret: Collection[s
     try:
         root = work / "root"
         say("installing packages and running %post")
-        result = try_profile(profile, values, root, repo, script_timeout=script_timeout)
+        result = try_profile(profile, values, root, repo, script_timeout=script_timeout,
+                             kernel=True)
         if result.failed:
             raise RocksError.of(
                 "image-post-failed",

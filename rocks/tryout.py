@@ -89,8 +89,10 @@ def run_script(root: Path, index: int, script: Script, values: Mapping[str, str]
 
 
 def try_profile(profile: Profile, values: Mapping[str, str], root: Path, repo: Path, *,
-                script_timeout: float = 120.0) -> TryResult:
-    """Install the profile's %packages from `repo` into `root`, then run its %post scripts."""
+                script_timeout: float = 120.0, kernel: bool = False) -> TryResult:
+    """Install the profile's %packages from `repo` into `root`, then run its %post scripts.
+    With `kernel`, the package `kernel` is added unless listed or excluded, as Anaconda (and
+    the test installer) add it on a node."""
     if os.geteuid() != 0:
         raise RocksError.of("try-needs-root",
                             "installing into a directory and chrooting need root",
@@ -101,6 +103,8 @@ def try_profile(profile: Profile, values: Mapping[str, str], root: Path, repo: P
     pkgs = [p.name for p in profile.packages if not p.name.startswith("@")]
     groups = [p.name[1:] for p in profile.packages if p.name.startswith("@")]
     excluded = [p.name for p in profile.excluded]
+    if kernel and "kernel" not in pkgs and "kernel" not in excluded:
+        pkgs.append("kernel")
     result = install_into(root, repo, pkgs, groups, excluded)
     if not result.ok:
         tail = "\n".join(result.output.splitlines()[-15:])

@@ -50,19 +50,28 @@ def install_args(inp: SyncInput, action: BootAction, token: str | None) -> tuple
             *action.args.split())
 
 
-def stateless_spec(inp: SyncInput, host: Host) -> BootSpec | Diagnostic:
+def stateless_spec(inp: SyncInput, host: Host, action: BootAction | None = None
+                   ) -> BootSpec | Diagnostic:
     """A stateless host boots its appliance's newest image (rocks.images: `current` under
     tftpboot/images/<appliance>/, over TFTP for PXELINUX and GRUB, HTTP for iPXE) with the URL
-    its /init fetches the host's own state from, carrying the host's token."""
+    its /init fetches the host's own state from, carrying the host's token. A boot action
+    named `stateless`, if there is one, adds its arguments (e.g. a serial console); its kernel
+    and initrd are the image's whatever it says."""
     token = inp.tokens.get(host.name)
     if not token:
         return Diagnostic("sync.no-token", f"host {host.name}: stateless but has no token",
                           None, "set the host's boot to stateless again to issue one")
+    why = action_problem(action) if action is not None else None
+    if why:
+        return Diagnostic("sync.bad-bootaction",
+                          f"host {host.name}: boot action {STATELESS!r} cannot be written: {why}",
+                          None, "fix it: rocks remove bootaction, then add it again")
     base = inp.frontend.http_base
     state = f"{base}/install/state?token={quote(token, safe='')}"
     images = f"images/{host.appliance}/current"
+    extra = tuple(action.args.split()) if action is not None else ("quiet",)
     return BootSpec(f"{host.name} {STATELESS}", False, f"{images}/vmlinuz",
-                    f"{images}/initrd.img", (f"rocks.state={state}", "rdinit=/init", "quiet"),
+                    f"{images}/initrd.img", (f"rocks.state={state}", "rdinit=/init", *extra),
                     http_base=f"{base}/boot")
 
 
@@ -81,7 +90,7 @@ def boot_spec(
     install = host.boot is BootState.INSTALL
     name = host.install_action if install else host.run_action
     if not install and name == STATELESS:
-        return stateless_spec(inp, host)
+        return stateless_spec(inp, host, actions.get(STATELESS))
     action = actions.get(name)
     if action is None:
         if not install and name in ("os", "run"):

@@ -54,6 +54,13 @@ def test_stateless_and_back(cluster: Cluster) -> None:
     assert boots == "HOST         ACTION\ncompute-0-0  os\ncompute-0-1  stateless\n"
     assert not (cluster.root / "tftpboot/pxelinux.cfg/0A01FFFE").exists()  # compute-0-0
 
+    # a boot action named stateless adds its arguments (a serial console, say)
+    cluster.ok("add", "bootaction", "stateless", "kernel=image", "args=console=ttyS0,115200")
+    cluster.ok("set", "host", "boot", "compute-0-1", "action=stateless")
+    text = (cluster.root / PXE).read_text()
+    assert " rdinit=/init console=ttyS0,115200\n" in text and "quiet" not in text
+    token = _token(text)
+
     # install: the kickstart, and afterwards the disk (the run action is os again)
     cluster.ok("set", "host", "boot", "compute-0-1", "action=install")
     text = (cluster.root / PXE).read_text()

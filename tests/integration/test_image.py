@@ -29,7 +29,6 @@ IMGBOX = textwrap.dedent("""\
     <kickstart>
     <package>rocks-busybox-sh</package>
     <package>trial-app</package>
-    <package>kernel-fake</package>
     <post>
     echo "built for &appliance; name [&hostname;] pw [&db_password;]" > /etc/image-ok
     mkdir -p /etc/ssh /root/.ssh
@@ -42,7 +41,6 @@ OTHER = textwrap.dedent("""\
     <?xml version="1.0"?>
     <kickstart>
     <package>rocks-busybox-sh</package>
-    <package>kernel-fake</package>
     <post>
     echo other > /etc/other-ok
     </post>
@@ -71,7 +69,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     make_busybox_rpm(roll / "RPMS")
     make_rpm("trial-app", "1.2", dest=roll / "RPMS",
              files={"/etc/trial-app/version": "trial-app 1.2\n"})
-    make_rpm("kernel-fake", "6.1.0", dest=roll / "RPMS",
+    make_rpm("kernel", "6.1.0", dest=roll / "RPMS",  # added to every image, as Anaconda does
              files={"/boot/vmlinuz-6.1.0-test": "not really a kernel\n",
                     "/lib/modules/6.1.0-test/modules.dep": "\n"})
     e = {"ROCKS_STATE": str(state)}
@@ -202,7 +200,7 @@ def test_create_image_of_an_appliance_without_a_kernel_says_so(
         add_appliance(s, Appliance("nokernel", "imgbox-nokernel"))
     stored = next((tmp_path / "state").rglob("imgroll/**/nodes/otherbox.xml"))
     (stored.parent / "imgbox-nokernel.xml").write_text(
-        OTHER.replace("<package>kernel-fake</package>\n", ""))
+        OTHER.replace("<post>", '<package disable="1">kernel</package>\n<post>'))
     r = run_cli(["create", "image", "nokernel"], env=env)
     assert r.code != 0
     assert "install no kernel" in r.stderr and "add a kernel package" in r.stderr

@@ -250,20 +250,23 @@ class Frontend:
         """A stateless host's state archive (rocks.server.nodestate), read from the inventory
         now (its interfaces) and the snapshot (networks, the frontend); None if unreadable."""
         from rocks.inventory.hosts import list_hosts
-        from rocks.server.nodestate import state_files, state_tar
+        from rocks.server.nodestate import host_key, record_known_host, state_files, state_tar
 
         boot = self.snapshot.boot
+        state = Path(self.config.state_dir)
         try:
             with self.inventory.transaction(readonly=True) as s:
                 hosts = list_hosts(s, [entry.name])
+            key = host_key(state, entry.name)
+            record_known_host(state / "ssh" / "known_hosts", entry.name, key[1])
         except Exception:
-            log.exception("cannot read host %s for its stateless state", entry.name)
+            log.exception("cannot read host %s or its key for its stateless state", entry.name)
             return None
         if not hosts:
             return None
         networks = boot.networks if boot is not None else ()
         frontend = (boot.frontend.name, boot.frontend.private_ip) if boot is not None else ("", "")
-        return state_tar(state_files(entry, hosts[0], networks, frontend))
+        return state_tar(state_files(entry, hosts[0], networks, frontend, key))
 
     # -- events ---------------------------------------------------------------------------
     def record(self, entry: HostEntry, stage: str, message: str, source: str) -> None:

@@ -11,19 +11,27 @@ stateless with this token, its current one in the database. The answer is a tar 
     etc/rocks/host.env                            HOST, APPLIANCE, RACK, RANK, ADDRESSES (sh syntax)
     etc/NetworkManager/system-connections/*.nmconnection   its interfaces, as the installer writes
     root/.ssh/authorized_keys                     the cluster's SSH key (cluster_ssh_pubkey)
+    etc/ssh/ssh_host_ed25519_key{,.pub}           the host's own SSH host key
     etc/rocks/secrets/<attribute>                 each secret attribute of the host, 0600
 
-Its SSH host keys the node makes itself at boot (its sshd does), so two nodes never share one.
+The host key is made on the frontend the first time the host asks (kept under
+<state>/ssh/hosts/<host>/, 0600 in 0700 directories) and recorded in rocks' known_hosts: the
+node keeps one key across its boots, two nodes never share one, and `rocks run host` knows the
+key before it ever connects.
 """
 
 from __future__ import annotations
 
 import io
 import ipaddress
+import os
+import re
 import shlex
+import subprocess
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rocks.model.inventory import Host, Network
 from rocks.server.index import HostEntry
@@ -36,6 +44,44 @@ class StateFile:
     path: str
     data: bytes
     mode: int = 0o644
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$")
+KEY = "ssh_host_ed25519_key"
+
+
+def host_key(state_dir: Path, name: str) -> tuple[bytes, str]:
+    """The host's SSH host key (private key bytes, public key line), made on first use."""
+    if not _SAFE_NAME.match(name):
+        raise ValueError(f"not a host name: {name!r}")
+    base = state_dir / "ssh" / "hosts"
+    key = base / name / KEY
+    if not key.is_file():
+        for d in (state_dir / "ssh", base, base / name):
+            d.mkdir(mode=0o700, exist_ok=True)
+        tmp = key.with_name(f".{KEY}.{os.getpid()}")
+        for p in (tmp, tmp.with_name(tmp.name + ".pub")):
+            p.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name}",
+                        "-f", str(tmp)], check=True, capture_output=True, timeout=30)
+        tmp.with_name(tmp.name + ".pub").replace(key.with_name(KEY + ".pub"))
+        tmp.replace(key)
+    return key.read_bytes(), key.with_name(KEY + ".pub").read_text().strip()
+
+
+def record_known_host(known_hosts: Path, name: str, public: str) -> None:
+    """Make `public` the one key rocks' known_hosts holds for `name` (HostKeyAlias)."""
+    from rocks.remote.ssh import forget_host_keys
+
+    kind, blob = public.split()[:2]
+    line = f"{name} {kind} {blob}\n"
+    if known_hosts.exists() and line in known_hosts.read_text().splitlines(keepends=True):
+        return
+    known_hosts.parent.mkdir(parents=True, exist_ok=True)
+    forget_host_keys(known_hosts, [name])
+    with known_hosts.open("a") as f:
+        f.write(line)
+    known_hosts.chmod(0o644)
 
 
 def _prefix(netmask: str) -> int:
@@ -63,8 +109,10 @@ def _keyfile(host: Host, iface_dev: str, mac: str, ip: str, net: Network | None,
 
 
 def state_files(entry: HostEntry, host: Host, networks: Iterable[Network],
-                frontend: tuple[str, str]) -> list[StateFile]:
-    """The files of one host's state. `frontend` is (name, private address)."""
+                frontend: tuple[str, str], key: tuple[bytes, str] | None = None
+                ) -> list[StateFile]:
+    """The files of one host's state. `frontend` is (name, private address); `key` the host's
+    SSH host key (host_key)."""
     nets = {n.name: n for n in networks}
     attrs = dict(entry.view.attrs) if entry.view is not None else {}
     secret = entry.view.secret if entry.view is not None else frozenset()
@@ -88,9 +136,13 @@ def state_files(entry: HostEntry, host: Host, networks: Iterable[Network],
         files.append(StateFile(f"etc/NetworkManager/system-connections/{dev}.nmconnection",
                                _keyfile(host, dev, iface.mac, iface.ip, net, fe_ip).encode(),
                                0o600))
-    key = attrs.get(CLUSTER_KEY_ATTR, "").strip()
-    if key:
-        files.append(StateFile("root/.ssh/authorized_keys", f"{key}\n".encode(), 0o600))
+    cluster_key = attrs.get(CLUSTER_KEY_ATTR, "").strip()
+    if cluster_key:
+        files.append(StateFile("root/.ssh/authorized_keys", f"{cluster_key}\n".encode(),
+                               0o600))
+    if key is not None:
+        files.append(StateFile(f"etc/ssh/{KEY}", key[0], 0o600))
+        files.append(StateFile(f"etc/ssh/{KEY}.pub", f"{key[1]}\n".encode()))
     for name in sorted(secret):
         value = attrs.get(name, "")
         if value and name != "install_token" and name.replace("_", "").replace("-", "").isalnum():

@@ -80,10 +80,21 @@ def test_a_stateless_host_gets_its_own_state(cluster: Cluster, server: Server) -
         assert m["root/.ssh/authorized_keys"].mode == 0o600 and m["root/.ssh"].mode == 0o700
         assert all(x.uid == 0 and x.gid == 0 for x in m.values())
         assert read(body, "etc/rocks/secrets/rootpw_hash") == ROOTPW
-    # each host its own secrets, never another's; no host keys (each node makes its own)
+    # each host its own secrets, never another's; its own SSH host key, the same every boot
     assert read(bodies["compute-0-0"], "etc/rocks/secrets/db_password") == HOST_SECRET
     assert HOST_SECRET.encode() not in bodies["compute-0-1"]
-    assert not [n for b in bodies.values() for n in members(b) if "ssh_host_" in n]
+    pubs = {n: read(b, "etc/ssh/ssh_host_ed25519_key.pub") for n, b in bodies.items()}
+    assert len(set(pubs.values())) == 2 and all(p.startswith("ssh-ed25519 ") for p in pubs.values())
+    assert members(bodies["compute-0-0"])["etc/ssh/ssh_host_ed25519_key"].mode == 0o600
+    assert "PRIVATE KEY" in read(bodies["compute-0-0"], "etc/ssh/ssh_host_ed25519_key")
+    known = (cluster.state / "ssh" / "known_hosts").read_text().splitlines()
+    assert sorted(known) == sorted(f"{n} {' '.join(p.split()[:2])}" for n, p in pubs.items())
+    with client(server, cluster.addresses["compute-0-0"]) as c:
+        again = c.get("/install/state", params={"token": cluster.tokens["compute-0-0"]})
+    assert read(again.content, "etc/ssh/ssh_host_ed25519_key.pub") == pubs["compute-0-0"]
+    keydir = cluster.state / "ssh" / "hosts" / "compute-0-0"
+    assert keydir.stat().st_mode & 0o777 == 0o700
+    assert (keydir / "ssh_host_ed25519_key").stat().st_mode & 0o777 == 0o600
     assert cluster.tokens["compute-0-0"].encode() not in bodies["compute-0-0"]
 
 

@@ -276,7 +276,17 @@ class _Hub:
 
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller decides when to stop
-    import pyghmi.ipmi.command  # noqa: F401 - loaded once, shared by every worker forked
+    # what a worker needs, loaded once and shared by every worker forked (copy-on-write;
+    # frozen, the collector leaves those objects, and their pages, alone)
+    import encodings.idna  # noqa: F401 - pyghmi resolves the BMC's address
+    import gc
+
+    import pyghmi.ipmi.command  # noqa: F401
+
+    import rocks.power.fanout
+    import rocks.power.ipmi  # noqa: F401
+
+    gc.freeze()
 
     out = os.fdopen(os.dup(1), "wb")
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -70,8 +70,15 @@ def _proxies(raw: str) -> str:
             help="close a connection whose request headers are not complete this soon"),
     keyword("max-connections", _natural, default=0, metavar="integer",
             help="open connections per server process (0: the descriptor limit less a reserve)"),
+    keyword("name", default="", help="this frontend's name in the registry and on the events "
+                                     "it stores (default: this machine's host name)"),
+    keyword("url", default="", help="where nodes reach this frontend (default: http://host:port)"),
+    keyword("mirror", bool, default=True,
+            help="follow the head node's distribution: mirror it when `rocks create distro` "
+                 "changes it (service frontends; the head node mirrors nothing from itself)"),
     examples=("rocks start frontend", "rocks start frontend host=10.1.1.1 port=80 workers=2",
-              "rocks start frontend host=10.1.1.1 trusted-proxies=127.0.0.1"),
+              "rocks start frontend host=10.1.1.1 trusted-proxies=127.0.0.1",
+              "rocks start frontend host=10.2.1.1 name=fe2   # a service frontend"),
 )
 def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     """Serve kickstarts, install events, the distribution, the dashboard and the admin API.
@@ -109,7 +116,8 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
         sync_root=str(sync_root(ctx)), trusted_proxies=args["trusted-proxies"],
         routed_nodes=args["routed-nodes"], login=args["login"],
         keep_alive_timeout=args["keep-alive-timeout"], header_timeout=args["header-timeout"],
-        max_connections=args["max-connections"],
+        max_connections=args["max-connections"], name=args["name"], url=args["url"],
+        mirror=args["mirror"],
     )
     pages = "pages need a login" if config.login_required else "pages open (loopback only)"
     ctx.stderr.write(f"rocks frontend on http://{config.host}:{config.port}/ "

@@ -74,9 +74,10 @@ def parse_url(url: str) -> PgUrl:
                             "Kea's host reservations in the database need the inventory in "
                             "PostgreSQL", hint=HINT)
     query = parse_qs(parts.query)
-    host = query.get("host", [parts.hostname or ""])[0] or "localhost"
+    host = query.get("host", [parts.hostname or ""])[0]
+    port = query.get("port", [str(parts.port or "")])[0]
     return PgUrl(unquote(parts.username or ""), unquote(parts.password or ""), host,
-                 parts.port or 5432, parts.path.lstrip("/"))
+                 int(port) if port.isdigit() else 0, parts.path.lstrip("/"))
 
 
 def _inventory_url(s: Session) -> PgUrl:
@@ -85,12 +86,14 @@ def _inventory_url(s: Session) -> PgUrl:
         raise RocksError.of("kea-hosts-needs-postgresql",
                             "sync_kea_hosts=database: the inventory is not in PostgreSQL",
                             hint=HINT)
-    return parse_url(bind.url.render_as_string(hide_password=False))
+    url = parse_url(bind.url.render_as_string(hide_password=False))
+    return PgUrl(url.user, url.password, url.host or "localhost", url.port or 5432, url.dbname)
 
 
 def kea_url(s: Session, settings: dict[str, str]) -> PgUrl:
     """How Kea reaches the inventory's database: `sync_kea_database` (a postgresql:// URL; the
-    database must be the inventory's) else the inventory's URL as role `kea`, no password."""
+    database must be the inventory's; host and port default to the inventory's, a socket
+    directory is `?host=/run/postgresql`) else the inventory's URL as role `kea`."""
     inv = _inventory_url(s)
     given = settings.get("sync_kea_database", "").strip()
     if not given:
@@ -106,7 +109,7 @@ def kea_url(s: Session, settings: dict[str, str]) -> PgUrl:
         raise RocksError.of("kea-hosts-same-role",
                             f"sync_kea_database: Kea's role {user!r} is the inventory's own",
                             hint="Kea connects as its own role (its search_path is schema kea)")
-    return PgUrl(user, url.password, url.host, url.port, inv.dbname)
+    return PgUrl(user, url.password, url.host or inv.host, url.port or inv.port, inv.dbname)
 
 
 def kea_database(s: Session, settings: dict[str, str]) -> dict[str, object]:

@@ -142,11 +142,15 @@ def _packages_spec(names: list[str]) -> str:
 
 
 def build_cluster(state: Path, kernel: Path, initrd: Path, *, dhcp: str, bios_loader: str,
-                  uefi_loader: str, nodes: tuple[Node, ...]) -> tuple[Cluster, set[str]]:
-    """The frontend state; returns it with the package names an install must fetch."""
+                  uefi_loader: str, nodes: tuple[Node, ...], database_url: str = ""
+                  ) -> tuple[Cluster, set[str]]:
+    """The frontend state; returns it with the package names an install must fetch.
+    `database_url`: the inventory in that PostgreSQL database (else SQLite in the state)."""
     state.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKS_")}
     env.update(ROCKS_STATE=str(state), PYTHONPATH=str(REPO))
+    if database_url:
+        env["ROCKS_DATABASE_URL"] = database_url
     c = Cluster(state, env)
 
     ks = c.rocks("list", "appliance", "profile", "compute")

@@ -182,3 +182,21 @@ def list_host_install(ctx: Context, args: dict[str, Any]) -> Result:
         since = st.since.strftime("%Y-%m-%d %H:%M:%S") if st.since else None
         rows.append((st.host, st.stage or None, since, printable(st.message) or None))
     return Rows(("host", "stage", "since", "last-message"), rows)
+
+
+@command(tabular=True, examples=("rocks list frontend",))
+def list_frontend(ctx: Context, args: dict[str, Any]) -> Result:
+    """The frontends serving this inventory (the head node and service frontends): where nodes
+    reach each, whether it is up (seen within 15 s), stopped or down, when it was last seen and
+    which distribution it serves (* when it is not the site's, `rocks create distro`'s)."""
+    from rocks.inventory.frontends import current_distro, list_frontends
+
+    s = session(ctx)
+    site = current_distro(s)
+    now = datetime.now(UTC)
+    rows = []
+    for f in list_frontends(s):
+        distro = f.distro[:12] + ("*" if site is not None and f.distro != site.checksum else "")
+        rows.append((f.name, f.url, f.state(now), f.last_seen.strftime("%Y-%m-%d %H:%M:%S"),
+                     distro or None))
+    return Rows(("frontend", "url", "state", "last-seen", "distro"), rows)

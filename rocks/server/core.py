@@ -96,6 +96,8 @@ class Frontend:
         self.frontends: list[FrontendInfo] = []  # the registry, for the dashboard
         self._marks: collections.deque[tuple[float, int]] = collections.deque()
         self._beat: asyncio.Task[None] | None = None
+        self._mirror: asyncio.Task[None] | None = None  # following the site's distribution
+        self.mirrored = 0
         self.ledger = TokenLedger(self.inventory)
         self.proxies = config.proxies
         self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir,
@@ -135,7 +137,7 @@ class Frontend:
         self._beat = loop.create_task(self._heartbeat_loop(), name="frontend-heartbeat")
 
     async def stop(self) -> None:
-        for task in (self._task, self._beat):
+        for task in (self._task, self._beat, self._mirror):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -212,16 +214,53 @@ class Frontend:
                 await asyncio.to_thread(heartbeat, self.inventory, self.name,
                                         distro_checksum(self.config.distro_dir))
                 await self.read_frontends()
+                self.follow_distro()  # also retries a mirror that failed
             except Exception:
                 log.exception("frontend registry update failed")
             await asyncio.sleep(HEARTBEAT)
 
-    async def read_frontends(self) -> None:
-        def read() -> list[FrontendInfo]:
-            with self.inventory.transaction(readonly=True) as s:
-                return list_frontends(s)
+    def follow_distro(self) -> None:
+        """Mirror the site's distribution when `rocks create distro` moved it (notified, or
+        at the heartbeat), in the background; the current copy is served until the new one
+        is complete (packages/mirror.py)."""
+        if not self.config.mirror or (self._mirror is not None and not self._mirror.done()):
+            return
+        self._mirror = asyncio.get_running_loop().create_task(self._follow_distro(),
+                                                              name="distro-mirror")
 
-        self.frontends = await asyncio.to_thread(read)
+    async def _follow_distro(self) -> None:
+        from rocks.inventory.frontends import current_distro
+        from rocks.packages.mirror import mirror_distro
+
+        def site() -> Any:
+            with self.inventory.transaction(readonly=True) as s:
+                return current_distro(s)
+
+        distro = self.config.distro_dir
+        wanted = await asyncio.to_thread(site)
+        if wanted is None or wanted.checksum == distro_checksum(distro):
+            return
+        if wanted.url.rstrip("/") == f"{self.url.rstrip('/')}/install/distro":
+            return  # this frontend is where it is built: nothing to mirror from itself
+        log.info("distribution changed: mirroring from %s", wanted.url)
+
+        def report(stage: str, done: int, total: int) -> None:
+            if done == total:
+                log.info("mirror %s: %d/%d", stage, done, total)
+
+        try:
+            result = await asyncio.to_thread(mirror_distro, wanted.url, distro, report)
+        except RocksError as exc:
+            log.error("mirroring the distribution from %s failed (still serving the previous "
+                      "one; retried at the next heartbeat): %s", wanted.url, exc)
+            return
+        self.mirrored += 1
+        log.info("distribution mirrored from %s: %d files fetched (%d bytes), %d reused",
+                 wanted.url, len(result.fetched), result.bytes, result.linked)
+        await asyncio.to_thread(heartbeat, self.inventory, self.name, result.checksum)
+
+    async def read_frontends(self) -> None:
+        self.frontends = await asyncio.to_thread(list_frontends, self.inventory)
 
     async def refresh(self, loop: asyncio.AbstractEventLoop | None = None) -> bool:
         """Rebuild the snapshot if the inventory changed; True if it did. Also takes in the
@@ -233,6 +272,8 @@ class Frontend:
             await self._poll(loop)
         if notified is not None and "rocks_frontends" in notified:
             await self.read_frontends()
+        if notified is not None and "rocks_distro" in notified:
+            self.follow_distro()
         if time.monotonic() - self._sweep >= 2.0:
             self._sweep = time.monotonic()
             self.console.sweep()

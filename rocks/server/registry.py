@@ -1,5 +1,6 @@
-"""The frontend registry: every `rocks start frontend` sharing an inventory says who it is,
-where nodes reach it and that it is alive, so the dashboard of any of them shows them all.
+"""The frontend registry as the server uses it: every `rocks start frontend` sharing an
+inventory says who it is, where nodes reach it and that it is alive, so the dashboard of any
+of them shows them all (the rows: rocks/inventory/frontends.py).
 
 A frontend registers at start (its row is created or taken over by name), refreshes
 `last_seen` every HEARTBEAT seconds with the checksum of the distribution it serves, and marks
@@ -11,41 +12,19 @@ then; nothing it acknowledged is lost, since every event was committed before it
 from __future__ import annotations
 
 import hashlib
-import logging
 import socket
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
-
-from rocks.inventory.schema import FrontendRow
+from rocks.inventory import frontends as rows
+from rocks.inventory.frontends import HEARTBEAT, STALE, FrontendInfo
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-
     from rocks.inventory import Inventory
     from rocks.server.config import ServerConfig
 
-log = logging.getLogger("rocks.server")
-HEARTBEAT = 5.0  # seconds between a frontend's `last_seen` updates
-STALE = 3 * HEARTBEAT  # not seen for this long: down
-
-
-@dataclass(frozen=True, slots=True)
-class FrontendInfo:
-    name: str
-    url: str
-    started: datetime
-    last_seen: datetime
-    stopped: bool
-    distro: str
-
-    def state(self, now: datetime) -> str:
-        if self.stopped:
-            return "stopped"
-        return "up" if (now - self.last_seen).total_seconds() <= STALE else "down"
+__all__ = ["HEARTBEAT", "STALE", "FrontendInfo", "distro_checksum", "frontend_name",
+           "frontend_url", "heartbeat", "list_frontends", "register"]
 
 
 def frontend_name(config: ServerConfig) -> str:
@@ -67,23 +46,15 @@ def distro_checksum(distro: Path) -> str:
 
 
 def register(inventory: Inventory, name: str, url: str, distro: str) -> None:
-    now = datetime.now(UTC)
     with inventory.transaction() as s:
-        row = s.scalar(select(FrontendRow).where(FrontendRow.name == name))
-        if row is None:
-            s.add(FrontendRow(name=name, url=url, started=now, last_seen=now, stopped=False,
-                              distro=distro))
-        else:
-            row.url, row.started, row.last_seen, row.stopped, row.distro = (
-                url, now, now, False, distro)
+        rows.register(s, name, url, distro)
 
 
 def heartbeat(inventory: Inventory, name: str, distro: str, *, stopped: bool = False) -> None:
     with inventory.transaction() as s:
-        s.execute(update(FrontendRow).where(FrontendRow.name == name).values(
-            last_seen=datetime.now(UTC), distro=distro, stopped=stopped))
+        rows.heartbeat(s, name, distro, stopped=stopped)
 
 
-def list_frontends(s: Session) -> list[FrontendInfo]:
-    return [FrontendInfo(r.name, r.url, r.started, r.last_seen, r.stopped, r.distro)
-            for r in s.scalars(select(FrontendRow).order_by(FrontendRow.name))]
+def list_frontends(inventory: Inventory) -> list[FrontendInfo]:
+    with inventory.transaction(readonly=True) as s:
+        return rows.list_frontends(s)

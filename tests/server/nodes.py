@@ -89,6 +89,8 @@ class NodeResult:
     reconnects: int = 0
     finished_unacked: bool = False  # `finished` was refused after a lost answer (see install)
     served_by: list[str] = field(default_factory=list)  # "host:port" that answered each step
+    ks_seconds: float = 0.0  # from asking for the kickstart to having it (retries included)
+    ks_at: float = 0.0  # when it had it (the event loop's clock)
 
 
 STAGES = ("pre", "packages", "post", "finished")
@@ -164,11 +166,11 @@ async def install(name: str, address: str, token: str, port: int, *,
                     conn = Connection(servers[which][1], address, servers[which][0])
                 await asyncio.sleep(min(2.0, 0.05 * 2 ** tries) * (0.5 + random.random()))
                 continue
-            result.served_by.append(f"{conn.host}:{conn.port}")
             if r.status == 503:
                 result.busy += 1
                 await asyncio.sleep(random.uniform(0.01, 0.1))
                 continue
+            result.served_by.append(f"{conn.host}:{conn.port}")
             if lost and r.status == 403 and b"finished" in body:
                 result.finished_unacked = True  # committed before the crash, answer lost
             return r
@@ -176,7 +178,10 @@ async def install(name: str, address: str, token: str, port: int, *,
         return None
 
     try:
+        asked = loop.time()
         r = await call("GET", f"/install/kickstart?token={token}")
+        result.ks_at = loop.time()
+        result.ks_seconds = result.ks_at - asked
         if r is None:
             return result
         if r.status != 200:

@@ -7,7 +7,8 @@
   lookup, no file written, nothing reloaded (checked here: the row is in kea.hosts).
 
 Both measured in the same run, as whole processes (wall, unqueued, CPU: bench/common.py), and
-one changed MAC (`set host interface mac` [+ `sync config`]) the same two ways. Needs a
+one changed MAC (`set host interface mac` [+ `sync config`]) the same two ways, and without
+DHCP at all (what the reservation's own write costs is the difference). Needs a
 PostgreSQL server: ROCKS_TEST_POSTGRES_URL (scripts/pg-throwaway.sh) or --admin-url; a database
 is created for the run and dropped after.
 
@@ -84,6 +85,7 @@ def measure(state: Path, url: str, n: int, reps: int) -> None:
     tag = {"hosts": n, "machine": machine()}
     file_runs = [new_host(i + 1, sync=True) for i in range(reps)]
     mac_file = [new_mac(i + 1, sync=True) for i in range(reps)]
+    mac_only = [new_mac(50 + i, sync=False) for i in range(reps)]  # the inventory alone
 
     rocks("set", "attr", "sync_kea_hosts", "database")
     first = rocks("sync", "config", "loaders=no")  # Kea's schema, and every reservation
@@ -105,7 +107,10 @@ def measure(state: Path, url: str, n: int, reps: int) -> None:
             ("new_host_live_kea_database", db_runs,
              "add host + add host interface (the reservation in the same transaction)"),
             ("mac_change_live_file", mac_file, "set host interface mac + sync config"),
-            ("mac_change_live_kea_database", mac_db, "set host interface mac")):
+            ("mac_change_live_kea_database", mac_db, "set host interface mac"),
+            ("mac_change_inventory_only", mac_only,
+             "set host interface mac, file mode without sync: the same command without the "
+             "reservation (what writing it costs is the difference)")):
         st = stats(runs)
         emit(op, n, st.wall, note=note, **st.fields(), **tag)
 

@@ -15,9 +15,10 @@ changed interface, a renamed or moved host, a `frontend` attribute, a changed ne
 (rocks.inventory.db), empties it and rewrites those hosts' rows from the same
 `rocks.sync.dhcp_kea.reservations` the file is written from. `rocks sync config` writes the
 static configuration, sets the schema up once (`prepare`) and reconciles every row
-(`reconcile`). ISC dhcpd keeps its file. A path that bypasses the inventory's transactions
-(psql by hand) leaves its rows pending: the next write transaction, or `rocks sync config`,
-settles them.
+(`reconcile`). ISC dhcpd keeps its file. A path that bypasses the inventory's ORM
+transactions (psql by hand, a plain-SQL command of rocks.inventory.core) leaves its rows
+pending: the next write transaction settles them — a running frontend's heartbeat is one,
+every 5 s — and so does `rocks sync config`.
 
 Rows rocks writes carry `user_context` `{"rocks-host-id": N}`, indexed, so they are found by
 host even after the host is gone; rows others put into Kea's table are left alone.

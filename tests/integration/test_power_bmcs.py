@@ -170,9 +170,13 @@ def bmcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bmcs]:
 def test_each_failure_is_its_own_and_the_others_succeed(bmcs: Bmcs) -> None:
     b = bmcs
     r = b.rocks("set", "host", "power", "ipmi-0-[0-2]", "rf-0-[0-3]", "nobmc-0-0",
-                "action=status", "timeout=4")
+                "action=status", "timeout=15")  # generous: ipmi_sim asks its chassis script
     assert r.returncode == 2, r.stdout + r.stderr
-    assert r.stdout == "----- ipmi-0-0,rf-0-0 -----\noff\n", r.stdout
+    # the two good BMCs answer (on or off: the other tests of this module, in any order, may
+    # have left either machine on), grouped as `run host` groups its output
+    groups = re.findall(r"^----- (\S+) -----\n(on|off)$", r.stdout, re.M)
+    assert sorted(h for hosts, _ in groups for h in hosts.split(",")) == \
+        ["ipmi-0-0", "rf-0-0"], r.stdout + r.stderr
     err = r.stderr
     assert re.search(r"^ipmi-0-1: denied: login refused", err, re.M), err
     assert re.search(r"^ipmi-0-2: (unreachable|timed out): ", err, re.M), err
@@ -182,9 +186,9 @@ def test_each_failure_is_its_own_and_the_others_succeed(bmcs: Bmcs) -> None:
     assert re.search(r"^nobmc-0-0: no bmc: no interface marked as its BMC", err, re.M), err
     assert "ok 2, no bmc 1 (nobmc-0-0), denied 2 (ipmi-0-1,rf-0-1)" in err, err
     assert "error: 6 of 8 hosts did not succeed" in err, err
-    listed = b.ok("list", "host", "power", "timeout=4", "output-format=json")
+    listed = b.ok("list", "host", "power", "timeout=15", "output-format=json")
     rows = {row["host"]: row for row in json.loads(listed)}
-    assert rows["ipmi-0-0"]["state"] == "off" and rows["ipmi-0-0"]["problem"] is None
+    assert rows["ipmi-0-0"]["state"] in ("on", "off") and rows["ipmi-0-0"]["problem"] is None
     assert rows["ipmi-0-0"]["bmc"] == f"ipmi {NET}.1:623"
     assert rows["rf-0-0"]["bmc"] == f"redfish http://{NET}.20:{RF_PORT}"
     assert rows["rf-0-1"]["state"] is None and rows["rf-0-1"]["problem"].startswith("denied")

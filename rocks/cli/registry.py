@@ -131,6 +131,9 @@ COMMANDS: CommandTable = {
     ("list", "host", "image"): Entry(
         _IMAGE, "list_host_image", "Stateless hosts: their image, and who needs a reboot"
     ),
+    ("list", "frontend"): Entry(
+        "rocks.commands.frontend", "list_frontend", "List the frontends sharing the inventory"
+    ),
     ("list", "host", "install"): Entry(
         "rocks.commands.frontend", "list_host_install", "List hosts' install stage and last message"
     ),
@@ -325,6 +328,9 @@ COMMANDS: CommandTable = {
     ),
     ("sync", "config"): Entry(
         "rocks.commands.sync", "sync_config", "Make DHCP, DNS, hosts, boot files match"
+    ),
+    ("sync", "distro"): Entry(
+        _ROLL, "sync_distro", "Mirror the head node's distribution by content"
     ),
     ("sync", "host", "access"): Entry(
         _RUN, "sync_host_access", "Apply access rules to running nodes"

@@ -38,11 +38,14 @@ class BootSpec:
     kernel: str = ""
     initrd: str = ""
     args: tuple[str, ...] = ()
-    http_base: str = ""  # where iPXE fetches kernel and initrd; empty: the kernel base
+    files: str = ""  # where iPXE fetches kernel and initrd ("": the head node's boot files)
+    bootif: bool = False  # iPXE adds BOOTIF= (the stateless /init finds the booting interface)
 
 
-def install_args(inp: SyncInput, action: BootAction, token: str | None) -> tuple[str, ...]:
-    base = inp.frontend.http_base
+def install_args(inp: SyncInput, action: BootAction, token: str | None,
+                 base: str = "") -> tuple[str, ...]:
+    """The installer's arguments: kickstart and repository at `base` (default: the head's)."""
+    base = base or inp.frontend.http_base
     ks = f"{base}/install/kickstart"
     if token:
         ks += f"?token={quote(token, safe='')}"
@@ -66,13 +69,15 @@ def stateless_spec(inp: SyncInput, host: Host, action: BootAction | None = None
         return Diagnostic("sync.bad-bootaction",
                           f"host {host.name}: boot action {STATELESS!r} cannot be written: {why}",
                           None, "fix it: rocks remove bootaction, then add it again")
-    base = inp.frontend.http_base
-    state = f"{base}/install/state?token={quote(token, safe='')}"
+    # the state from the frontend that serves the host (a service frontend, or the head
+    # node); the image from the head node, where `rocks create image` built it
+    fe = inp.frontend_for(host.name)
+    state = f"{fe.http_base}/install/state?token={quote(token, safe='')}"
     images = f"images/{host.appliance}/current"
     extra = tuple(action.args.split()) if action is not None else ("quiet",)
     return BootSpec(f"{host.name} {STATELESS}", False, f"{images}/vmlinuz",
                     f"{images}/initrd.img", (f"rocks.state={state}", "rdinit=/init", *extra),
-                    http_base=f"{base}/boot")
+                    f"{inp.frontend.http_base}/boot", bootif=True)
 
 
 def _is_local(action: BootAction) -> bool:
@@ -110,8 +115,10 @@ def boot_spec(
     if install and not token:
         return Diagnostic("sync.no-token", f"host {host.name}: in install but has no token",
                           None, "set the host's boot to install again to issue one")
+    fe = inp.frontend_for(host.name)  # a service frontend serves it, or the head node
+    files = inp.kernel_base_for(host.name) if fe != inp.frontend else ""
     return BootSpec(f"{host.name} {name}", False, action.kernel, action.initrd,
-                    install_args(inp, action, token))
+                    install_args(inp, action, token, fe.http_base), files)
 
 
 def discovery_spec(
@@ -197,11 +204,11 @@ def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
     initrd_name = spec.initrd.rsplit("/", 1)[-1]
     named = f" initrd={initrd_name}" if spec.initrd else ""
     # a stateless /init finds the interface that booted by BOOTIF=, as PXELINUX's IPAPPEND 2
-    bootif = " BOOTIF=01-${netX/mac:hexhyp}" if spec.http_base else ""
-    lines = [f"kernel {_url(inp, spec.kernel, spec.http_base)}{named} {' '.join(spec.args)}"
+    bootif = " BOOTIF=01-${netX/mac:hexhyp}" if spec.bootif else ""
+    lines = [f"kernel {_url(inp, spec.kernel, spec.files)}{named} {' '.join(spec.args)}"
              f"{bootif}"]
     if spec.initrd:
-        lines.append(f"initrd {_url(inp, spec.initrd, spec.http_base)}")
+        lines.append(f"initrd {_url(inp, spec.initrd, spec.files)}")
     return head + "\n".join([*lines, "boot", ""])
 
 

@@ -177,8 +177,12 @@ def test_power_and_reinstall_through_ipmi_sim(power_lab: PowerLab) -> None:
     logger.popen.wait(timeout=20)
     assert "logging its console to" in logger.tail(), logger.tail()
     # its console through SOL, non-interactively
-    console = pl.ok("open", "host", "console", NODE.name, "duration=8", timeout=60)
-    assert console.strip(), "nothing read from the SOL console"
+    # (an installing node can be quiet for a while: read again, a few times, before failing)
+    for _ in range(4):
+        console = pl.ok("open", "host", "console", NODE.name, "duration=8", timeout=60)
+        if console.strip():
+            break
+    assert console.strip(), "nothing read from the SOL console in 4 reads of 8 s"
     assert console in pl.serial() or console.strip()[-20:] in pl.serial()
 
     # off, on again (next boot only: the flag was spent), cycle with PXE

@@ -37,9 +37,9 @@ def test_the_compute_kickstart_is_executable_as_served(compute_ks: str) -> None:
     scripts = kickstart.scripts(handler)
     pre = [s for s in scripts if s.kind == "pre"]
     post = [s for s in scripts if s.kind == "post"]
-    assert [s.origin for s in pre][:2] == ["base:rolls/base/nodes/install-log-begin.xml:10",
-                                           "base:rolls/base/nodes/phone-home.xml:11"]
-    assert post[0].title == "%post --nochroot base:rolls/base/nodes/install-log-begin.xml:14"
+    assert [s.origin for s in pre][:2] == ["base:nodes/install-log-begin.xml:10",
+                                           "base:nodes/phone-home.xml:11"]
+    assert post[0].title == "%post --nochroot base:nodes/install-log-begin.xml:14"
     assert post[0].log == "/mnt/sysimage/var/log/rocks-post-01-install-log-begin.log"
     node_info = next(s for s in post if "node-info.xml" in s.origin)
     assert node_info.interp == "/usr/bin/python3" and node_info.chroot

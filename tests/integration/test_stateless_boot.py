@@ -8,9 +8,11 @@ carried, checking the host key the frontend made for it (no key learnt). Its dis
 Then `action=install` and a reboot install it on its disk (the reinstall test's loop), and
 `action=stateless` and a reboot bring the image back, with the same host key as before.
 
-Not built yet (see README, Stateless nodes): UEFI/GRUB and iPXE stateless boots in qemu, two
-nodes sharing one image in qemu (the server test checks their separate states), and the
-boot-to-up benchmark.
+Last, a second node boots the same image with UEFI (OVMF, GRUB over TFTP) and gets its own host
+name and host key.
+
+Not built yet (see README, Stateless nodes): the iPXE stateless boot in qemu, and the boot-to-up
+benchmark.
 """
 
 from __future__ import annotations
@@ -30,15 +32,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_stateless_node_boots_from_memory_and_reports_up(assets: Assets, tmp_path: Path) -> None:
-    node = NODES[0]
+    node, other = NODES
     c = build_cluster(tmp_path / "state", assets, dhcp="isc", bios_loader="pxelinux",
-                      uefi_loader="grub", nodes=(node,))
+                      uefi_loader="grub", nodes=NODES)
     built = c.rocks("create", "image", "compute", timeout=1800)
     assert "image compute " in built and "packages" in built, built
     print(built.strip())
     c.rocks("add", "bootaction", "stateless", "kernel=image",
             "args=console=ttyS0,115200 panic=-1")
-    c.rocks("set", "host", "boot", node.name, "action=stateless")
+    c.rocks("set", "host", "boot", node.name, other.name, "action=stateless")
     c.sync(None)
     pxe = c.boot_files(node)["pxelinux"]
     assert "KERNEL images/compute/current/vmlinuz" in pxe, pxe
@@ -59,7 +61,8 @@ def test_stateless_node_boots_from_memory_and_reports_up(assets: Assets, tmp_pat
             r = lab.run(str(ROCKS), "list", "host", "status", node.name, env=c.env)
             assert r.returncode == 0 and r.stdout.splitlines()[1].split()[1] == "up", r.stdout
             rows = json.loads(c.rocks("list", "host", "image", "output-format=json"))
-            assert [(x["host"], x["reboot"]) for x in rows] == [(node.name, "no")], rows
+            assert [(x["host"], x["reboot"]) for x in rows] == [
+                (node.name, "no"), (other.name, None)], rows  # the other has not booted yet
             # operated as an installed node: the cluster key came with its state, and the
             # host key is the one the frontend made and recorded (strict checking, no learning)
             out = run_host(lab, c, node.name, "hostname; cat /etc/rocks-image; "
@@ -97,6 +100,18 @@ def test_stateless_node_boots_from_memory_and_reports_up(assets: Assets, tmp_pat
             assert "/dev/vda" not in out and node.name in out, out
             line = next(ln for ln in known.splitlines() if ln.startswith(node.name + " "))
             assert line in (c.state / "ssh" / "known_hosts").read_text()
+            vm.stop()
+
+            # a second node, UEFI (OVMF + GRUB over TFTP), the same image: its own name and key
+            vm = lab.vm(firmware="uefi", nic="virtio", mac=other.mac, label=other.name)
+            stateless_boot(vm, other.name)
+            assert f"Booting `{other.name} stateless'" in vm.text(0)
+            c.wait_stage(other, "up", 120)
+            out = run_host(lab, c, other.name, "hostname; cat /etc/rocks-image")
+            assert other.name in out and digest in out, out
+            keys = {ln.split()[0]: ln.split()[2]
+                    for ln in (c.state / "ssh" / "known_hosts").read_text().splitlines()}
+            assert keys[other.name] != keys[node.name]
         except BaseException:
             print(vm.text(0)[-6000:])
             for proc in lab.procs:

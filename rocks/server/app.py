@@ -106,8 +106,10 @@ class FrontendApp:
 
 
 def create_app(config: ServerConfig) -> FrontendApp:
+    from rocks.server.cache import tune_malloc
     from rocks.server.conn import configure
 
+    tune_malloc()
     configure(config)
     return FrontendApp(config)
 

@@ -262,13 +262,17 @@ class Compiler:
     stats: dict[str, int] = field(default_factory=lambda: {"hits": 0, "misses": 0})
     _declared_secret: frozenset[str] | None = None
     _multiline: frozenset[str] | None = None
+    _inputs_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def key(self, root: str, attrs: Mapping[str, str]) -> str:
         g = self.graph
         if self.eval_mode is EvalMode.RUN and g.has_eval(root):
             items = sorted(attrs.items())  # eval output may read any attribute
         else:
-            items = [(n, repr(coerce(attrs.get(n)))) for n in sorted(g.condition_inputs(root))]
+            names = self._inputs_of.get(root)
+            if names is None:  # the graph does not change under a compiler
+                names = self._inputs_of[root] = tuple(sorted(g.condition_inputs(root)))
+            items = [(n, repr(coerce(attrs.get(n)))) for n in names]
         raw = repr((g.digest, root, self.release, self.eval_mode.value, self.provenance, items))
         return hashlib.sha256(raw.encode()).hexdigest()
 

@@ -52,10 +52,10 @@ def spend_token(session: Session, host_id: int, token: str) -> bool:
 
 def current_tokens(session: Session, host_ids: list[int]) -> dict[int, str]:
     """The install token of each of these hosts that is installing (others are absent)."""
-    rows = session.execute(select(HostRow.id, HostRow.install_token).where(
-        HostRow.id.in_(host_ids), HostRow.boot == "install",
-        HostRow.install_token.is_not(None)))
-    return {i: t for i, t in rows if t}
+    t = HostRow.__table__.c  # Core on the session's connection: the frontend asks per moment
+    rows = session.connection().execute(select(t.id, t.install_token).where(
+        t.id.in_(host_ids), t.boot == "install", t.install_token.is_not(None)))
+    return {i: tok for i, tok in rows if tok}
 
 
 def begin_install_many(session: Session, hosts: list[str]) -> dict[str, str]:

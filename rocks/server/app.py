@@ -34,12 +34,14 @@ class FrontendApp:
         from rocks.server.actions import actions_router
         from rocks.server.api import api_router
         from rocks.server.auth import Auth
+        from rocks.server.conn import FAST
         from rocks.server.web import DOCS_ASSETS, docs_assets, login_router, web_router
         from rocks.server.writes import rocks_error_handler, writes_router
 
         fe = Frontend(self.config)
         self.frontend = fe
         self.install = InstallApp(fe)
+        FAST[b"/install/kickstart"] = self.install.kickstart_answer
         web = FastAPI(title="rocks frontend", version="1", openapi_url=None, docs_url=None,
                       redoc_url=None)
         web.state.frontend = fe

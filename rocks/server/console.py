@@ -14,6 +14,8 @@ login).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fnmatch
 import re
 import secrets
@@ -41,6 +43,8 @@ STAGE_ORDER = {s: i for i, s in enumerate(
      "up", ""))}
 MESSAGE_CHARS = 200  # of the last message in a list row (the host page shows all of it)
 MAX_REMOVED = 20000  # removed names remembered for deltas; beyond, clients get whole pages
+TOUCH_DELAY = 0.05  # seconds a touched row waits to be recomputed (with the others touched)
+WATCHED = 10.0  # seconds after a read during which touched rows are recomputed as they come
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -124,6 +128,9 @@ class Console:
         self.progress: dict[str, list[object]] = {}
         self.changed: dict[str, int] = {}
         self.removed: dict[str, int] = {}
+        self._pending: set[str] = set()  # touched, not yet recomputed (flush)
+        self._flush_at: asyncio.TimerHandle | None = None
+        self._read_at = float("-inf")
         self._next_due = NO_TIME
         self._orders: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
         self._totals: tuple[int, dict[str, int], list[dict[str, int]]] | None = None
@@ -195,6 +202,7 @@ class Console:
         """After a new snapshot: the rows of hosts whose inventory fields changed (the rest
         keep their columns, and follow their events through `touch`); hosts gone are
         removed."""
+        self.flush()
         now = datetime.now(UTC)
         old, new = self.table, self.fe.snapshot.hosts
         first = old is None
@@ -245,14 +253,44 @@ class Console:
             self.floor = self.version
 
     def touch(self, names: Iterable[str]) -> None:
-        """Recompute the rows of these hosts (an event, a fetch, a probe)."""
+        """Mark the rows of these hosts for recomputing (an event, a fetch, a probe). Rows are
+        recomputed when something reads them and, while someone watches the console (a read
+        in the last WATCHED seconds), every TOUCH_DELAY — each host once however often it
+        was touched: a mass install touches a host at each of its requests, and nobody may be
+        looking."""
+        self._pending.update(names)
+        if self._flush_at is not None or not self._pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if loop.time() - self._read_at < WATCHED:
+            self._flush_at = loop.call_later(TOUCH_DELAY, self.flush)
+
+    def _reading(self) -> None:
+        """A reader is here: rows recomputed first, and kept current while it watches."""
+        with contextlib.suppress(RuntimeError):
+            self._read_at = asyncio.get_running_loop().time()
+        self.flush()
+
+    def flush(self) -> None:
+        """Recompute the rows touched since the last flush."""
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush_at = None
+        names, self._pending = self._pending, set()
+        self._recompute(names)
+
+    def _recompute(self, names: Iterable[str]) -> None:
         table = self.table
-        if table is None:
+        if table is None or table is not self.fe.snapshot.hosts:
             return
         now = datetime.now(UTC)
         for name in names:
             i = table.position(name)
-            if i >= 0 and table is self.fe.snapshot.hosts:
+            if i >= 0:
                 self._put(i, name, self._state(table.entry(i), now))
 
     def sweep(self) -> None:
@@ -269,10 +307,17 @@ class Console:
             d = due[i]
             if d != NO_TIME and d > now and (self._next_due == NO_TIME or d < self._next_due):
                 self._next_due = d
-        self.touch(names)
+        self._recompute(names)
+        self._pending.difference_update(names)
+
+    def changed_at(self, name: str) -> int:
+        """The version at which the host's row last changed (0: before any client saw it)."""
+        self._reading()
+        return self.changed.get(name, 0)
 
     def row(self, name: str, macs: bool = True) -> Row | None:
         """The host's row as a page shows it (MACs only for a viewer behind the login)."""
+        self._reading()
         table = self.table
         i = table.position(name) if table is not None else -1
         return None if i < 0 else self._row(i, macs)
@@ -348,6 +393,7 @@ class Console:
 
     def ordered(self, view: View, macs: bool) -> list[str]:
         """The names the view selects, in its order (kept per version)."""
+        self._reading()
         table = self.table
         if table is None:
             return []
@@ -367,6 +413,7 @@ class Console:
 
     def totals(self) -> tuple[dict[str, int], list[dict[str, int]]]:
         """The cards (counts of every host) and each rack's counts."""
+        self._reading()
         table = self.table
         if self._totals is not None and self._totals[0] == self.version:
             return self._totals[1], self._totals[2]
@@ -406,6 +453,7 @@ class Console:
     def query(self, view: View, since: str = "", *, macs: bool) -> dict[str, Any]:
         """The view's page: names in order, and the rows changed since `since` (all of them
         when `since` is empty, from another epoch, or too old)."""
+        self._reading()
         names = self.ordered(view, macs)
         pages = max(1, -(-len(names) // view.size))
         page = min(max(1, view.page), pages)

@@ -161,28 +161,87 @@ class Extra:
     public: frozenset[str]  # host attributes not flagged (they clear a group's flag)
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class HostEntry:
-    """One host as the request path sees it, read from a HostTable."""
+    """One host as the request path sees it: a row of a HostTable, its fields read from the
+    columns when first asked for (identifying a node reads a few of them)."""
 
-    id: int
-    name: str
-    appliance: str
-    boot: str
-    token: str | None
-    install_started: datetime | None
-    ips: tuple[str, ...]
-    macs: tuple[str, ...]
-    rack: int
-    rank: int
-    layer: Layer
-    hostaddr: str = ""  # from its PXE interface (resolution), "" when none
-    ksmac: str = ""
-    extra: Extra | None = None
-    install_action: str = "install"
-    run_action: str = "os"
-    pos: int = -1  # its row in the table it was read from
-    generation: int = 0  # that table's snapshot
+    __slots__ = (
+        "_ifaces",
+        "_t",
+        "boot",
+        "generation",
+        "id",
+        "layer",
+        "name",
+        "pos",
+        "rack",
+        "rank",
+        "token",
+    )
+
+    def __init__(self, table: HostTable, i: int) -> None:
+        self._t = table
+        self.pos = i  # its row in the table it was read from
+        self.generation = table.generation  # that table's snapshot
+        self.id: int = table.ids[i]
+        self.name: str = table.names[i]
+        self.layer: Layer = table.layers[table.layer_of[i]]
+        self.boot: str = table.words[table.boots[i]]
+        self.token: str | None = table.tokens[i] or None
+        self.rack: int = table.racks[i]
+        self.rank: int = table.ranks[i]
+        self._ifaces: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+
+    def __repr__(self) -> str:
+        return f"HostEntry({self.name!r}, generation={self.generation}, row={self.pos})"
+
+    @property
+    def appliance(self) -> str:
+        return self.layer.appliance
+
+    @property
+    def install_started(self) -> datetime | None:
+        return from_us(self._t.started[self.pos])
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        """Its interfaces' addresses (BMCs are not the node's)."""
+        if self._ifaces is None:
+            self._ifaces = self._t.interfaces_at(self.pos)
+        return self._ifaces[0]
+
+    @property
+    def macs(self) -> tuple[str, ...]:
+        """Its interfaces' MACs, lower case."""
+        if self._ifaces is None:
+            self._ifaces = self._t.interfaces_at(self.pos)
+        return self._ifaces[1]
+
+    def _pxe(self, column: Strings) -> str:
+        t, i = self._t, self.pos
+        chosen = t.pxe[i]
+        return column[(t.ends[i - 1] if i else 0) + chosen] if chosen >= 0 else ""
+
+    @property
+    def hostaddr(self) -> str:
+        """The address of the interface resolution takes hostaddr from ("" when none)."""
+        return self._pxe(self._t.ips)
+
+    @property
+    def ksmac(self) -> str:
+        return self._pxe(self._t.macs)
+
+    @property
+    def extra(self) -> Extra | None:
+        return self._t.extras.get(self.pos)
+
+    @property
+    def install_action(self) -> str:
+        return self._t.words[self._t.actions[self.pos]]
+
+    @property
+    def run_action(self) -> str:
+        return self._t.words[self._t.runs[self.pos]]
 
     @property
     def installing(self) -> bool:
@@ -207,10 +266,11 @@ class HostEntry:
                 own[key] = value
                 sources[key] = "intrinsic"
         secret = layer.secret
-        if self.extra is not None:
-            own.update(self.extra.values)
-            sources.update(dict.fromkeys(self.extra.values, "host"))
-            secret = (secret - self.extra.public) | self.extra.secret
+        extra = self.extra
+        if extra is not None:
+            own.update(extra.values)
+            sources.update(dict.fromkeys(extra.values, "host"))
+            secret = (secret - extra.public) | extra.secret
         for key, value in (("hostaddr", self.hostaddr), ("ksmac", self.ksmac)):
             if value:
                 own[key] = value
@@ -249,13 +309,14 @@ class HostEntry:
     def redact(self, text: str) -> str:
         """`text` with the host's secret values and install token masked, whole and word by
         word (an error message may quote part of a value)."""
-        view = self.view
-        if view is None and not self.token:
+        layer = self.layer
+        if layer.error and not self.token:
             return text
         values = {self.token or ""}
-        if view is not None:
-            for name in view.secret:
-                value = view.attrs.get(name, "")
+        if not layer.error:  # as self.view would have it, without merging every attribute
+            own, _, secret = self._own()
+            for name in secret | layer.declared:
+                value = own[name] if name in own else layer.attrs.get(name, "")
                 values.add(value)
                 values.update(value.split())
         for value in sorted((v for v in values if len(v) >= 4), key=len, reverse=True):
@@ -498,22 +559,7 @@ class HostTable(Mapping[str, HostEntry]):
 
     # -- columns ---------------------------------------------------------------------------
     def entry(self, i: int) -> HostEntry:
-        start = self.ends[i - 1] if i else 0
-        end = self.ends[i]
-        ips = tuple(ip for ip in (self.ips[k] for k in range(start, end)) if ip)
-        macs = tuple(m.lower() for m in (self.macs[k] for k in range(start, end)) if m)
-        chosen = self.pxe[i]
-        hostaddr = ksmac = ""
-        if chosen >= 0:
-            hostaddr = self.ips[start + chosen]
-            ksmac = self.macs[start + chosen]
-        layer = self.layers[self.layer_of[i]]
-        words = self.words
-        return HostEntry(
-            self.ids[i], self.names[i], layer.appliance, words[self.boots[i]],
-            self.tokens[i] or None, from_us(self.started[i]), ips, macs, self.racks[i],
-            self.ranks[i], layer, hostaddr, ksmac, self.extras.get(i),
-            words[self.actions[i]], words[self.runs[i]], i, self.generation)
+        return HostEntry(self, i)
 
     def name_of_id(self, host_id: int) -> str | None:
         ids = self.id_sorted
@@ -577,13 +623,18 @@ class _ByMac:
     def __init__(self, table: HostTable) -> None:
         self._t = table
 
-    def get(self, mac: str) -> HostEntry | None:
+    def owner(self, mac: str) -> int:
+        """The row of the host with this MAC, -1 for none."""
         t = self._t
         found = -1
         for k in t.mac_index.candidates(mac):
             if t.macs[k].lower() == mac:
                 found = max(found, t.owner[k])
-        return t.entry(found) if found >= 0 else None
+        return found
+
+    def get(self, mac: str) -> HostEntry | None:
+        found = self.owner(mac)
+        return self._t.entry(found) if found >= 0 else None
 
     def __contains__(self, mac: str) -> bool:
         return self.get(mac) is not None

@@ -248,7 +248,7 @@ async def _events(fe: Frontend, entry: HostEntry, limit: int) -> list[Any]:
 
 
 def _host_tag(fe: Frontend, name: str) -> str:
-    return f'W/"{fe.console.epoch}.{fe.console.changed.get(name, 0)}"'
+    return f'W/"{fe.console.epoch}.{fe.console.changed_at(name)}"'
 
 
 @web_router.get("/hosts/{name}", response_class=HTMLResponse)

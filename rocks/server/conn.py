@@ -215,6 +215,8 @@ class GuardedProtocol(HttpToolsProtocol):
         out.append(b"\r\n")
         if scope["method"] != "HEAD":
             out.append(body)
+        if self.flow.write_paused and not cycle.disconnected:
+            await self.flow.drain()  # as uvicorn does: a client that does not read gets no more
         if not _OUTBOX:
             self.loop.call_soon(_send_all)
         _OUTBOX.append((self, cycle, b"".join(out)))

@@ -139,6 +139,8 @@ class Console:
 
     @property
     def tag(self) -> str:
+        """The version a reader sees (touched rows recomputed first: ETags are made of it)."""
+        self._reading()
         return f"{self.epoch}.{self.version}"
 
     def _code(self, word: str) -> int:

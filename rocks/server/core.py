@@ -39,6 +39,7 @@ from rocks.server.status import (
 from rocks.server.writer import EventWriter, Pending
 
 log = logging.getLogger("rocks.server")
+NODE = "node"  # the board's source of an event a node sent (its address is in the database)
 
 
 @dataclass(slots=True)
@@ -88,7 +89,10 @@ class Frontend:
         self.kickstarts: ByteLru[str, Served] = ByteLru(config.kickstart_cache << 20, _cost)
         self.failures: dict[str, str] = {}  # host -> inputs whose compile failure was recorded
         self._checked: dict[str, str] = {}  # host -> inputs rendered ahead (_precheck)
-        self.board: dict[str, LastEvent] = {}  # newest stored event per host
+        # newest stored event per host id (sources reduced to what liveness asks: the node,
+        # the frontend or nobody; messages interned: a mass install's are mostly alike)
+        self.board: dict[int, LastEvent] = {}
+        self._words: dict[str, str] = {}
         self.inferred: set[tuple[str, str]] = set()  # (host, token) that got a `packages`
         self.writer = EventWriter(self.inventory, self._committed)
         self.ledger = TokenLedger(self.inventory)
@@ -137,16 +141,21 @@ class Frontend:
         self.compile_pool.shutdown(wait=True)
         self.inventory.close()
 
-    def _load_board(self, snap: Snapshot) -> dict[str, LastEvent]:
-        name_of = snap.hosts.name_of_id
+    def _load_board(self, snap: Snapshot) -> dict[int, LastEvent]:
         with self.inventory.transaction(readonly=True) as s:
             self._event_id = last_event_id(s)
-            board = {}
-            for h, ev in last_events(s).items():
-                name = name_of(h)
-                if name is not None:
-                    board[name] = ev
-            return board
+            return {h: self._kept(ev) for h, ev in last_events(s).items()
+                    if snap.hosts.name_of_id(h) is not None}
+
+    def _kept(self, ev: LastEvent) -> LastEvent:
+        """The event as the board keeps it (see board)."""
+        source = ev.source if ev.source in ("", "frontend") else NODE
+        message = self._words.get(ev.message)
+        if message is None:
+            message = ev.message
+            if len(self._words) < 4096 and len(message) <= 64:
+                self._words[message] = message
+        return LastEvent(ev.time, ev.stage, message, source)
 
     def _read_news(self) -> tuple[int, dict[int, LastEvent], datetime | None, dict[int, Probe]]:
         with self.inventory.transaction(readonly=True) as s:
@@ -165,10 +174,13 @@ class Frontend:
         name_of = self.snapshot.hosts.name_of_id
         touched = []
         for hid, ev in events.items():
+            old = self.board.get(hid)
+            if old is not None and (ev.time < old.time or (
+                    ev.time == old.time and ev.stage == old.stage)):
+                continue  # on the board already (most are this process's own)
             name = name_of(hid)
-            old = self.board.get(name) if name else None
-            if name is not None and (old is None or ev.time >= old.time):
-                self.board[name] = ev
+            if name is not None:
+                self.board[hid] = self._kept(ev)
                 touched.append(name)
         self.probes.update(probes)
         touched.extend(n for n in map(name_of, probes) if n is not None)
@@ -195,6 +207,7 @@ class Frontend:
         if await loop.run_in_executor(self.compile_pool, self.indexer.changed, known) is None:
             return False
         snap = await loop.run_in_executor(self.compile_pool, self.indexer.build)
+        old_ids = self.snapshot.hosts.id_sorted
         self.snapshot = snap
         self.refreshes += 1
         loop.call_soon(give_back)  # once the old snapshot's columns are freed
@@ -207,6 +220,10 @@ class Frontend:
         self.progress = {n: p for n, p in self.progress.items() if token(n) == p.token}
         self.inferred = {k for k in self.inferred if token(k[0]) == k[1]}
         self.failures = {n: i for n, i in self.failures.items() if n in table}
+        if old_ids != table.id_sorted:  # hosts came or went (compared in C: cheap)
+            ids = set(table.id_sorted)
+            self.board = {h: e for h, e in self.board.items() if h in ids}
+            self.probes = {h: p for h, p in self.probes.items() if h in ids}
         self._checked = {n: i for n, i in self._checked.items() if n in table}
         self.console.rebuild()
         await self._precheck(snap)
@@ -310,7 +327,7 @@ class Frontend:
 
     def _committed(self, events: list[Pending]) -> None:
         for e in events:
-            self.board[e.host] = LastEvent(e.time, e.stage, e.message, e.source)
+            self.board[e.host_id] = self._kept(LastEvent(e.time, e.stage, e.message, e.source))
         done = [e.host for e in events if e.stage == "finished" and e.token is not None]
         if done:
             self.bootfiles.submit(done)
@@ -319,7 +336,7 @@ class Frontend:
     def status(self, entry: HostEntry, now: datetime) -> tuple[str, datetime | None, str]:
         prog = self.progress.get(entry.name)
         active = prog.last if prog is not None and prog.token == entry.token else None
-        return classify(entry.boot, entry.install_started, self.board.get(entry.name), now,
+        return classify(entry.boot, entry.install_started, self.board.get(entry.id), now,
                         self.config.stall_after, active)
 
     def liveness(self, entry: HostEntry) -> tuple[str, datetime | None, str]:
@@ -327,7 +344,7 @@ class Frontend:
         event it sent — `up` at each boot, or its installer's), its package fetches, and the
         last probe `rocks list host status` recorded. ("", None, "") when nothing is known."""
         best: tuple[datetime, str, str] | None = None
-        ev = self.board.get(entry.name)
+        ev = self.board.get(entry.id)
         if ev is not None and ev.source and ev.source != "frontend":
             best = (ev.time, "up", "heartbeat" if ev.stage == "up" else "installer")
         prog = self.progress.get(entry.name)
@@ -354,7 +371,7 @@ class Frontend:
             prog = self.progress[entry.name] = Progress(entry.token, now)
             self._count_packages(entry)
         new = prog.fetch(path, now, ranged=ranged)
-        last = self.board.get(entry.name)
+        last = self.board.get(entry.id)
         current = last is not None and (entry.install_started is None
                                         or last.time >= entry.install_started)
         key = (entry.name, entry.token)

@@ -50,6 +50,7 @@ class Pending:
     time: datetime
     token: str | None = None  # checked at commit when given
     profile: str | None = None  # `finished`: the kickstart to keep as the host's profile
+    host_id: int = 0  # set when stored
     future: asyncio.Future[Outcome] | None = field(default=None, repr=False)
 
 
@@ -145,6 +146,7 @@ class EventWriter:
                     if e.profile is not None:
                         q.set_profile(s, e.host, e.profile, e.time)
                 rows.append((host[0], e.time, e.stage, e.message, e.source))
+                e.host_id = host[0]
                 outcomes.append(Outcome.OK)
             if rows:
                 insert_events(conn, rows)

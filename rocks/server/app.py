@@ -34,7 +34,7 @@ class FrontendApp:
         from rocks.server.actions import actions_router
         from rocks.server.api import api_router
         from rocks.server.auth import Auth
-        from rocks.server.conn import FAST
+        from rocks.server.conn import FAST, FILES, FileTree
         from rocks.server.web import DOCS_ASSETS, docs_assets, login_router, web_router
         from rocks.server.writes import rocks_error_handler, writes_router
 
@@ -61,6 +61,11 @@ class FrontendApp:
         pxeboot.mkdir(parents=True, exist_ok=True)
         web.mount("/boot/files", StaticFiles(directory=pxeboot, follow_symlink=False),
                   name="boot-files")
+        # regular files of both trees are sent by the connection protocol with sendfile;
+        # the mounts above answer the rest (404s, directories, multipart ranges)
+        FILES[:] = [FileTree(b"/install/distro/", os.path.realpath(distro),
+                             self.install.distro_begin, self.install.distro_end),
+                    FileTree(b"/boot/files/", os.path.realpath(pxeboot))]
         self.web = web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

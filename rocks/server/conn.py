@@ -13,13 +13,21 @@ protocol, uvicorn's httptools one with three additions, is what `rocks start fro
 - at the cap, a new connection takes the place of the connection that has been waiting
   longest without a request in progress, and when every connection is busy it is answered
   `503` with Retry-After and closed — a busy frontend says so instead of going silent.
+
+It also answers two kinds of request itself, without an ASGI cycle: the node paths of `FAST`
+(GET /install/kickstart), and GET/HEAD of a regular file under a tree of `FILES` (the
+distribution and the boot files), whose bytes go from the file to the socket by sendfile(2)
+(files.py; README, Speed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +35,10 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from rocks.server.access import flush as access_flush
 from rocks.server.config import ServerConfig
+from rocks.server.files import FileAnswer, answer, lookup
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Sequence
 
     Answer = tuple[int, Sequence[tuple[bytes, bytes]], bytes]
     FastHandler = Callable[[dict[str, Any]], Awaitable[Answer]]
@@ -54,6 +63,23 @@ LIMITS = Limits()
 # request's scope goes to the handler and its answer is written in one piece, without an ASGI
 # cycle, its task and its messages — the node path's cost halves (README, Speed).
 FAST: dict[bytes, FastHandler] = {}
+
+
+@dataclass
+class FileTree:
+    """A directory served under a path prefix by sendfile (app.py registers the distribution
+    and the boot files). `begin(scope)` is called when a file is answered and what it returns
+    is given to `end(scope, it, status, bytes_sent)` once the answer is sent or abandoned."""
+
+    prefix: bytes  # with its trailing slash
+    directory: str  # realpath'd
+    begin: Callable[[dict[str, Any]], Any] | None = None
+    end: Callable[[dict[str, Any], Any, int, int], None] | None = None
+
+
+# Paths under these prefixes that name a regular file are answered by the protocol; anything
+# else under them (missing files, directories, several ranges) goes to the ASGI app as before.
+FILES: list[FileTree] = []
 
 
 class FastCycle:
@@ -179,6 +205,8 @@ class GuardedProtocol(HttpToolsProtocol):
         mark = url.find(b"?")
         path = url if mark < 0 else url[:mark]
         handler = FAST.get(path)
+        if handler is None and FILES and self._file(path, url[mark + 1:] if mark >= 0 else b""):
+            return
         if handler is None or not (self.cycle is None or self.cycle.response_complete) \
                 or self.parser.should_upgrade() or self.expect_100_continue:
             super().on_headers_complete()  # pipelined, upgrades, everything else: uvicorn's
@@ -220,6 +248,98 @@ class GuardedProtocol(HttpToolsProtocol):
         if not _OUTBOX:
             self.loop.call_soon(_send_all)
         _OUTBOX.append((self, cycle, b"".join(out)))
+
+    def _file(self, path: bytes, query: bytes) -> bool:
+        """Answer a GET/HEAD of a regular file of a FileTree with sendfile; False when this
+        request is not one (uvicorn and the ASGI app answer it)."""
+        tree = next((t for t in FILES if path.startswith(t.prefix)), None)
+        if tree is None or not (self.cycle is None or self.cycle.response_complete) \
+                or self.parser.should_upgrade() or self.expect_100_continue:
+            return False
+        parser = self.parser
+        method = parser.get_method()
+        if method not in (b"GET", b"HEAD"):
+            return False
+        try:
+            text = path.decode("ascii")
+        except UnicodeDecodeError:
+            return False
+        if "%" in text:
+            text = urllib.parse.unquote(text)
+        found = lookup(tree.directory, text[len(tree.prefix):])
+        if found is None:
+            return False
+        try:
+            fh = open(found[0], "rb", buffering=0)  # noqa: SIM115 (closed by _send_file)
+        except OSError:
+            return False
+        try:
+            st = os.fstat(fh.fileno())
+            reply = answer(found[0], st, self.headers, method == b"HEAD")
+        except Exception:
+            fh.close()
+            raise
+        if reply is None or reply.count == 0:
+            fh.close()
+            if reply is None:
+                return False
+        version = parser.get_http_version()
+        scope: Any = self.scope
+        scope["method"] = method.decode("ascii")
+        if version != "1.1":
+            scope["http_version"] = version
+        scope["path"] = text
+        scope["raw_path"] = path
+        scope["query_string"] = query
+        cycle = FastCycle(version != "1.0" and parser.should_keep_alive())
+        self.cycle = cycle  # type: ignore[assignment]
+        task = self.loop.create_task(
+            self._send_file(cycle, tree, scope, reply, fh if reply.count else None))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+        return True
+
+    async def _send_file(self, cycle: FastCycle, tree: FileTree, scope: Any,
+                         reply: FileAnswer, fh: Any) -> None:
+        sent = 0
+        it = None
+        try:
+            if tree.begin is not None:
+                it = tree.begin(scope)
+            out = [STATUS_LINE[reply.status]]
+            for name, value in self.server_state.default_headers:
+                out += (name, b": ", value, b"\r\n")
+            for name, value in reply.headers:
+                out += (name, b": ", value, b"\r\n")
+            if not cycle.keep_alive:
+                out.append(b"connection: close\r\n")
+            out += (b"\r\n", reply.body)
+            if self.flow.write_paused and not cycle.disconnected:
+                await self.flow.drain()
+            if cycle.disconnected or self.transport.is_closing():
+                return
+            self.transport.write(b"".join(out))
+            if fh is not None:
+                try:
+                    sent = await self.loop.sendfile(self.transport, fh, reply.offset,
+                                                    reply.count)
+                except (OSError, RuntimeError) as exc:  # the client went away meanwhile
+                    log.debug("sendfile %s stopped: %s", reply.path, exc)
+                    cycle.disconnected = True
+                if sent < reply.count:  # cut short: the client must not take it as whole
+                    cycle.disconnected = True
+                    self.transport.close()
+                    return
+            cycle.response_complete = True
+            if not cycle.keep_alive:
+                self.transport.close()
+            self.on_response_complete()
+        finally:
+            cycle.response_complete = True
+            if fh is not None:
+                fh.close()
+            if tree.end is not None:
+                tree.end(scope, it, reply.status, len(reply.body) + sent)
 
     def _send(self, cycle: FastCycle, data: bytes) -> None:
         if cycle.disconnected or self.transport.is_closing():

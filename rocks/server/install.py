@@ -243,6 +243,17 @@ class InstallApp:
         finally:
             access(scope["path"], status or 500, address, host=host or None, bytes=size)
 
+    def distro_begin(self, scope: Scope) -> tuple[str, str]:
+        """A file of the distribution answered by the connection protocol (conn.FileTree):
+        counted as `distro` counts it; returns what `distro_end` logs."""
+        address = self.address(scope)
+        return address, self.distro_fetch(scope, address)
+
+    def distro_end(self, scope: Scope, it: tuple[str, str] | None, status: int,
+                   size: int) -> None:
+        address, host = it or (self.address(scope), "")
+        access(scope["path"], status, address, host=host or None, bytes=size)
+
     def distro_fetch(self, scope: Scope, address: str) -> str:
         """A package fetch of an installing node: its progress (core.Frontend.fetched).
         Returns the host's name ("" for anyone else)."""

@@ -56,9 +56,10 @@ BENCHES: tuple[Bench, ...] = (
     Bench("sync", "sync.py", True, ("--reps", "3"), ("--reps", "1", "--installing", "tenth"),
           ("sync_config", "sync_config_nochange", "set_interface_mac", "sync_config_one_change",
            "one_host_mac_sync", "set_host_boot_install", "set_host_boot_os", "new_host_live")),
-    Bench("serve", "serve.py", True, ("--seconds", "5"), ("--seconds", "1", "--clients", "8"),
+    Bench("serve", "serve.py", True, ("--seconds", "5"),
+          ("--seconds", "1", "--clients", "8", "--distro-mb", "1", "--distro-clients", "8"),
           ("frontend_start", "serve_kickstart_wrk", "serve_nginx_wrk", "serve_kickstart_py",
-           "frontend_memory_after_load")),
+           "frontend_memory_after_load", "serve_distro_wrk", "serve_distro_nginx_wrk")),
     Bench("serve-tenth", "serve.py", True, ("--installing", "tenth"), ("--installing", "tenth"),
           ("frontend_start",)),
     Bench("compile", "compile.py", False, ("--hosts", "10000", "--reps", "5"),
@@ -74,11 +75,11 @@ BENCHES: tuple[Bench, ...] = (
 )
 
 # Fields that tell two measurements of one op apart (besides system, op, n).
-IDENTITY = ("installing", "clients", "worker")
+IDENTITY = ("installing", "clients", "worker", "file_mb", "ranged")
 # Fields whose median over the rounds the summary keeps.
 VALUES = ("seconds", "per_item_ms", "cpu_seconds", "unqueued_seconds", "rate", "rps", "p50_ms",
           "p95_ms", "p99_ms", "rss_mb", "peak_rss_mb", "cobblerd_rss_mb", "gunicorn_worker_rss_mb",
-          "instructions", "mean_bytes", "bytes", "body_bytes", "written", "installing_hosts")
+          "instructions", "mean_bytes", "bytes", "body_bytes", "written", "installing_hosts", "mib_s")
 
 
 def cobbler_ready() -> str:

@@ -12,8 +12,14 @@ nginx (Debian package) runs as this user on 127.0.0.1 from a configuration in a 
 directory (no system configuration read or written), with as many worker processes as the
 frontend has workers.
 
+Then the distribution: files of `--distro-mb` MiB in the frontend's distribution directory,
+fetched by wrk at `--distro-clients` connections from /install/distro (sendfile in the
+frontend, conn.py) and from nginx (sendfile on, the same files hard-linked into its root, so
+both read the same page cache), whole and as a range (the middle half of the file, as
+`Range: bytes=a-b`). Throughput is MiB/s of response bodies.
+
 Usage: .venv/bin/python bench/serve.py [--hosts 1000] [--installing all|tenth] [--seconds 5]
-       [--workers 1] [--clients 64,512]
+       [--workers 1] [--clients 64,512] [--distro-mb 1,50] [--distro-clients 64]
 """
 
 from __future__ import annotations
@@ -54,6 +60,10 @@ request = function()
   return wrk.format("GET", "/install/kickstart?token=" .. n[2],
                     {["X-RHN-Provisioning-MAC-0"] = "eth0 " .. n[1]})
 end
+"""
+
+RANGE_LUA = """
+wrk.headers["Range"] = "bytes=%d-%d"
 """
 
 
@@ -218,6 +228,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--clients", default="64,512")
+    ap.add_argument("--distro-mb", default="1,50", help="file sizes in MiB ('' for none)")
+    ap.add_argument("--distro-clients", type=int, default=64)
     ap.add_argument("--loadgen", default="")
     a = ap.parse_args()
     if a.loadgen:
@@ -279,12 +291,52 @@ def main() -> None:
                  **common)
         emit("frontend_memory_after_load", a.hosts, 0.0, items=1, **memory_mb(srv.proc.pid),
              **common)
+        del common["body_bytes"]
+        for mb in [int(x) for x in a.distro_mb.split(",") if x]:
+            distro(srv, nginx.port, cluster.state / "distro", www, tmp, mb, a.distro_clients,
+                   a.seconds, common)
     finally:
         if nginx is not None:
             nginx.stop()
         srv.stop()
         cluster.inventory.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def distro(srv: Server, nginx_port: int, root: Path, www: Path, tmp: Path, mb: int,
+           clients: int, seconds: float, common: dict[str, Any]) -> None:
+    """/install/distro against nginx for one file size, whole and ranged."""
+    name = f"bench-{mb}m-1.0-1.x86_64.rpm"
+    path = root / "Packages" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = mb << 20
+    with open(path, "wb") as fh:
+        block = os.urandom(1 << 20)
+        for _ in range(mb):
+            fh.write(block)
+    path.chmod(0o644)
+    (www / "Packages").mkdir(exist_ok=True)
+    (www / "Packages").chmod(0o755)
+    linked = www / "Packages" / name
+    linked.unlink(missing_ok=True)
+    os.link(path, linked)
+    start, end = size // 4, size * 3 // 4 - 1
+    script = tmp / f"range-{mb}.lua"
+    script.write_text(RANGE_LUA % (start, end))
+    for ranged in (False, True):
+        body = end - start + 1 if ranged else size
+        for what, url in (("distro", f"{srv.base}/install/distro/Packages/{name}"),
+                          ("distro_nginx", f"http://127.0.0.1:{nginx_port}/Packages/{name}")):
+            r = run_wrk(url, clients, seconds, script if ranged else None)
+            if r["non_2xx"] or not r["requests"]:
+                raise SystemExit(f"{what} {mb} MiB: {r['non_2xx']} of {r['requests']} failed")
+            emit(f"serve_{what}_wrk", int(common["hosts"]), seconds, items=int(r["requests"]),
+                 clients=clients, file_mb=mb, ranged=ranged, body_bytes=body,
+                 mib_s=round(r["rate"] * body / (1 << 20), 1),
+                 loadgen="wrk -t1" + (f" (Range: bytes={start}-{end})" if ranged else ""),
+                 **r, **common)
+    path.unlink()
+    linked.unlink()
 
 
 async def _probe(port: int, address: str, token: str) -> bytes:

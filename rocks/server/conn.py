@@ -152,6 +152,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.idle_since = 0.0
         self.header_timer: asyncio.TimerHandle | None = None
+        self.pump: _Pump | None = None  # a sendfile waiting for room in the socket
 
     @property
     def waiting(self) -> bool:
@@ -293,53 +294,115 @@ class GuardedProtocol(HttpToolsProtocol):
         scope["query_string"] = query
         cycle = FastCycle(version != "1.0" and parser.should_keep_alive())
         self.cycle = cycle  # type: ignore[assignment]
-        task = self.loop.create_task(
-            self._send_file(cycle, tree, scope, reply, fh if reply.count else None))
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
+        self._start_file(cycle, tree, scope, reply, fh if reply.count else None)
         return True
 
-    async def _send_file(self, cycle: FastCycle, tree: FileTree, scope: Any,
-                         reply: FileAnswer, fh: Any) -> None:
-        sent = 0
-        it = None
+    def _start_file(self, cycle: FastCycle, tree: FileTree, scope: Any, reply: FileAnswer,
+                    fh: Any) -> None:
+        """Send the answer now, from the protocol: the head with os.write, then os.sendfile
+        until the socket is full; the loop calls the pump's sendfile whenever the socket can
+        take more (its writer stays registered until the end), and the last call finishes the
+        response. No task, no future, no loop iteration between the request and the first
+        bytes: asyncio's loop.sendfile (a task waiting on a future, reading paused, its writer
+        removed and added at every wake) made 64 clients' 1 MiB fetches take twice nginx's
+        time. When bytes are still buffered in the transport (a client that does not read),
+        a task waits for them to drain and uses loop.sendfile."""
+        it = tree.begin(scope) if tree.begin is not None else None
+        out = [STATUS_LINE[reply.status]]
+        for name, value in self.server_state.default_headers:
+            out += (name, b": ", value, b"\r\n")
+        for name, value in reply.headers:
+            out += (name, b": ", value, b"\r\n")
+        if not cycle.keep_alive:
+            out.append(b"connection: close\r\n")
+        out += (b"\r\n", reply.body)
+        head = b"".join(out)
+        loop: Any = self.loop
+        sock = self.transport.get_extra_info("socket")
+        if self.flow.write_paused or self.transport.get_write_buffer_size() or sock is None \
+                or not hasattr(loop, "_add_writer") or self.transport.is_closing():
+            task = loop.create_task(self._send_file(cycle, tree, scope, it, reply, fh, head))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
+            return
+        fd = sock.fileno()
         try:
-            if tree.begin is not None:
-                it = tree.begin(scope)
-            out = [STATUS_LINE[reply.status]]
-            for name, value in self.server_state.default_headers:
-                out += (name, b": ", value, b"\r\n")
-            for name, value in reply.headers:
-                out += (name, b": ", value, b"\r\n")
-            if not cycle.keep_alive:
-                out.append(b"connection: close\r\n")
-            out += (b"\r\n", reply.body)
+            written = os.write(fd, head)
+        except (BlockingIOError, InterruptedError):
+            written = 0
+        except OSError:  # reset by the client
+            self._file_done(cycle, tree, scope, it, reply, fh, -1)
+            return
+        if written < len(head):  # not on an empty socket; the order kept all the same
+            self.transport.write(head[written:])
+            task = loop.create_task(self._send_file(cycle, tree, scope, it, reply, fh, b""))
+            task.add_done_callback(self.tasks.discard)
+            self.tasks.add(task)
+            return
+        if fh is None:
+            self._file_done(cycle, tree, scope, it, reply, fh, 0)
+            return
+        pump = _Pump(fd, fh.fileno(), reply.offset, reply.count)
+        if pump.step():
+            self._file_done(cycle, tree, scope, it, reply, fh, pump.sent)
+            return
+
+        def finish() -> None:
+            if self.pump is pump:
+                self.pump = None
+                loop._remove_writer(fd)
+            self._file_done(cycle, tree, scope, it, reply, fh, pump.sent)
+
+        pump.finish = finish
+        self.pump = pump
+        loop._add_writer(fd, pump.step_and_finish)
+
+    async def _send_file(self, cycle: FastCycle, tree: FileTree, scope: Any, it: Any,
+                         reply: FileAnswer, fh: Any, head: bytes) -> None:
+        """The answer through the transport, once it has drained (see _start_file)."""
+        sent = 0
+        try:
             if self.flow.write_paused and not cycle.disconnected:
                 await self.flow.drain()
             if cycle.disconnected or self.transport.is_closing():
+                sent = -1
                 return
-            self.transport.write(b"".join(out))
+            if head:
+                self.transport.write(head)
             if fh is not None:
                 try:
-                    sent = await self.loop.sendfile(self.transport, fh, reply.offset,
-                                                    reply.count)
+                    sent = int(await self.loop.sendfile(self.transport, fh, reply.offset,
+                                                        reply.count))
                 except (OSError, RuntimeError) as exc:  # the client went away meanwhile
-                    log.debug("sendfile %s stopped: %s", reply.path, exc)
-                    cycle.disconnected = True
-                if sent < reply.count:  # cut short: the client must not take it as whole
-                    cycle.disconnected = True
-                    self.transport.close()
-                    return
-            cycle.response_complete = True
-            if not cycle.keep_alive:
-                self.transport.close()
-            self.on_response_complete()
+                    log.debug("sendfile stopped: %s", exc)
+                    sent = -1
         finally:
-            cycle.response_complete = True
-            if fh is not None:
-                fh.close()
-            if tree.end is not None:
-                tree.end(scope, it, reply.status, len(reply.body) + sent)
+            self._file_done(cycle, tree, scope, it, reply, fh, sent)
+
+    def _file_done(self, cycle: FastCycle, tree: FileTree, scope: Any, it: Any,
+                   reply: FileAnswer, fh: Any, sent: int) -> None:
+        """`sent` file bytes went out (-1: not even the head)."""
+        if fh is not None:
+            fh.close()
+        complete = cycle.response_complete
+        cycle.response_complete = True
+        if not complete:
+            if sent < reply.count:  # cut short: the client must not take it as whole
+                cycle.disconnected = True
+                self.transport.close()
+            else:
+                if not cycle.keep_alive:
+                    self.transport.close()
+                self.on_response_complete()
+        if tree.end is not None:
+            tree.end(scope, it, reply.status,
+                     0 if sent < 0 else len(reply.body) + sent)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        pump = self.pump
+        if pump is not None:  # a sendfile waiting for room: its writer goes now, before the
+            pump.finish()     # socket is closed (right after this)
 
     def _send(self, cycle: FastCycle, data: bytes) -> None:
         if cycle.disconnected or self.transport.is_closing():
@@ -350,6 +413,42 @@ class GuardedProtocol(HttpToolsProtocol):
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
+
+
+class _Pump:
+    """One file going to a socket: `step` sends until the socket is full or the file is sent
+    (True: finished, or failed). The loop calls `step_and_finish` whenever the socket can take
+    more; `finish` completes the response."""
+
+    __slots__ = ("count", "fd", "finish", "offset", "sent", "src")
+
+    def __init__(self, fd: int, src: int, offset: int, count: int) -> None:
+        self.fd, self.src, self.offset, self.count = fd, src, offset, count
+        self.sent = 0
+        self.finish: Callable[[], None] = _nothing
+
+    def step(self) -> bool:
+        while self.sent < self.count:
+            try:
+                n = os.sendfile(self.fd, self.src, self.offset + self.sent,
+                                self.count - self.sent)
+            except (BlockingIOError, InterruptedError):
+                return False
+            except OSError as exc:  # reset by the client
+                log.debug("sendfile stopped: %s", exc)
+                return True
+            if n == 0:  # the file is shorter than it was
+                return True
+            self.sent += n
+        return True
+
+    def step_and_finish(self) -> None:
+        if self.step():
+            self.finish()
+
+
+def _nothing() -> None:
+    pass
 
 
 # Fast-path answers of one loop iteration: their access-log lines are written in one piece,

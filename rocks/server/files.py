@@ -74,7 +74,10 @@ def parse_range(header: str, size: int) -> tuple[int, int] | list[Any] | None:
 
 def lookup(directory: str, rel: str) -> tuple[str, os.stat_result] | None:
     """The regular file `rel` names inside `directory` (realpath'd), as StaticFiles looks it
-    up; None for anything else (missing, a directory, outside, unreadable name)."""
+    up; None for anything else (missing, a directory, outside, unreadable name).
+
+    The components under `directory` are lstat'ed one by one (two calls for a package); only a
+    path through a symbolic link pays for realpath (a call per component of the whole path)."""
     if "\x00" in rel or rel.startswith(("/", "\\")):
         return None
     parts = [p for p in rel.split("/") if p]
@@ -83,6 +86,19 @@ def lookup(directory: str, rel: str) -> tuple[str, os.stat_result] | None:
     path = os.path.normpath(os.path.join(*parts))
     if path.startswith(("/", "\\", "..")):
         return None
+    full = directory
+    try:
+        for part in path.split("/"):
+            full = f"{full}/{part}"
+            st = os.lstat(full)
+            if stat.S_ISLNK(st.st_mode):
+                return _through_links(directory, path)
+    except (OSError, ValueError):
+        return None
+    return (full, st) if stat.S_ISREG(st.st_mode) else None
+
+
+def _through_links(directory: str, path: str) -> tuple[str, os.stat_result] | None:
     full = os.path.realpath(os.path.join(directory, path))
     if os.path.commonpath([full, directory]) != directory:
         return None
@@ -93,15 +109,31 @@ def lookup(directory: str, rel: str) -> tuple[str, os.stat_result] | None:
     return (full, st) if stat.S_ISREG(st.st_mode) else None
 
 
+# The headers of a file version (path, mtime, size): dates and digests are computed once.
+_HEADERS: dict[tuple[str, int, int], tuple[str, str, bytes]] = {}
+_HEADERS_MAX = 4096
+
+
+def _file_headers(full: str, st: os.stat_result) -> tuple[str, str, bytes]:
+    key = (full, st.st_mtime_ns, st.st_size)
+    got = _HEADERS.get(key)
+    if got is None:
+        last_modified = formatdate(st.st_mtime, usegmt=True)
+        tag = f"{st.st_mtime}-{st.st_size}".encode()
+        etag = f'"{hashlib.md5(tag, usedforsecurity=False).hexdigest()}"'
+        media = guess_type(full)[0] or "text/plain"
+        if media.startswith("text/") and "charset=" not in media.lower():
+            media += "; charset=utf-8"
+        if len(_HEADERS) >= _HEADERS_MAX:
+            _HEADERS.clear()
+        got = _HEADERS[key] = (last_modified, etag, media.encode())
+    return got
+
+
 def answer(full: str, st: os.stat_result, request: list[tuple[bytes, bytes]],
            head: bool) -> FileAnswer | None:
     """The answer for a regular file (None: several ranges, StaticFiles answers)."""
-    last_modified = formatdate(st.st_mtime, usegmt=True)
-    tag = f"{st.st_mtime}-{st.st_size}".encode()
-    etag = f'"{hashlib.md5(tag, usedforsecurity=False).hexdigest()}"'
-    media = guess_type(full)[0] or "text/plain"
-    if media.startswith("text/") and "charset=" not in media.lower():
-        media += "; charset=utf-8"
+    last_modified, etag, media = _file_headers(full, st)
     wanted = {k.decode(): v.decode("latin-1") for k, v in request
               if k in (b"range", b"if-range", b"if-none-match", b"if-modified-since")}
     base = [(b"accept-ranges", b"bytes"), (b"last-modified", last_modified.encode()),
@@ -109,7 +141,7 @@ def answer(full: str, st: os.stat_result, request: list[tuple[bytes, bytes]],
     if _not_modified(wanted, etag, last_modified):
         return FileAnswer(304, [(b"etag", etag.encode())], full)
     size = st.st_size
-    full_answer = FileAnswer(200, [(b"content-type", media.encode()),
+    full_answer = FileAnswer(200, [(b"content-type", media),
                                    (b"content-length", str(size).encode()), *base],
                              full, 0, 0 if head else size)
     header = wanted.get("range")
@@ -130,7 +162,7 @@ def answer(full: str, st: os.stat_result, request: list[tuple[bytes, bytes]],
     if isinstance(chosen, list):
         return None
     start, end = chosen
-    return FileAnswer(206, [(b"content-type", media.encode()),
+    return FileAnswer(206, [(b"content-type", media),
                             (b"content-length", str(end - start).encode()),
                             (b"content-range", f"bytes {start}-{end - 1}/{size}".encode()),
                             *base], full, start, 0 if head else end - start)

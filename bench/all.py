@@ -79,7 +79,8 @@ IDENTITY = ("installing", "clients", "worker", "file_mb", "ranged")
 # Fields whose median over the rounds the summary keeps.
 VALUES = ("seconds", "per_item_ms", "cpu_seconds", "unqueued_seconds", "rate", "rps", "p50_ms",
           "p95_ms", "p99_ms", "rss_mb", "peak_rss_mb", "cobblerd_rss_mb", "gunicorn_worker_rss_mb",
-          "instructions", "mean_bytes", "bytes", "body_bytes", "written", "installing_hosts", "mib_s")
+          "instructions", "mean_bytes", "bytes", "body_bytes", "written", "installing_hosts",
+          "mib_s")
 
 
 def cobbler_ready() -> str:
@@ -267,7 +268,8 @@ def _within(r: dict[str, Any], limit: float) -> dict[str, Any]:
 
 
 TOPICS = {"render": "Render", "sync": "Full sync", "one host": "One host",
-          "bulk": "Bulk load", "serve": "Kickstarts/s", "nginx": "nginx", "memory": "Memory"}
+          "bulk": "Bulk load", "serve": "Kickstarts/s", "nginx": "nginx", "memory": "Memory",
+          "distro": "Distribution"}
 NOTES = {
     "render": "ours renders the Rocks 7 compute appliance (~46 KB) from the compile cache; "
               "Cobbler renders its stock sample.ks (~6.5 KB)",
@@ -280,6 +282,9 @@ NOTES = {
     "serve": "wrk with keep-alive connections for ours and nginx; Cobbler's client opens a "
              "connection per request (8 threads), through gunicorn to cobblerd",
     "nginx": "ratio = ours ÷ nginx, the lower of 64 and 512 clients",
+    "distro": "wrk -t1 against the frontend's sendfile path and nginx (sendfile on) serving "
+              "the same files in the same run; ratio = ours ÷ nginx, the lower of whole and "
+              "ranged",
     "memory": "peak RSS of the frontend process after the load; Cobbler: cobblerd's after "
               "2,000 kickstarts",
 }
@@ -388,6 +393,23 @@ def headline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             add("nginx", f"the same bytes from nginx, same wrk settings, {n:,} hosts",
                 f"nginx: {_rate(x64['rate'])} / {_rate(x512['rate'])}", "", worst,
                 "ours ≥ 0.5 of nginx", worst >= 0.5, better="nginx")
+
+    for n in t.sizes("rocks", "serve_distro_wrk"):
+        for mb in sorted({r["file_mb"] for r in rows if r["op"] == "serve_distro_wrk"
+                          and r["n"] == n and r.get("file_mb")}):
+            pairs = [(t.get("rocks", "serve_distro_wrk", n, file_mb=mb, ranged=g),
+                      t.get("rocks", "serve_distro_nginx_wrk", n, file_mb=mb, ranged=g))
+                     for g in (False, True)]
+            if not all(o and x for o, x in pairs):
+                continue
+            worst = min(o["mib_s"] / x["mib_s"] for o, x in pairs)  # type: ignore[index]
+            (w, wx), (r_, rx) = pairs
+            assert w and wx and r_ and rx
+            add("distro", f"`/install/distro`, {mb} MiB files, {w['clients']} clients, whole / "
+                f"ranged (middle half), {n:,} hosts",
+                f"{w['mib_s']:,.0f} / {r_['mib_s']:,.0f} MiB/s",
+                f"nginx: {wx['mib_s']:,.0f} / {rx['mib_s']:,.0f} MiB/s", worst,
+                "ours ≥ 0.9 of nginx", worst >= 0.9, better="nginx")
 
     for n in t.sizes("rocks", "frontend_memory_after_load"):
         r = t.get("rocks", "frontend_memory_after_load", n)

@@ -16,7 +16,8 @@ Then the distribution: files of `--distro-mb` MiB in the frontend's distribution
 fetched by wrk at `--distro-clients` connections from /install/distro (sendfile in the
 frontend, conn.py) and from nginx (sendfile on, the same files hard-linked into its root, so
 both read the same page cache), whole and as a range (the middle half of the file, as
-`Range: bytes=a-b`). Throughput is MiB/s of response bodies.
+`Range: bytes=a-b`). Throughput is wrk's Transfer/sec, in MiB/s: every byte read, responses
+that are not finished when the time is up included.
 
 Usage: .venv/bin/python bench/serve.py [--hosts 1000] [--installing all|tenth] [--seconds 5]
        [--workers 1] [--clients 64,512] [--distro-mb 1,50] [--distro-clients 64]
@@ -76,11 +77,17 @@ def parse_wrk(out: str) -> dict[str, Any]:
     p50 = ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    moved = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {"rate": rate, "p50_ms": p50, "p99_ms": p99, "requests": total,
             "non_2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errors.group(1).strip() if errors else ""}
+            "socket_errors": errors.group(1).strip() if errors else "",
+            # every byte read, of unfinished responses too (a 50 MiB file at 64 clients: a
+            # few finish in a few seconds, all of them are moving)
+            "transfer_mib_s": round(float(moved.group(1)) * {"B": 2**-20, "KB": 2**-10,
+                                                             "MB": 1, "GB": 2**10}[moved.group(2)],
+                                    1) if moved else None}
 
 
 def run_wrk(url: str, conns: int, seconds: float, script: Path | None) -> dict[str, Any]:
@@ -332,7 +339,7 @@ def distro(srv: Server, nginx_port: int, root: Path, www: Path, tmp: Path, mb: i
                 raise SystemExit(f"{what} {mb} MiB: {r['non_2xx']} of {r['requests']} failed")
             emit(f"serve_{what}_wrk", int(common["hosts"]), seconds, items=int(r["requests"]),
                  clients=clients, file_mb=mb, ranged=ranged, body_bytes=body,
-                 mib_s=round(r["rate"] * body / (1 << 20), 1),
+                 mib_s=r["transfer_mib_s"],
                  loadgen="wrk -t1" + (f" (Range: bytes={start}-{end})" if ranged else ""),
                  **r, **common)
     path.unlink()

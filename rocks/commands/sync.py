@@ -54,13 +54,30 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
                  sysroot=Path("/") if args["loaders"] else None)
         p = p.extended(installer_files(inp, distro_dir(ctx)))
         report_problems(ctx, p)
+        if inp.kea_hosts_database is not None and not args["dry-run"]:
+            _kea_database(ctx, s, settings, bar)  # before Kea is pointed at it
         result = apply(p, root, dry_run=args["dry-run"], progress=bar.callback())
+        if inp.kea_hosts_database is not None and not args["dry-run"]:
+            from rocks.dhcpdb import reconcile
+
+            added, gone = reconcile(s, inp)
+            ctx.stderr.write(f"kea reservations in the database: {added} written, {gone} "
+                             "removed\n")
     if args["dry-run"]:
         return Text(result.diff)
     reload_services(ctx, root, result.services_to_reload)
     ctx.stderr.write(f"sync: {len(result.changed)} written, {len(result.removed)} removed, "
                      f"{result.unchanged} unchanged under {root}\n")
     return None
+
+
+def _kea_database(ctx: Context, s: Any, settings: dict[str, str], bar: Any) -> None:
+    """sync_kea_hosts=database: Kea's schema and role in the inventory's database, once."""
+    from rocks.dhcpdb import prepare
+
+    bar.step("Kea's host database")
+    for line in prepare(s, settings):
+        ctx.stderr.write(line + "\n")
 
 
 def _report(ctx: Context, args: dict[str, Any], pick: str) -> Result:

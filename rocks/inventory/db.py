@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["Inventory", "Session", "database_url", "open_inventory", "state_dir"]
 
 # The newest migration in rocks/inventory/migrations/versions (a test keeps the two in step).
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -145,6 +145,8 @@ class Inventory:
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
         """A Session that commits if the block succeeds and rolls back on any exception.
+        On PostgreSQL a write transaction also rewrites, before it commits, the Kea host
+        reservations of the hosts it changed (rocks.dhcpdb.settle).
 
         Integrity errors the checks in the query functions did not catch first are turned
         into `RocksError`s here.
@@ -157,6 +159,10 @@ class Inventory:
         session = Session(bind=self._reader if readonly else self.engine, expire_on_commit=False)
         try:
             yield session
+            if not readonly and self.dialect == "postgresql":
+                from rocks.dhcpdb import settle
+
+                settle(session)  # the DHCP reservations this change moved, in the same commit
             session.commit()
         except IntegrityError as exc:
             session.rollback()

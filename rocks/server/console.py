@@ -120,6 +120,7 @@ class Console:
         self.stage = bytearray()
         self.live = bytearray()
         self.live_source = bytearray()
+        self.served_by = bytearray()  # the frontend that stored the host's last event
         self.since = array("q")
         self.live_since = array("q")
         self.due = array("q")  # when an install turns stalled by the clock alone
@@ -156,7 +157,7 @@ class Console:
     # -- keeping rows -------------------------------------------------------------------
     def _state(self, entry: HostEntry, now: datetime) -> tuple[Any, ...]:
         """The row's fields that are not the inventory's: (boot, stage, since, message, live,
-        live_since, live_source, progress, due)."""
+        live_since, live_source, progress, due, the frontend that stored its last event)."""
         fe = self.fe
         stage, since, message = fe.status(entry, now)
         # a node's finished was committed; the snapshot catches up within a refresh
@@ -171,22 +172,24 @@ class Console:
         return (boot, stage, to_us(since), short_message(fe.shown(entry, message)), live,
                 to_us(live_since), live_source,
                 prog.as_json() if prog is not None and entry.installing
-                and prog.token == entry.token else None, due)
+                and prog.token == entry.token else None, due,
+                last.frontend if (last := fe.board.get(entry.id)) is not None else "")
 
     def _put(self, i: int, name: str, state: tuple[Any, ...], *, record: bool = True,
              force: bool = False) -> None:
-        boot, stage, since, message, live, live_since, live_source, progress, due = state
-        codes = (self._code(boot), self._code(stage), self._code(live), self._code(live_source))
+        boot, stage, since, message, live, live_since, live_source, progress, due, by = state
+        codes = (self._code(boot), self._code(stage), self._code(live), self._code(live_source),
+                 self._code(by))
         self.due[i] = due
         if due != NO_TIME and (self._next_due == NO_TIME or due < self._next_due):
             self._next_due = due
         if (not force and codes == (self.boot[i], self.stage[i], self.live[i],
-                                    self.live_source[i])
+                                    self.live_source[i], self.served_by[i])
                 and since == self.since[i] and live_since == self.live_since[i]
                 and message == self.messages.get(name, "")
                 and progress == self.progress.get(name)):
             return
-        self.boot[i], self.stage[i], self.live[i], self.live_source[i] = codes
+        self.boot[i], self.stage[i], self.live[i], self.live_source[i], self.served_by[i] = codes
         self.since[i], self.live_since[i] = since, live_since
         if message:
             self.messages[name] = message
@@ -209,7 +212,7 @@ class Console:
         old, new = self.table, self.fe.snapshot.hosts
         first = old is None
         n = len(new)
-        cols = (bytearray(n), bytearray(n), bytearray(n), bytearray(n),
+        cols = (bytearray(n), bytearray(n), bytearray(n), bytearray(n), bytearray(n),
                 array("q", [NO_TIME]) * n, array("q", [NO_TIME]) * n,
                 array("q", [NO_TIME]) * n, array("q", [0]) * n)
         todo: list[int] = []
@@ -225,8 +228,9 @@ class Console:
                     k += 1
                 if k < n and names[k] == name:
                     for col, was in zip(cols, (self.boot, self.stage, self.live,
-                                               self.live_source, self.since, self.live_since,
-                                               self.due, self.sig), strict=True):
+                                               self.live_source, self.served_by, self.since,
+                                               self.live_since, self.due, self.sig),
+                                        strict=True):
                         col[k] = was[j]
                     if self.sig[j] != new.sig[k]:
                         todo.append(k)
@@ -238,8 +242,8 @@ class Console:
                     self.progress.pop(name, None)
                     self.removed[name] = self.version
             todo.extend(range(k, n))
-        (self.boot, self.stage, self.live, self.live_source, self.since, self.live_since,
-         self.due, self.sig) = cols
+        (self.boot, self.stage, self.live, self.live_source, self.served_by, self.since,
+         self.live_since, self.due, self.sig) = cols
         self.table = new
         for i in todo:
             entry = new.entry(i)
@@ -338,7 +342,9 @@ class Console:
             "message": self.messages.get(name, ""), "ips": list(ips),
             "macs": list(macs_of) if macs else [], "live": words[self.live[i]],
             "live_since": live_since.isoformat() if live_since else None,
-            "live_source": words[self.live_source[i]], "progress": self.progress.get(name),
+            "live_source": words[self.live_source[i]],
+            "frontend": words[self.served_by[i]],  # which one served it
+            "progress": self.progress.get(name),
         }
 
     # -- reading ------------------------------------------------------------------------

@@ -34,6 +34,7 @@ class LastEvent:
     stage: str
     message: str
     source: str = ""  # the node's address, or "frontend" for what the server recorded
+    frontend: str = ""  # the frontend that stored it (several may share the inventory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +79,10 @@ def last_events(session: Session, host_ids: Iterable[int] | None = None) -> dict
         newest = newest.where(InstallEventRow.host_id.in_(list(host_ids)))
     rows = session.execute(
         select(InstallEventRow.host_id, InstallEventRow.time, InstallEventRow.stage,
-               InstallEventRow.message, InstallEventRow.source)
+               InstallEventRow.message, InstallEventRow.source, InstallEventRow.frontend)
         .where(InstallEventRow.id.in_(newest))
     )
-    return {hid: LastEvent(t, st, msg, src) for hid, t, st, msg, src in rows}
+    return {hid: LastEvent(t, st, msg, src, fe or "") for hid, t, st, msg, src, fe in rows}
 
 
 def events_after(session: Session, after: int) -> tuple[int, dict[int, LastEvent]]:
@@ -93,9 +94,10 @@ def events_after(session: Session, after: int) -> tuple[int, dict[int, LastEvent
     if top is None:
         return after, {}
     ids = select(func.max(t.id)).where(t.id > after, t.id <= top).group_by(t.host_id)
-    rows = conn.execute(select(t.host_id, t.time, t.stage, t.message, t.source)
+    rows = conn.execute(select(t.host_id, t.time, t.stage, t.message, t.source, t.frontend)
                         .where(t.id.in_(ids)))
-    return int(top), {hid: LastEvent(tm, st, msg, src) for hid, tm, st, msg, src in rows}
+    return int(top), {hid: LastEvent(tm, st, msg, src, fe or "")
+                      for hid, tm, st, msg, src, fe in rows}
 
 
 def last_event_id(session: Session) -> int:

@@ -58,9 +58,11 @@ Committed = Callable[[list[Pending]], None]
 
 
 class EventWriter:
-    def __init__(self, inventory: Inventory, on_commit: Committed | None = None) -> None:
+    def __init__(self, inventory: Inventory, on_commit: Committed | None = None, *,
+                 frontend: str | None = None) -> None:
         self.inventory = inventory
         self.on_commit = on_commit
+        self.frontend = frontend  # stored with each event: which frontend took it
         self.queue: asyncio.Queue[Pending | None] = asyncio.Queue()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rocks-events")
         self.commits = 0
@@ -145,7 +147,7 @@ class EventWriter:
                     current[e.host] = (host[0], None)
                     if e.profile is not None:
                         q.set_profile(s, e.host, e.profile, e.time)
-                rows.append((host[0], e.time, e.stage, e.message, e.source))
+                rows.append((host[0], e.time, e.stage, e.message, e.source, self.frontend))
                 e.host_id = host[0]
                 outcomes.append(Outcome.OK)
             if rows:
@@ -155,22 +157,25 @@ class EventWriter:
         return outcomes
 
 
-def insert_events(conn: Any, rows: list[tuple[int, datetime, str, str, str]]) -> None:
-    """INSERT the events (host id, aware UTC time, stage, message, source) in one executemany
+def insert_events(conn: Any, rows: list[tuple[int, datetime, str, str, str, str | None]]
+                  ) -> None:
+    """INSERT the events (host id, aware UTC time, stage, message, source, the frontend that
+    took it) in one executemany
     of the driver: a thousand events a second cost the writer thread (and the GIL it shares
     with the request path) a few milliseconds, not a row of bind processing each. The time is
     stored as UTCDateTime stores it (SQLite: naive UTC text with microseconds)."""
     dialect = conn.dialect.name
-    columns = "host_id, time, stage, message, source"
+    columns = "host_id, time, stage, message, source, frontend"
     if dialect == "sqlite":
         conn.exec_driver_sql(
-            f"INSERT INTO install_events ({columns}) VALUES (?, ?, ?, ?, ?)",
-            [(h, t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), st, m, src)
-             for h, t, st, m, src in rows])
+            f"INSERT INTO install_events ({columns}) VALUES (?, ?, ?, ?, ?, ?)",
+            [(h, t.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), st, m, src, fe)
+             for h, t, st, m, src, fe in rows])
     elif dialect == "postgresql":
         conn.exec_driver_sql(
-            f"INSERT INTO install_events ({columns}) VALUES (%s, %s, %s, %s, %s)",
-            [(h, t.astimezone(UTC), st, m, src) for h, t, st, m, src in rows])
+            f"INSERT INTO install_events ({columns}) VALUES (%s, %s, %s, %s, %s, %s)",
+            [(h, t.astimezone(UTC), st, m, src, fe) for h, t, st, m, src, fe in rows])
     else:
         conn.execute(insert(EVENTS), [{"host_id": h, "time": t, "stage": st, "message": m,
-                                       "source": src} for h, t, st, m, src in rows])
+                                       "source": src, "frontend": fe}
+                                      for h, t, st, m, src, fe in rows])

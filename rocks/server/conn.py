@@ -125,10 +125,20 @@ def descriptor_limit() -> int:
     return soft
 
 
+def accept_burst(files: int) -> int:
+    """The listen backlog, which is also how many connections asyncio accepts in one go: a
+    sixteenth of the descriptors, 64 to 4,096. Accepted sockets become connections (and are
+    counted) only at the next loop iteration, and connections closed to make room for new
+    ones (see GuardedProtocol) give their descriptors back an iteration later still, so the
+    cap leaves three bursts' worth free: with 1,024 descriptors and 1,100 clients connecting
+    at once, accept() would otherwise fail with EMFILE."""
+    return min(4096, max(64, files // 16))
+
+
 def configure(config: ServerConfig) -> Limits:
     """Set this process's connection limits from the config (each worker calls it)."""
     files = descriptor_limit()
-    cap = max(16, files - RESERVE)
+    cap = max(16, files - RESERVE - 3 * accept_burst(files))
     if config.max_connections:
         if config.max_connections > cap:
             log.warning("max-connections=%d is above what %d descriptors allow; using %d",

@@ -21,14 +21,14 @@ from rocks.server.config import CONFIG_ENV, ServerConfig
 
 
 def uvicorn_options(config: ServerConfig) -> dict[str, object]:
-    from rocks.server.conn import PROTOCOL
+    from rocks.server.conn import PROTOCOL, accept_burst, descriptor_limit
 
     return {
         "host": config.host, "port": config.port,
         "loop": "asyncio",
         "http": PROTOCOL,
         "access_log": False,  # refusals are logged by the handlers; successes are events
-        "log_level": "warning", "backlog": 4096,
+        "log_level": "warning", "backlog": accept_burst(descriptor_limit()),
         "timeout_keep_alive": config.keep_alive_timeout,
         "proxy_headers": False, "forwarded_allow_ips": "",
         "lifespan": "on", "server_header": False,

@@ -26,6 +26,7 @@ import asyncio
 import logging
 import os
 import resource
+import socket
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -336,6 +337,7 @@ class GuardedProtocol(HttpToolsProtocol):
             self.tasks.add(task)
             return
         fd = sock.fileno()
+        corked = fh is not None and _cork(sock, 1)  # the head leaves with the file's bytes
         try:
             written = os.write(fd, head)
         except (BlockingIOError, InterruptedError):
@@ -344,6 +346,8 @@ class GuardedProtocol(HttpToolsProtocol):
             self._file_done(cycle, tree, scope, it, reply, fh, -1)
             return
         if written < len(head):  # not on an empty socket; the order kept all the same
+            if corked:
+                _cork(sock, 0)
             self.transport.write(head[written:])
             task = loop.create_task(self._send_file(cycle, tree, scope, it, reply, fh, b""))
             task.add_done_callback(self.tasks.discard)
@@ -353,7 +357,10 @@ class GuardedProtocol(HttpToolsProtocol):
             self._file_done(cycle, tree, scope, it, reply, fh, 0)
             return
         pump = _Pump(fd, fh.fileno(), reply.offset, reply.count)
-        if pump.step():
+        done = pump.step()
+        if corked:
+            _cork(sock, 0)
+        if done:
             self._file_done(cycle, tree, scope, it, reply, fh, pump.sent)
             return
 
@@ -459,6 +466,15 @@ class _Pump:
 
 def _nothing() -> None:
     pass
+
+
+def _cork(sock: Any, on: int) -> bool:
+    """TCP_CORK on or off (off sends what it held); False where it cannot be set."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, on)
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 # Fast-path answers of one loop iteration: their access-log lines are written in one piece,

@@ -463,6 +463,30 @@ def resummarize(out: Path, also: str) -> int:
     return 0
 
 
+def replace_rows(out: Path, target: str) -> int:
+    """Put the medians of the run in `out` into the summary `target` in place of the rows of
+    the same ops (the rest kept as measured before), and note the re-run in it."""
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    run = json.loads((out / "summary.json").read_text())
+    old = json.loads(Path(target).read_text())
+    new = medians(records)
+    ops = {(r["system"], r["op"]) for r in new}
+    rows = [r for r in old["medians"] if (r["system"], r["op"]) not in ops] + new
+    meta = {k: v for k, v in old.items() if k not in ("medians", "headline", "failures")}
+    meta["reruns"] = [*old.get("reruns", []), {
+        "ops": sorted(op for _, op in ops), "generated": run.get("generated"),
+        "commit": run.get("commit"), "rounds": run.get("rounds"), "sizes": run.get("sizes"),
+        "wall_seconds": run.get("wall_seconds"),
+        "loadavg_1min_during_run": run.get("machine", {}).get("loadavg_1min_during_run", {}),
+        "out": str(out)}]
+    failures = [f for f in old.get("failures", []) if f.get("bench") not in
+                {f2.get("bench") for f2 in run.get("failures", [])}] + run.get("failures", [])
+    text = json.dumps({**meta, "medians": rows, "headline": headline(rows),
+                       "failures": failures}, indent=1, ensure_ascii=False) + "\n"
+    Path(target).write_text(text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -477,7 +501,14 @@ def main() -> int:
     ap.add_argument("--summary", default="", help="also write the summary here")
     ap.add_argument("--resummarize", default="", metavar="DIR",
                     help="only rebuild DIR/summary.json from DIR/records.jsonl (no run)")
+    ap.add_argument("--replace-in", default="", metavar="SUMMARY",
+                    help="after the run (or with --resummarize DIR: no run), put its rows into "
+                         "SUMMARY in place of the same ops' rows, keeping the rest (re-measure "
+                         "one benchmark: --only serve,serve-tenth --replace-in "
+                         "bench/summary.json)")
     a = ap.parse_args()
+    if a.resummarize and a.replace_in:
+        return replace_rows(Path(a.resummarize), a.replace_in)
     if a.resummarize:
         return resummarize(Path(a.resummarize), a.summary)
 
@@ -528,6 +559,8 @@ def main() -> int:
     }
     write_summary(summarize(runner.records, meta=meta, failures=runner.failures), out,
                   a.summary)
+    if a.replace_in:
+        replace_rows(out, a.replace_in)
     sys.stderr.write(f"[all] {len(runner.records)} records, {len(runner.failures)} failures; "
                      f"summary in {out / 'summary.json'}\n")
     return 1 if runner.failures else 0

@@ -56,9 +56,10 @@ BENCHES: tuple[Bench, ...] = (
     Bench("sync", "sync.py", True, ("--reps", "3"), ("--reps", "1", "--installing", "tenth"),
           ("sync_config", "sync_config_nochange", "set_interface_mac", "sync_config_one_change",
            "one_host_mac_sync", "set_host_boot_install", "set_host_boot_os", "new_host_live")),
-    Bench("serve", "serve.py", True, ("--seconds", "5"), ("--seconds", "1", "--clients", "8"),
+    Bench("serve", "serve.py", True, ("--seconds", "5"),
+          ("--seconds", "1", "--clients", "8", "--distro-mb", "1", "--distro-clients", "8"),
           ("frontend_start", "serve_kickstart_wrk", "serve_nginx_wrk", "serve_kickstart_py",
-           "frontend_memory_after_load")),
+           "frontend_memory_after_load", "serve_distro_wrk", "serve_distro_nginx_wrk")),
     Bench("serve-tenth", "serve.py", True, ("--installing", "tenth"), ("--installing", "tenth"),
           ("frontend_start",)),
     Bench("compile", "compile.py", False, ("--hosts", "10000", "--reps", "5"),
@@ -74,11 +75,12 @@ BENCHES: tuple[Bench, ...] = (
 )
 
 # Fields that tell two measurements of one op apart (besides system, op, n).
-IDENTITY = ("installing", "clients", "worker")
+IDENTITY = ("installing", "clients", "worker", "file_mb", "ranged")
 # Fields whose median over the rounds the summary keeps.
 VALUES = ("seconds", "per_item_ms", "cpu_seconds", "unqueued_seconds", "rate", "rps", "p50_ms",
           "p95_ms", "p99_ms", "rss_mb", "peak_rss_mb", "cobblerd_rss_mb", "gunicorn_worker_rss_mb",
-          "instructions", "mean_bytes", "bytes", "body_bytes", "written", "installing_hosts")
+          "instructions", "mean_bytes", "bytes", "body_bytes", "written", "installing_hosts",
+          "mib_s")
 
 
 def cobbler_ready() -> str:
@@ -266,7 +268,8 @@ def _within(r: dict[str, Any], limit: float) -> dict[str, Any]:
 
 
 TOPICS = {"render": "Render", "sync": "Full sync", "one host": "One host",
-          "bulk": "Bulk load", "serve": "Kickstarts/s", "nginx": "nginx", "memory": "Memory"}
+          "bulk": "Bulk load", "serve": "Kickstarts/s", "nginx": "nginx", "memory": "Memory",
+          "distro": "Distribution"}
 NOTES = {
     "render": "ours renders the Rocks 7 compute appliance (~46 KB) from the compile cache; "
               "Cobbler renders its stock sample.ks (~6.5 KB)",
@@ -279,6 +282,9 @@ NOTES = {
     "serve": "wrk with keep-alive connections for ours and nginx; Cobbler's client opens a "
              "connection per request (8 threads), through gunicorn to cobblerd",
     "nginx": "ratio = ours ÷ nginx, the lower of 64 and 512 clients",
+    "distro": "wrk -t1 against the frontend's sendfile path and nginx (sendfile on) serving "
+              "the same files in the same run; ratio = ours ÷ nginx, the lower of whole and "
+              "ranged",
     "memory": "peak RSS of the frontend process after the load; Cobbler: cobblerd's after "
               "2,000 kickstarts",
 }
@@ -388,6 +394,23 @@ def headline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 f"nginx: {_rate(x64['rate'])} / {_rate(x512['rate'])}", "", worst,
                 "ours ≥ 0.5 of nginx", worst >= 0.5, better="nginx")
 
+    for n in t.sizes("rocks", "serve_distro_wrk"):
+        for mb in sorted({r["file_mb"] for r in rows if r["op"] == "serve_distro_wrk"
+                          and r["n"] == n and r.get("file_mb")}):
+            pairs = [(t.get("rocks", "serve_distro_wrk", n, file_mb=mb, ranged=g),
+                      t.get("rocks", "serve_distro_nginx_wrk", n, file_mb=mb, ranged=g))
+                     for g in (False, True)]
+            if not all(o and x for o, x in pairs):
+                continue
+            worst = min(o["mib_s"] / x["mib_s"] for o, x in pairs)  # type: ignore[index]
+            (w, wx), (r_, rx) = pairs
+            assert w and wx and r_ and rx
+            add("distro", f"`/install/distro`, {mb} MiB files, {w['clients']} clients, whole / "
+                f"ranged (middle half), {n:,} hosts",
+                f"{w['mib_s']:,.0f} / {r_['mib_s']:,.0f} MiB/s",
+                f"nginx: {wx['mib_s']:,.0f} / {rx['mib_s']:,.0f} MiB/s", worst,
+                "ours ≥ 0.9 of nginx", worst >= 0.9, better="nginx")
+
     for n in t.sizes("rocks", "frontend_memory_after_load"):
         r = t.get("rocks", "frontend_memory_after_load", n)
         c = t.get("cobbler", "http_autoinstall", n)
@@ -440,6 +463,30 @@ def resummarize(out: Path, also: str) -> int:
     return 0
 
 
+def replace_rows(out: Path, target: str) -> int:
+    """Put the medians of the run in `out` into the summary `target` in place of the rows of
+    the same ops (the rest kept as measured before), and note the re-run in it."""
+    records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
+    run = json.loads((out / "summary.json").read_text())
+    old = json.loads(Path(target).read_text())
+    new = medians(records)
+    ops = {(r["system"], r["op"]) for r in new}
+    rows = [r for r in old["medians"] if (r["system"], r["op"]) not in ops] + new
+    meta = {k: v for k, v in old.items() if k not in ("medians", "headline", "failures")}
+    meta["reruns"] = [*old.get("reruns", []), {
+        "ops": sorted(op for _, op in ops), "generated": run.get("generated"),
+        "commit": run.get("commit"), "rounds": run.get("rounds"), "sizes": run.get("sizes"),
+        "wall_seconds": run.get("wall_seconds"),
+        "loadavg_1min_during_run": run.get("machine", {}).get("loadavg_1min_during_run", {}),
+        "out": str(out)}]
+    failures = [f for f in old.get("failures", []) if f.get("bench") not in
+                {f2.get("bench") for f2 in run.get("failures", [])}] + run.get("failures", [])
+    text = json.dumps({**meta, "medians": rows, "headline": headline(rows),
+                       "failures": failures}, indent=1, ensure_ascii=False) + "\n"
+    Path(target).write_text(text)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -454,7 +501,14 @@ def main() -> int:
     ap.add_argument("--summary", default="", help="also write the summary here")
     ap.add_argument("--resummarize", default="", metavar="DIR",
                     help="only rebuild DIR/summary.json from DIR/records.jsonl (no run)")
+    ap.add_argument("--replace-in", default="", metavar="SUMMARY",
+                    help="after the run (or with --resummarize DIR: no run), put its rows into "
+                         "SUMMARY in place of the same ops' rows, keeping the rest (re-measure "
+                         "one benchmark: --only serve,serve-tenth --replace-in "
+                         "bench/summary.json)")
     a = ap.parse_args()
+    if a.resummarize and a.replace_in:
+        return replace_rows(Path(a.resummarize), a.replace_in)
     if a.resummarize:
         return resummarize(Path(a.resummarize), a.summary)
 
@@ -505,6 +559,8 @@ def main() -> int:
     }
     write_summary(summarize(runner.records, meta=meta, failures=runner.failures), out,
                   a.summary)
+    if a.replace_in:
+        replace_rows(out, a.replace_in)
     sys.stderr.write(f"[all] {len(runner.records)} records, {len(runner.failures)} failures; "
                      f"summary in {out / 'summary.json'}\n")
     return 1 if runner.failures else 0

@@ -74,6 +74,16 @@ def table(summary: dict[str, Any]) -> str:
                      "waited for a CPU (*unqueued*: about what an idle machine shows) and the "
                      "CPU time it used. Ratios compare wall times taken under the same load; "
                      "a target is marked missed when the wall time misses it.")
+    for rerun in summary.get("reruns", []):
+        rl = rerun.get("loadavg_1min_during_run") or {}
+        n = rerun.get("rounds", 0)
+        notes.append(
+            f"Re-measured {str(rerun.get('generated', '?'))[:10]} at commit "
+            f"{rerun.get('commit', '?')} ({n} round{'s' if n != 1 else ''}, hosts "
+            f"{', '.join(f'{x:,}' for x in rerun.get('sizes', []))}"
+            + (f", 1-minute load {rl.get('min')}–{rl.get('max')}" if rl else "")
+            + "), in place of the first run's rows: "
+            + ", ".join(f"`{op}`" for op in rerun.get("ops", [])) + ".")
     seen: list[str] = []
     for row in summary.get("headline", []):
         if row.get("note") and row["note"] not in seen:

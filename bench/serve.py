@@ -12,8 +12,15 @@ nginx (Debian package) runs as this user on 127.0.0.1 from a configuration in a 
 directory (no system configuration read or written), with as many worker processes as the
 frontend has workers.
 
+Then the distribution: files of `--distro-mb` MiB in the frontend's distribution directory,
+fetched by wrk at `--distro-clients` connections from /install/distro (sendfile in the
+frontend, conn.py) and from nginx (sendfile on, the same files hard-linked into its root, so
+both read the same page cache), whole and as a range (the middle half of the file, as
+`Range: bytes=a-b`). Throughput is wrk's Transfer/sec, in MiB/s: every byte read, responses
+that are not finished when the time is up included.
+
 Usage: .venv/bin/python bench/serve.py [--hosts 1000] [--installing all|tenth] [--seconds 5]
-       [--workers 1] [--clients 64,512]
+       [--workers 1] [--clients 64,512] [--distro-mb 1,50] [--distro-clients 64]
 """
 
 from __future__ import annotations
@@ -56,6 +63,10 @@ request = function()
 end
 """
 
+RANGE_LUA = """
+wrk.headers["Range"] = "bytes=%d-%d"
+"""
+
 
 def parse_wrk(out: str) -> dict[str, Any]:
     def ms(text: str) -> float:
@@ -66,11 +77,17 @@ def parse_wrk(out: str) -> dict[str, Any]:
     p50 = ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     p99 = ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    moved = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: (.*)", out)
     return {"rate": rate, "p50_ms": p50, "p99_ms": p99, "requests": total,
             "non_2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errors.group(1).strip() if errors else ""}
+            "socket_errors": errors.group(1).strip() if errors else "",
+            # every byte read, of unfinished responses too (a 50 MiB file at 64 clients: a
+            # few finish in a few seconds, all of them are moving)
+            "transfer_mib_s": round(float(moved.group(1)) * {"B": 2**-20, "KB": 2**-10,
+                                                             "MB": 1, "GB": 2**10}[moved.group(2)],
+                                    1) if moved else None}
 
 
 def run_wrk(url: str, conns: int, seconds: float, script: Path | None) -> dict[str, Any]:
@@ -218,6 +235,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--clients", default="64,512")
+    ap.add_argument("--distro-mb", default="1,50", help="file sizes in MiB ('' for none)")
+    ap.add_argument("--distro-clients", type=int, default=64)
     ap.add_argument("--loadgen", default="")
     a = ap.parse_args()
     if a.loadgen:
@@ -279,12 +298,52 @@ def main() -> None:
                  **common)
         emit("frontend_memory_after_load", a.hosts, 0.0, items=1, **memory_mb(srv.proc.pid),
              **common)
+        del common["body_bytes"]
+        for mb in [int(x) for x in a.distro_mb.split(",") if x]:
+            distro(srv, nginx.port, cluster.state / "distro", www, tmp, mb, a.distro_clients,
+                   a.seconds, common)
     finally:
         if nginx is not None:
             nginx.stop()
         srv.stop()
         cluster.inventory.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def distro(srv: Server, nginx_port: int, root: Path, www: Path, tmp: Path, mb: int,
+           clients: int, seconds: float, common: dict[str, Any]) -> None:
+    """/install/distro against nginx for one file size, whole and ranged."""
+    name = f"bench-{mb}m-1.0-1.x86_64.rpm"
+    path = root / "Packages" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = mb << 20
+    with open(path, "wb") as fh:
+        block = os.urandom(1 << 20)
+        for _ in range(mb):
+            fh.write(block)
+    path.chmod(0o644)
+    (www / "Packages").mkdir(exist_ok=True)
+    (www / "Packages").chmod(0o755)
+    linked = www / "Packages" / name
+    linked.unlink(missing_ok=True)
+    os.link(path, linked)
+    start, end = size // 4, size * 3 // 4 - 1
+    script = tmp / f"range-{mb}.lua"
+    script.write_text(RANGE_LUA % (start, end))
+    for ranged in (False, True):
+        body = end - start + 1 if ranged else size
+        for what, url in (("distro", f"{srv.base}/install/distro/Packages/{name}"),
+                          ("distro_nginx", f"http://127.0.0.1:{nginx_port}/Packages/{name}")):
+            r = run_wrk(url, clients, seconds, script if ranged else None)
+            if r["non_2xx"] or not r["requests"]:
+                raise SystemExit(f"{what} {mb} MiB: {r['non_2xx']} of {r['requests']} failed")
+            emit(f"serve_{what}_wrk", int(common["hosts"]), seconds, items=int(r["requests"]),
+                 clients=clients, file_mb=mb, ranged=ranged, body_bytes=body,
+                 mib_s=r["transfer_mib_s"],
+                 loadgen="wrk -t1" + (f" (Range: bytes={start}-{end})" if ranged else ""),
+                 **r, **common)
+    path.unlink()
+    linked.unlink()
 
 
 async def _probe(port: int, address: str, token: str) -> bytes:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy.orm import Session
 
     from rocks.compiler.graph import ConfigGraph
@@ -86,9 +88,10 @@ def host_frontends(s: Session, head: Frontend, names: list[str] | None = None
 
 def sync_input(s: Session, source: ClusterSource | None,
                settings: dict[str, str] | None = None,
-               hosts: tuple[Host, ...] | None = None) -> SyncInput:
-    """`hosts` replaces the inventory's (the frontend's /boot/ipxe passes hosts without their
-    interfaces, which boot scripts do not read: reading 10,000 hosts whole costs seconds)."""
+               hosts: tuple[Host, ...] | None = None,
+               install_tokens: Mapping[str, str] | None = None) -> SyncInput:
+    """`hosts` and `install_tokens` replace the inventory's (the frontend's /boot/ipxe passes
+    none, and adds the one host a script is for: reading 10,000 hosts whole costs seconds)."""
     from rocks import dhcpdb
     from rocks.inventory import queries as q
     from rocks.inventory.install import tokens
@@ -105,7 +108,7 @@ def sync_input(s: Session, source: ClusterSource | None,
         appliances=tuple(q.list_appliances(s)),
         hosts=hosts,
         boot_actions=tuple(q.list_bootactions(s)),
-        tokens=tokens(s),
+        tokens=tokens(s) if install_tokens is None else install_tokens,
         dhcp=DhcpFlavour(g.get("sync_dhcp", "isc")),
         bios_loader=BiosLoader(g.get("sync_bios_loader", "pxelinux")),
         uefi_loader=UefiLoader(g.get("sync_uefi_loader", "grub")),

@@ -54,6 +54,9 @@ def _proxies(raw: str) -> str:
             help="server processes (each keeps its own snapshot and event writer)"),
     keyword("max-inflight", _positive, default=256, metavar="integer",
             help="kickstart requests served at once; beyond them nodes get 503 + Retry-After"),
+    keyword("kickstart-cache", _positive, default=16, metavar="MiB",
+            help="rendered kickstarts kept per server process (least recently used out first; "
+                 "the rest are rendered again on request)"),
     keyword("stall-after", _positive, default=300, metavar="seconds",
             help="an install with no event and no package fetch for this long is reported stalled"),
     keyword("distro", default="", help="directory served at /install/distro "
@@ -118,6 +121,7 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
         database_url=url, state_dir=state, host=args["host"] or host,
         port=port if args["port"] is None else args["port"],
         workers=args["workers"], max_inflight=args["max-inflight"],
+        kickstart_cache=args["kickstart-cache"],
         stall_after=float(args["stall-after"]), distro=args["distro"],
         token_file=args["token-file"], release=args["release"],
         sync_root=str(sync_root(ctx)), trusted_proxies=args["trusted-proxies"],
@@ -182,6 +186,9 @@ def create_frontend_token(ctx: Context, args: dict[str, Any]) -> Result:
 @command(
     positional("hosts", many=True, default=(), metavar="HOST",
                help="host names, appliances, rackN or globs (default: all)"),
+    keyword("kickstart-cache", _positive, default=16, metavar="MiB",
+            help="rendered kickstarts kept per server process (least recently used out first; "
+                 "the rest are rendered again on request)"),
     keyword("stall-after", _positive, default=300, metavar="seconds",
             help="an install with no event for this long is stalled"),
     tabular=True,

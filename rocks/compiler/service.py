@@ -262,13 +262,17 @@ class Compiler:
     stats: dict[str, int] = field(default_factory=lambda: {"hits": 0, "misses": 0})
     _declared_secret: frozenset[str] | None = None
     _multiline: frozenset[str] | None = None
+    _inputs_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def key(self, root: str, attrs: Mapping[str, str]) -> str:
         g = self.graph
         if self.eval_mode is EvalMode.RUN and g.has_eval(root):
             items = sorted(attrs.items())  # eval output may read any attribute
         else:
-            items = [(n, repr(coerce(attrs.get(n)))) for n in sorted(g.condition_inputs(root))]
+            names = self._inputs_of.get(root)
+            if names is None:  # the graph does not change under a compiler
+                names = self._inputs_of[root] = tuple(sorted(g.condition_inputs(root)))
+            items = [(n, repr(coerce(attrs.get(n)))) for n in names]
         raw = repr((g.digest, root, self.release, self.eval_mode.value, self.provenance, items))
         return hashlib.sha256(raw.encode()).hexdigest()
 
@@ -355,13 +359,34 @@ class Compiler:
             raise self.redacted(exc, attrs, secret) from None
 
     def _render(self, root: str, attrs: Mapping[str, str], host: str) -> str:
-        compiled = self._compile(root, attrs, host)
+        text = self._splice(self._compile(root, attrs, host), attrs, host, quick=False)
+        assert text is not None
+        return text
+
+    def render_cached(self, root: str, attrs: Mapping[str, str], host: str = "",
+                      secret: Collection[str] = ()) -> str | None:
+        """`render` when the profile is compiled already and the host's values need no
+        pykickstart run; None when rendering would compile or run pykickstart. Reads the
+        compile cache only: safe beside a thread that compiles (the frontend's event loop
+        renders this way while its compiler thread builds snapshots)."""
+        compiled = self.cache.get(self.key(root, attrs))
+        if compiled is None:
+            return None
+        try:
+            return self._splice(compiled, attrs, host, quick=True)
+        except RocksError as exc:
+            raise self.redacted(exc, attrs, secret) from None
+
+    def _splice(self, compiled: Compiled, attrs: Mapping[str, str], host: str, *,
+                quick: bool) -> str | None:
         full = _check_values(compiled.checks, compiled.fits, attrs, host, self.multiline)
         _check_heredocs(compiled.skeleton.heredoc_lines, attrs, host)
         text = compiled.skeleton.splice(attrs)
         if full and self.validate:
             digest = hashlib.sha256(text.encode()).hexdigest()
             if digest not in self._checked:
+                if quick:
+                    return None
                 errors = [p for p in validate_kickstart(text, self.release,
                                                         compiled.skeleton.origins, host)
                           if p.severity is Severity.ERROR]

@@ -54,12 +54,12 @@ def spend_token(session: Session, host_id: int, token: str) -> bool:
 def current_tokens(session: Session, host_ids: list[int]) -> dict[int, str]:
     """The token of each of these hosts that is installing, or stateless (the token its image
     fetches its state with); others are absent."""
-    rows = session.execute(select(HostRow.id, HostRow.install_token).where(
-        HostRow.id.in_(host_ids),
-        or_(HostRow.boot == "install",
-            and_(HostRow.boot == "os", HostRow.run_action == STATELESS)),
-        HostRow.install_token.is_not(None)))
-    return {i: t for i, t in rows if t}
+    t = HostRow.__table__.c  # Core on the session's connection: the frontend asks per moment
+    rows = session.connection().execute(select(t.id, t.install_token).where(
+        t.id.in_(host_ids),
+        or_(t.boot == "install", and_(t.boot == "os", t.run_action == STATELESS)),
+        t.install_token.is_not(None)))
+    return {i: tok for i, tok in rows if tok}
 
 
 def begin_install_many(session: Session, hosts: list[str]) -> dict[str, str]:

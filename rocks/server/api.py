@@ -100,7 +100,7 @@ def _out(fe: Frontend, entry: HostEntry, now: datetime) -> HostOut:
     stage, since, message = fe.status(entry, now)
     # a node's finished was committed; the snapshot catches up within a refresh
     boot = "os" if stage == "finished" and entry.boot == "install" else entry.boot
-    row = fe.console.rows.get(entry.name, {})
+    row = fe.console.row(entry.name) or {}
     return HostOut(name=entry.name, appliance=entry.appliance, boot=boot, stage=stage,
                    since=since, message=fe.shown(entry, message), ips=list(entry.ips),
                    macs=list(entry.macs), rack=entry.rack, rank=entry.rank,
@@ -139,10 +139,11 @@ def list_hosts(fe: FE, state: str = "", appliance: str = "", rack: int | None = 
 
 
 @api_router.get("/hosts/{name}", response_model=HostDetail)
-def get_host(fe: FE, name: str) -> HostDetail:
+async def get_host(fe: FE, name: str) -> HostDetail:
     base = _host(fe, name)
     entry = fe.snapshot.hosts[name]
-    ks = fe.kickstarts.get(name)
+    # the kickstart a node set to install is served (rendered on demand, as it would be)
+    ks = await fe.kickstart(entry) if entry.installing and entry.token else None
     digest = ks.etag.decode().strip('"') if ks is not None and not ks.error else None
     return HostDetail(**base.model_dump(), attrs=entry.public_attrs(), kickstart_sha256=digest)
 
@@ -179,7 +180,9 @@ async def _events(fe: Frontend, host: str | None, limit: int) -> list[EventOut]:
 @api_router.get("/appliances", response_model=list[ApplianceOut])
 def appliances(fe: FE) -> list[ApplianceOut]:
     counts: dict[str, int] = {}
-    for entry in fe.snapshot.hosts.values():
-        counts[entry.appliance] = counts.get(entry.appliance, 0) + 1
+    table = fe.snapshot.hosts
+    for i in range(len(table)):
+        appliance = table.appliance_at(i)
+        counts[appliance] = counts.get(appliance, 0) + 1
     return [ApplianceOut(name=n, node=node, hosts=counts.get(n, 0))
             for n, node in sorted(fe.snapshot.appliances.items())]

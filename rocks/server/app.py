@@ -34,12 +34,14 @@ class FrontendApp:
         from rocks.server.actions import actions_router
         from rocks.server.api import api_router
         from rocks.server.auth import Auth
+        from rocks.server.conn import FAST, FILES, FileTree
         from rocks.server.web import DOCS_ASSETS, docs_assets, login_router, web_router
         from rocks.server.writes import rocks_error_handler, writes_router
 
         fe = Frontend(self.config)
         self.frontend = fe
         self.install = InstallApp(fe)
+        FAST[b"/install/kickstart"] = self.install.kickstart_answer
         web = FastAPI(title="rocks frontend", version="1", openapi_url=None, docs_url=None,
                       redoc_url=None)
         web.state.frontend = fe
@@ -65,6 +67,11 @@ class FrontendApp:
         images.mkdir(parents=True, exist_ok=True)
         web.mount("/boot/images", StaticFiles(directory=images, follow_symlink=True),
                   name="boot-images")
+        # regular files of both trees are sent by the connection protocol with sendfile;
+        # the mounts above answer the rest (404s, directories, multipart ranges)
+        FILES[:] = [FileTree(b"/install/distro/", os.path.realpath(distro),
+                             self.install.distro_begin, self.install.distro_end),
+                    FileTree(b"/boot/files/", os.path.realpath(pxeboot))]
         self.web = web
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -115,8 +122,10 @@ class FrontendApp:
 
 
 def create_app(config: ServerConfig) -> FrontendApp:
+    from rocks.server.cache import tune_malloc
     from rocks.server.conn import configure
 
+    tune_malloc()
     configure(config)
     return FrontendApp(config)
 

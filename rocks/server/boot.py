@@ -7,7 +7,8 @@ the script `rocks report host pxe` prints: the installer with the kickstart URL 
 one-time token while it is set to install, the local disk otherwise. A request from an address
 that is no host's gets what an unknown machine boots (the discovery script, or the local disk),
 whatever MAC it names — so the answer tells nothing about which MACs are known. Scripts come
-from the snapshot (built with the inventory, rendered once per host): no SQL per request.
+from the snapshot (built with the inventory, rendered once per host and kept in a bounded
+cache): no SQL per request.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import re
 
 from rocks.errors import RocksError
 from rocks.server.core import Frontend
-from rocks.server.identity import Refusal, Scope, confirm_macs, refused
-from rocks.server.index import Snapshot
+from rocks.server.identity import Refusal, Scope, confirm_macs
+from rocks.server.index import HostEntry, Snapshot
 
 _MAC = re.compile(r"^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$")
 UNKNOWN = ":unknown"  # the cache key of the unknown-machine script (not a host name)
@@ -30,21 +31,29 @@ def _mac_param(scope: Scope) -> str:
     return parse_qs(qs.decode("latin-1")).get("mac", [""])[0] if qs else ""
 
 
-def script(snap: Snapshot, name: str) -> str:
-    """The iPXE script of host `name` (or of an unknown machine), rendered once per snapshot."""
+def script(snap: Snapshot, entry: HostEntry | None) -> str:
+    """The iPXE script of a host (or of an unknown machine: None), rendered once per snapshot
+    while it stays in the snapshot's bounded cache."""
+    from dataclasses import replace
+
+    from rocks.model.inventory import BootState, Host
     from rocks.sync.pxe import discovery_spec, ipxe_script, ipxe_text
 
-    text = snap.ipxe.get(name)
+    key = UNKNOWN if entry is None else entry.name
+    text = snap.ipxe.get(key)
     if text is not None:
         return text
     inp = snap.boot
     if inp is None:
         raise RocksError.of("boot-input", "the network-boot settings are broken (see the log)")
-    if name == UNKNOWN:
+    if entry is None:
         text = ipxe_text(inp, discovery_spec(inp, {a.name: a for a in inp.boot_actions}))
     else:
-        text = ipxe_script(inp, snap.boot_hosts[name])
-    snap.ipxe[name] = text
+        host = Host(entry.name, "", install_action=entry.install_action,
+                    run_action=entry.run_action, boot=BootState(entry.boot))
+        tokens = {entry.name: entry.token} if entry.token else {}
+        text = ipxe_script(replace(inp, tokens=tokens), host)
+    snap.ipxe.put(key, text)
     return text
 
 
@@ -59,11 +68,9 @@ def ipxe_answer(fe: Frontend, scope: Scope, address: str) -> tuple[int, str]:
         entry = snap.by_mac.get(mac)  # routed sites: the MAC identifies (README: the risk)
     try:
         if entry is None:
-            return 200, script(snap, UNKNOWN)
+            return 200, script(snap, None)
         confirm_macs(snap, entry, [mac], required=True)
-        if entry.name not in snap.boot_hosts:
-            raise refused("host not in the boot input yet", host=entry.name)
-        return 200, script(snap, entry.name)
+        return 200, script(snap, entry)
     except RocksError as exc:
         if entry is None:
             raise Refusal(500, "network boot is not configured") from exc

@@ -27,6 +27,7 @@ class ServerConfig:
     port: int = 8080
     workers: int = 1
     max_inflight: int = 256  # kickstart requests being produced at once; beyond: 503
+    kickstart_cache: int = 16  # MiB of rendered kickstarts kept (least recently used first out)
     stall_after: float = 300.0  # seconds without an event or package fetch: stalled
     distro: str = ""  # served read-only at /install/distro (default <state>/distro)
     token_file: str = ""  # admin API bearer token (default <state>/api-token)

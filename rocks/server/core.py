@@ -22,6 +22,7 @@ from typing import Any
 from rocks.errors import RocksError
 from rocks.inventory import Inventory, open_inventory
 from rocks.server.bootfiles import BootFileWriter
+from rocks.server.cache import ByteLru, give_back
 from rocks.server.config import ServerConfig
 from rocks.server.index import HostEntry, Indexer, Snapshot
 from rocks.server.ledger import TokenLedger
@@ -50,18 +51,24 @@ from rocks.server.status import (
 from rocks.server.writer import EventWriter, Pending
 
 log = logging.getLogger("rocks.server")
+NODE = "node"  # the board's source of an event a node sent (its address is in the database)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Served:
-    """A host's kickstart, encoded once: body and response headers, or why it failed."""
+    """A host's kickstart, encoded once: body and response headers, or why it failed.
+    `stamp` = (snapshot generation, row) of the host entry it was last confirmed for."""
 
     inputs: str
-    text: str
     body: bytes
     headers: tuple[tuple[bytes, bytes], ...]
     etag: bytes
     error: str = ""
+    stamp: tuple[int, int] = (-1, -1)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
 
 
 def served(inputs: str, text: str) -> Served:
@@ -70,11 +77,16 @@ def served(inputs: str, text: str) -> Served:
     headers = ((b"content-type", b"text/plain; charset=utf-8"),
                (b"content-length", str(len(body)).encode()), (b"etag", etag),
                (b"cache-control", b"no-store"))
-    return Served(inputs, text, body, headers, etag)
+    return Served(inputs, body, headers, etag)
 
 
 def failed(inputs: str, error: str) -> Served:
-    return Served(inputs, "", b"", (), b"", error or "compile failed")
+    return Served(inputs, b"", (), b"", error or "compile failed")
+
+
+def _cost(ks: Served) -> int:
+    """What a cached kickstart holds: its body, error text and the objects around them."""
+    return len(ks.body) + len(ks.error) + 512
 
 
 class Frontend:
@@ -84,8 +96,15 @@ class Frontend:
         self.indexer = Indexer(self.inventory, config.release, Path(config.state_dir))
         self.compile_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rocks-compile")
         self.snapshot = Snapshot()
-        self.kickstarts: dict[str, Served] = {}
-        self.board: dict[str, LastEvent] = {}  # newest stored event per host
+        # rendered kickstarts by host name, bounded by bytes (rendering is cheap: nothing is
+        # rendered ahead, and memory does not grow with the cluster)
+        self.kickstarts: ByteLru[str, Served] = ByteLru(config.kickstart_cache << 20, _cost)
+        self.failures: dict[str, str] = {}  # host -> inputs whose compile failure was recorded
+        self._checked: dict[str, str] = {}  # host -> inputs rendered ahead (_precheck)
+        # newest stored event per host id (sources reduced to what liveness asks: the node,
+        # the frontend or nobody; messages interned: a mass install's are mostly alike)
+        self.board: dict[int, LastEvent] = {}
+        self._words: dict[str, str] = {}
         self.inferred: set[tuple[str, str]] = set()  # (host, token) that got a `packages`
         self.name = frontend_name(config)  # in the frontend registry and on its events
         self.url = frontend_url(config)
@@ -130,7 +149,8 @@ class Frontend:
         self.snapshot = snap
         await self._poll(loop)
         self.console.rebuild()
-        await self._prerender(snap)
+        await self._precheck(snap)
+        give_back()
         self.writer.start()
         self.ledger.start()
         self.bootfiles.start()
@@ -155,11 +175,23 @@ class Frontend:
         self.compile_pool.shutdown(wait=True)
         self.inventory.close()
 
-    def _load_board(self, snap: Snapshot) -> dict[str, LastEvent]:
-        names = {e.id: e.name for e in snap.hosts.values()}
+    def _load_board(self, snap: Snapshot) -> dict[int, LastEvent]:
         with self.inventory.transaction(readonly=True) as s:
             self._event_id = last_event_id(s)
-            return {names[h]: ev for h, ev in last_events(s).items() if h in names}
+            return {h: self._kept(ev) for h, ev in last_events(s).items()
+                    if snap.hosts.name_of_id(h) is not None}
+
+    def _kept(self, ev: LastEvent) -> LastEvent:
+        """The event as the board keeps it (see board)."""
+        source = ev.source if ev.source in ("", "frontend") else NODE
+        message = self._words.get(ev.message)
+        if message is None:
+            message = ev.message
+            if len(self._words) < 4096 and len(message) <= 64:
+                self._words[message] = message
+        frontend = self._words.setdefault(ev.frontend, ev.frontend) if len(self._words) < 4096 \
+            else ev.frontend
+        return LastEvent(ev.time, ev.stage, message, source, frontend)
 
     def _read_news(self) -> tuple[int, dict[int, LastEvent], datetime | None, dict[int, Probe]]:
         after = self._event_id
@@ -187,16 +219,19 @@ class Frontend:
         self._event_id, self._probed = newest, probed
         if not events and not probes:
             return
-        names = {e.id: e.name for e in self.snapshot.hosts.values()}
+        name_of = self.snapshot.hosts.name_of_id
         touched = []
         for hid, ev in events.items():
-            name = names.get(hid)
-            old = self.board.get(name) if name else None
-            if name is not None and (old is None or ev.time >= old.time):
-                self.board[name] = ev
+            old = self.board.get(hid)
+            if old is not None and (ev.time < old.time or (
+                    ev.time == old.time and ev.stage == old.stage)):
+                continue  # on the board already (most are this process's own)
+            name = name_of(hid)
+            if name is not None:
+                self.board[hid] = self._kept(ev)
                 touched.append(name)
         self.probes.update(probes)
-        touched.extend(names[h] for h in probes if h in names)
+        touched.extend(n for n in map(name_of, probes) if n is not None)
         self.console.touch(touched)
 
     async def _refresh_loop(self) -> None:
@@ -284,65 +319,108 @@ class Frontend:
                                       moved) is None:
             return False
         snap = await loop.run_in_executor(self.compile_pool, self.indexer.build)
+        old_ids = self.snapshot.hosts.id_sorted
         self.snapshot = snap
         self.refreshes += 1
-        self.kickstarts = {n: k for n, k in self.kickstarts.items()
-                           if n in snap.hosts and snap.hosts[n].inputs == k.inputs}
-        self.progress = {n: p for n, p in self.progress.items()
-                         if n in snap.hosts and snap.hosts[n].token == p.token}
-        self.inferred = {k for k in self.inferred
-                         if k[0] in snap.hosts and snap.hosts[k[0]].token == k[1]}
+        loop.call_soon(give_back)  # once the old snapshot's columns are freed
+        table = snap.hosts
+
+        def token(name: str) -> str | None:
+            i = table.position(name)
+            return table.token_at(i) if i >= 0 else None
+
+        self.progress = {n: p for n, p in self.progress.items() if token(n) == p.token}
+        self.inferred = {k for k in self.inferred if token(k[0]) == k[1]}
+        self.failures = {n: i for n, i in self.failures.items() if n in table}
+        if old_ids != table.id_sorted:  # hosts came or went (compared in C: cheap)
+            ids = set(table.id_sorted)
+            self.board = {h: e for h, e in self.board.items() if h in ids}
+            self.probes = {h: p for h, p in self.probes.items() if h in ids}
+        self._checked = {n: i for n, i in self._checked.items() if n in table}
         self.console.rebuild()
-        await self._prerender(snap)
+        await self._precheck(snap)
         return True
 
     # -- kickstarts -----------------------------------------------------------------------
-    async def _prerender(self, snap: Snapshot) -> None:
-        todo = [e for e in snap.hosts.values()
-                if e.installing and e.token and e.name not in self.kickstarts]
-        if not todo:
-            return
+    async def _precheck(self, snap: Snapshot) -> None:
+        """Failures before any node asks: render (and drop) one installing host of each
+        group, and each installing host with attributes of its own, once per change; a host
+        whose kickstart fails gets its `failed` event now (the rendered bytes of the others
+        are not kept: nodes have them rendered when they ask)."""
         loop = asyncio.get_running_loop()
-        done = await loop.run_in_executor(self.compile_pool, self._render_many, todo)
-        for entry, ks in zip(todo, done, strict=True):
+        bad = await loop.run_in_executor(self.compile_pool, self._check_hosts, snap)
+        for entry, ks in bad:
             self._store(entry, ks)
 
-    def _render_many(self, entries: list[HostEntry]) -> list[Served]:
-        return [self._render(e) for e in entries]
+    def _check_hosts(self, snap: Snapshot) -> list[tuple[HostEntry, Served]]:
+        table = snap.hosts
+        seen: set[int] = set()
+        bad = []
+        for i in range(len(table)):
+            layer = table.layer_of[i]
+            if (layer in seen and i not in table.extras) or table.boot_at(i) != "install" \
+                    or not table.token_at(i):
+                continue
+            seen.add(layer)
+            entry = table.entry(i)
+            inputs = entry.inputs
+            if self._checked.get(entry.name) == inputs:
+                continue
+            ks = self._render(entry)
+            self._checked[entry.name] = inputs
+            if ks.error:
+                bad.append((entry, ks))
+        return bad
 
     def _render(self, entry: HostEntry) -> Served:
+        """On the compiler thread: compile if need be, then render."""
+        inputs = entry.inputs
         if entry.view is None:
-            return failed(entry.inputs, entry.error)
+            return failed(inputs, entry.error)
         try:
             text = self.indexer.render(entry)
         except RocksError as exc:
-            return failed(entry.inputs, str(exc))
+            return failed(inputs, str(exc))
         except Exception as exc:  # a compiler bug must not take the server down
             log.exception("compiling %s failed", entry.name)
-            return failed(entry.inputs, f"internal error: {type(exc).__name__}")
-        return served(entry.inputs, text)
+            return failed(inputs, f"internal error: {type(exc).__name__}")
+        return served(inputs, text)
 
     def _store(self, entry: HostEntry, ks: Served) -> None:
-        current = self.snapshot.hosts.get(entry.name)
-        if current is None or current.inputs != ks.inputs:
-            return
-        old = self.kickstarts.get(entry.name)
-        self.kickstarts[entry.name] = ks
-        if ks.error and (old is None or old.inputs != ks.inputs or not old.error):
+        # the node is refused whatever snapshot it was identified in: its failure is recorded
+        # (once per inputs) even when the snapshot moved on meanwhile
+        if ks.error and self.failures.get(entry.name) != ks.inputs:
+            self.failures[entry.name] = ks.inputs
             error = entry.redact(ks.error)
             log.error("kickstart failed host=%s error=%r", entry.name, error.splitlines()[0])
             self.record(entry, "failed", error[:4000], "frontend")
+        if entry.generation != self.snapshot.generation:
+            return  # rendered from a snapshot that is gone: never cached
+        ks.stamp = (entry.generation, entry.pos)
+        self.kickstarts.put(entry.name, ks)
 
     async def kickstart(self, entry: HostEntry) -> Served:
-        """The host's kickstart (cached), compiling on the compiler thread on a miss."""
+        """The host's kickstart: from the rendered cache; else rendered here from the compile
+        cache (hundredths of a millisecond); else compiled on the compiler thread."""
         ks = self.kickstarts.get(entry.name)
-        if ks is not None and ks.inputs == entry.inputs:
-            return ks
-        pending = self._producing.get(entry.inputs)
+        if ks is not None:
+            if ks.stamp == (entry.generation, entry.pos):
+                return ks
+            if ks.inputs == entry.inputs:  # a new snapshot, the same kickstart
+                ks.stamp = (entry.generation, entry.pos)
+                return ks
+        if entry.view is not None:
+            text = self.indexer.render_quick(entry)
+            if text is not None:
+                ks = served(entry.inputs, text)
+                self._store(entry, ks)
+                return ks
+        inputs = entry.inputs
+        pending = self._producing.get(inputs)
         if pending is None:
             loop = asyncio.get_running_loop()
             pending = loop.create_future()
-            self._producing[entry.inputs] = pending
+            self._producing[inputs] = pending
             try:
                 ks = await loop.run_in_executor(self.compile_pool, self._render, entry)
                 self._store(entry, ks)
@@ -351,7 +429,7 @@ class Frontend:
                 pending.set_exception(exc)
                 raise
             finally:
-                del self._producing[entry.inputs]
+                del self._producing[inputs]
             return ks
         return await asyncio.shield(pending)
 
@@ -385,7 +463,8 @@ class Frontend:
 
     def _committed(self, events: list[Pending]) -> None:
         for e in events:
-            self.board[e.host] = LastEvent(e.time, e.stage, e.message, e.source, self.name)
+            self.board[e.host_id] = self._kept(LastEvent(e.time, e.stage, e.message, e.source,
+                                                         self.name))
         done = [e.host for e in events if e.stage == "finished" and e.token is not None]
         if done:
             self.bootfiles.submit(done)
@@ -394,7 +473,7 @@ class Frontend:
     def status(self, entry: HostEntry, now: datetime) -> tuple[str, datetime | None, str]:
         prog = self.progress.get(entry.name)
         active = prog.last if prog is not None and prog.token == entry.token else None
-        return classify(entry.boot, entry.install_started, self.board.get(entry.name), now,
+        return classify(entry.boot, entry.install_started, self.board.get(entry.id), now,
                         self.config.stall_after, active)
 
     def liveness(self, entry: HostEntry) -> tuple[str, datetime | None, str]:
@@ -402,7 +481,7 @@ class Frontend:
         event it sent — `up` at each boot, or its installer's), its package fetches, and the
         last probe `rocks list host status` recorded. ("", None, "") when nothing is known."""
         best: tuple[datetime, str, str] | None = None
-        ev = self.board.get(entry.name)
+        ev = self.board.get(entry.id)
         if ev is not None and ev.source and ev.source != "frontend":
             best = (ev.time, "up", "heartbeat" if ev.stage == "up" else "installer")
         prog = self.progress.get(entry.name)
@@ -429,7 +508,7 @@ class Frontend:
             prog = self.progress[entry.name] = Progress(entry.token, now)
             self._count_packages(entry)
         new = prog.fetch(path, now, ranged=ranged)
-        last = self.board.get(entry.name)
+        last = self.board.get(entry.id)
         current = last is not None and (entry.install_started is None
                                         or last.time >= entry.install_started)
         key = (entry.name, entry.token)
@@ -489,8 +568,8 @@ class Frontend:
     def status_rows(self) -> list[dict[str, Any]]:
         now = datetime.now(UTC)
         rows = []
-        for name in sorted(self.snapshot.hosts):
-            entry = self.snapshot.hosts[name]
+        for entry in self.snapshot.hosts.entries():
+            name = entry.name
             stage, since, message = self.status(entry, now)
             # a node's finished was committed; the snapshot catches up within a refresh
             boot = "os" if stage == "finished" and entry.boot == "install" else entry.boot

@@ -92,10 +92,10 @@ def confirm_macs(snap: Snapshot, entry: HostEntry, macs: list[str], *,
             raise refused("no MAC header to confirm the host", host=entry.name)
         return
     for mac in macs:
-        owner = snap.by_mac.get(mac)
-        if owner is not None and owner.name != entry.name:
+        owner = snap.by_mac.owner(mac)
+        if owner >= 0 and owner != entry.pos:
             raise refused("a MAC header names another host", host=entry.name,
-                          mac_host=owner.name)
+                          mac_host=snap.hosts.names[owner])
     if not any(m in entry.macs for m in macs):
         raise refused("no MAC header is the host's", host=entry.name)
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import itertools
 import logging
+import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,16 +39,23 @@ from rocks.inventory.schema import (
     NetworkRow,
     RollRow,
 )
-from rocks.model.inventory import STATELESS
 from rocks.profiles import (
     ClusterSource,
     GraphInputs,
     GraphOptions,
-    HostView,
     ProfileService,
     compiler_for,
     graph_inputs,
     profile_service,
+)
+from rocks.server.cache import ByteLru
+from rocks.server.hosttable import (
+    HOST_MARK,
+    Extra,
+    HostEntry,
+    HostTable,
+    Layer,
+    TableBuilder,
 )
 
 if TYPE_CHECKING:
@@ -55,85 +63,42 @@ if TYPE_CHECKING:
 
     from rocks.compiler.graph import ConfigGraph
     from rocks.inventory import Inventory
-    from rocks.model.inventory import Host
     from rocks.sync.inputs import SyncInput
 
 log = logging.getLogger("rocks.server")
-MASK = "********"
+IPXE_CACHE_BYTES = 2 << 20  # rendered iPXE scripts kept per snapshot (a few hundred bytes each)
 _FINGERPRINTED = (HostRow, InterfaceRow, AttributeRow, ApplianceRow, RollRow, NetworkRow,
                   BootActionRow)
 
 
 @dataclass(frozen=True, slots=True)
-class HostEntry:
-    id: int
-    name: str
-    appliance: str
-    boot: str
-    token: str | None
-    install_started: datetime | None
-    ips: tuple[str, ...]
-    macs: tuple[str, ...]
-    view: HostView | None  # None when the host cannot be compiled (error says why)
-    error: str
-    inputs: str  # digest of everything its kickstart depends on
-    rack: int = 0
-    rank: int = 0
-    run_action: str = "os"
-
-    @property
-    def installing(self) -> bool:
-        return self.boot == "install"
-
-    @property
-    def stateless(self) -> bool:
-        """Boots its appliance's stateless image (rocks.images) and fetches its state."""
-        return self.boot == "os" and self.run_action == STATELESS
-
-    def attrs(self) -> dict[str, str]:
-        """The values its kickstart is compiled from, with its install token."""
-        assert self.view is not None
-        return {**self.view.attrs, "install_token": self.token or ""}
-
-    def redact(self, text: str) -> str:
-        """`text` with the host's secret values and install token masked, whole and word by
-        word (an error message may quote part of a value)."""
-        if self.view is None and not self.token:
-            return text
-        values = {self.token or ""}
-        if self.view is not None:
-            for name in self.view.secret:
-                value = self.view.attrs.get(name, "")
-                values.add(value)
-                values.update(value.split())
-        for value in sorted((v for v in values if len(v) >= 4), key=len, reverse=True):
-            text = text.replace(value, MASK)
-        return text
-
-    def public_attrs(self) -> dict[str, str]:
-        """Attributes safe to show: secrets masked, the install token left out."""
-        if self.view is None:
-            return {}
-        return {k: (MASK if k in self.view.secret else v)
-                for k, v in sorted(self.view.attrs.items()) if k != "install_token"}
-
-
-@dataclass(frozen=True, slots=True)
 class Snapshot:
-    hosts: dict[str, HostEntry] = field(default_factory=dict)
-    by_ip: dict[str, HostEntry] = field(default_factory=dict)
-    by_mac: dict[str, HostEntry] = field(default_factory=dict)
-    by_token: dict[str, HostEntry] = field(default_factory=dict)
+    """The inventory as the request path reads it: hosts (hosttable.py: columns, a HostEntry
+    made per lookup) by name, address, MAC and token; appliances; the network-boot input."""
+
+    hosts: HostTable = field(default_factory=HostTable)
     appliances: dict[str, str] = field(default_factory=dict)  # name -> root node
     fingerprint: str = ""
-    # what /boot/ipxe renders from: the sync input and its hosts by name (None: not built)
+    # what /boot/ipxe renders from: the sync input without hosts or tokens (None: not built)
     boot: SyncInput | None = None
-    boot_hosts: dict[str, Host] = field(default_factory=dict)
-    ipxe: dict[str, str] = field(default_factory=dict)  # rendered scripts, filled on demand
+    # rendered iPXE scripts, filled on demand and bounded (boot.py)
+    ipxe: ByteLru[str, str] = field(default_factory=lambda: ByteLru(IPXE_CACHE_BYTES, len))
 
+    @property
+    def generation(self) -> int:
+        return self.hosts.generation
 
-def _inputs(root: str, attrs: dict[str, str], graph: str) -> str:
-    return hashlib.sha256(repr((root, sorted(attrs.items()), graph)).encode()).hexdigest()
+    @property
+    def by_ip(self) -> Any:
+        return self.hosts.by_ip
+
+    @property
+    def by_mac(self) -> Any:
+        return self.hosts.by_mac
+
+    @property
+    def by_token(self) -> Any:
+        return self.hosts.by_token
 
 
 class Indexer:
@@ -157,6 +122,9 @@ class Indexer:
         self._db_fp = ""
         self._raw: Any = None
         self._data_version: int | None = None
+        self._read_took = 0.0  # the last full read of the inventory's tables (fingerprint)
+        self._read_end = float("-inf")
+        self.generation = 0  # of the snapshots built (a rendered kickstart names its own)
 
     def changed(self, known: str, notified: bool = True) -> str | None:
         """The new fingerprint if the inventory or the graph's inputs changed since `known`.
@@ -171,11 +139,23 @@ class Indexer:
                 self._raw = self.inventory.engine.raw_connection()
             version = int(self._raw.execute("PRAGMA data_version").fetchone()[0])
             moved = version != self._data_version or not known or self._inputs is None
+            # data_version moves at every commit of another connection, the event writer's
+            # too: while nodes install, every check would read every table again (at 100,000
+            # hosts a second or more of the GIL, every second, and the request path starved).
+            # The tables are read again once nine times the last read has passed: the
+            # refresher's share of the CPU stays at a tenth, and a change shows within a
+            # second up to ~10,000 hosts, within ten or so at 100,000.
+            if moved and known and self._inputs is not None \
+                    and time.monotonic() < self._read_end + 9 * self._read_took:
+                return None
             self._data_version = version
         if moved:
+            t0 = time.monotonic()
             with self.inventory.transaction(readonly=True) as s:
                 db_fp = fingerprint(s)
                 self._inputs = graph_inputs(s, self.source, GraphOptions(self.release))
+            self._read_end = time.monotonic()
+            self._read_took = self._read_end - t0
         assert self._inputs is not None
         fp = f"{db_fp}:{self._inputs.digest()}"
         return None if fp == known else fp
@@ -188,56 +168,14 @@ class Indexer:
             digest = self._inputs.digest()
             fp = f"{db_fp}:{digest}"
             svc = self._service(s, digest)
-            resolved = q.resolve_attrs_many(s)
-            rows = s.execute(select(HostRow.id, HostRow.name, HostRow.boot, HostRow.install_token,
-                                    HostRow.install_started, HostRow.install_action,
-                                    HostRow.run_action, HostRow.rack, HostRow.rank)).all()
-            ifaces = s.execute(select(InterfaceRow.host_id, InterfaceRow.ip, InterfaceRow.mac,
-                                      InterfaceRow.network_id)
-                               .where(InterfaceRow.bmc.is_(None))).all()  # a BMC is not the node
-            nets = {i: _network(sub, mask) for i, sub, mask in s.execute(
-                select(NetworkRow.id, NetworkRow.subnet, NetworkRow.netmask))}
             appliances = {a.name: a.node for a in q.list_appliances(s)}
-            boot_input = _boot_input(s, rows, self.source, svc.graph)
-        svc.roots = dict(appliances)
-        ips: dict[int, list[str]] = {}
-        macs: dict[int, list[str]] = {}
-        served: dict[int, list[str]] = {}
-        for hid, ip, mac, net in ifaces:
-            if ip:
-                ips.setdefault(hid, []).append(ip)
-                if net is not None and _served(ip, nets.get(net)):
-                    served.setdefault(hid, []).append(ip)
-            if mac:
-                macs.setdefault(hid, []).append(mac.lower())
-        snap = Snapshot(appliances=appliances, fingerprint=fp, boot=boot_input,
-                        boot_hosts={h.name: h for h in boot_input.hosts} if boot_input else {})
-        shared: set[str] = set()
-        for hid, name, boot, token, started, _, run_action, rack, rank in rows:
-            res = resolved[name]
-            view: HostView | None = None
-            error = ""
-            try:
-                view = svc.view(res)
-            except RocksError as exc:
-                error = str(exc)
-            attrs = {} if view is None else {**view.attrs, "install_token": token or ""}
-            entry = HostEntry(hid, name, res.values.get("appliance", ""), boot, token, started,
-                              tuple(ips.get(hid, ())), tuple(macs.get(hid, ())), view, error,
-                              _inputs(view.root if view else "", attrs, svc.graph.digest),
-                              rack=rack, rank=rank, run_action=run_action)
-            snap.hosts[name] = entry
-            for ip in served.get(hid, ()):
-                if snap.by_ip.setdefault(ip, entry) is not entry:
-                    shared.add(ip)
-            for mac in entry.macs:
-                snap.by_mac[mac] = entry
-            if token:
-                snap.by_token[token] = entry
-        for ip in shared:  # an address two hosts claim identifies neither
+            svc.roots = dict(appliances)
+            self.generation += 1
+            table = host_table(s, svc, self.generation)
+            boot_input = _boot_input(s, self.source, svc.graph)
+        for ip in table.shared_ips:  # an address two hosts claim identifies neither
             log.warning("address %s belongs to more than one host; it identifies none", ip)
-            del snap.by_ip[ip]
-        return snap
+        return Snapshot(table, appliances, fp, boot_input)
 
     def _service(self, s: Session, digest: str) -> ProfileService:
         """The cluster's ProfileService, rebuilt when the graph's inputs moved. A graph that
@@ -277,19 +215,35 @@ class Indexer:
 
     def render(self, entry: HostEntry) -> str:
         """The host's kickstart; when the current graph fails its appliance, from the graph
-        that last compiled it (the failure stays in `problems`)."""
-        assert self.service is not None and entry.view is not None
-        attrs = entry.attrs()
-        secret = entry.view.secret
+        that last compiled it (the failure stays in `problems`). Compiler thread only."""
+        view = entry.view
+        assert self.service is not None and view is not None
+        attrs = {**view.attrs, "install_token": entry.token or ""}
         try:
-            return self.service.compiler.render(entry.view.root, attrs, host=entry.name,
-                                                secret=secret)
+            return self.service.compiler.render(view.root, attrs, host=entry.name,
+                                                secret=view.secret)
         except RocksError as exc:
             good = self.last_good.get(entry.appliance)
             if good is None or good is self.service:
                 raise
             self.problems.setdefault(entry.appliance, str(exc))
-            return good.compiler.render(entry.view.root, attrs, host=entry.name, secret=secret)
+            return good.compiler.render(view.root, attrs, host=entry.name, secret=view.secret)
+
+    def render_quick(self, entry: HostEntry) -> str | None:
+        """The host's kickstart if the current graph has its profile compiled and its values
+        need no pykickstart run; None otherwise, or on any error (then `render`, on the
+        compiler thread, decides). Never compiles: callable from the event loop while the
+        compiler thread works (it only reads the compile cache)."""
+        svc = self.service
+        view = entry.view
+        if svc is None or view is None:
+            return None
+        attrs = {**view.attrs, "install_token": entry.token or ""}
+        try:
+            return svc.compiler.render_cached(view.root, attrs, host=entry.name,
+                                              secret=view.secret)
+        except RocksError:
+            return None
 
     def provenance_service(self) -> ProfileService:
         """A second compiler over the same graph that annotates every line with its origin."""
@@ -326,17 +280,130 @@ def _served(ip: str, net: ipaddress.IPv4Network | None) -> bool:
         return False
 
 
-def _boot_input(s: Session, rows: Any, source: ClusterSource | None,
-                graph: ConfigGraph) -> SyncInput | None:
-    """What iPXE scripts are rendered from: the sync input, with hosts reduced to what a boot
-    script reads (name, boot state, actions)."""
-    from rocks.model.inventory import BootState, Host
+def host_table(s: Session, svc: ProfileService, generation: int = 0) -> HostTable:
+    """Every host of the inventory as a HostTable: hosts grouped by what they share (appliance,
+    os, and rack when the rack has attributes), one Layer per group resolved as
+    rocks.inventory.attrs.resolve_attrs_many resolves a host (intrinsics < network facts <
+    global < os < appliance < rack < host < its interface) and merged as ProfileService.view
+    merges it; each host's own values on top when it is read. Plain Core queries, rows
+    streamed: no ORM objects and no per-host dictionaries."""
+    from rocks.inventory.netfacts import NETWORK, network_facts
+    from rocks.model.inventory import ResolvedAttributes, Scope
+
+    conn = s.connection()
+    hosts: Any = HostRow.__table__
+    ifaces: Any = InterfaceRow.__table__
+    attrs: Any = AttributeRow.__table__
+    nets_t: Any = NetworkRow.__table__
+    apps: Any = ApplianceRow.__table__
+    stream = {"stream_results": True, "max_row_buffer": 2000}
+    builder = TableBuilder(generation)
+    app_names = {i: n for i, n in conn.execute(select(apps.c.id, apps.c.name))}
+    # every attribute but host scope, keyed as resolution keys them
+    scoped: dict[str, dict[Any, list[tuple[str, str, bool]]]] = {
+        "global": {}, "os": {}, "appliance": {}, "rack": {}}
+    for scope, os_name, aid, rack, name, value, secret in conn.execute(
+            select(attrs.c.scope, attrs.c.os, attrs.c.appliance_id, attrs.c.rack, attrs.c.name,
+                   attrs.c.value, attrs.c.secret)
+            .where(attrs.c.scope != "host").order_by(attrs.c.name)):
+        slot = {"global": "", "os": os_name, "appliance": aid, "rack": rack}[scope]
+        scoped[scope].setdefault(slot, []).append((name, value, bool(secret)))
+    explicit = {n: v for n, v, _ in scoped["global"].get("", ())}
+    any_host = conn.execute(select(hosts.c.id).limit(1)).first() is not None
+    facts = {k: f.value for k, f in network_facts(s, explicit).items()} if any_host else {}
+    declared = svc.compiler.declared_secret
+    release = svc.compiler.release
+    graph_digest = svc.graph.digest
+    groups: dict[tuple[str, int, int | None], int] = {}
+
+    def layer(os_name: str, aid: int, rack: int | None) -> Layer:
+        appliance = app_names.get(aid, "")
+        values: dict[str, str] = {"appliance": appliance, "os": os_name}
+        sources: dict[str, Scope | str] = {"appliance": "intrinsic", "os": "intrinsic"}
+        if rack is not None:
+            values["rack"] = str(rack)
+            sources["rack"] = "intrinsic"
+        over: set[str] = set()
+        for key, value in facts.items():
+            values[key] = value
+            sources[key] = NETWORK
+            over.add(key)
+        secret: set[str] = set()
+        for scope, slot in (("global", ""), ("os", os_name), ("appliance", aid),
+                            ("rack", rack)):
+            for name, value, flagged in scoped[scope].get(slot, ()) if slot is not None else ():
+                values[name] = value
+                sources[name] = Scope(scope)
+                over.add(name)
+                if flagged:
+                    secret.add(name)
+                else:
+                    secret.discard(name)
+        shadow = frozenset(over & {"hostname", "rank", "rack"})
+        resolved = ResolvedAttributes(values, sources, frozenset(secret))
+        try:
+            view = svc.view(resolved)
+        except RocksError:
+            try:  # the same error as for each host: its name marked, filled in per host
+                svc.view(ResolvedAttributes({**values, "hostname": HOST_MARK}, sources))
+                error = f"host {HOST_MARK}: cannot be compiled"
+            except RocksError as exc:
+                error = str(exc)
+            return Layer(appliance, "", {}, {}, frozenset(secret), declared, shadow,
+                         rack is not None, release, error)
+        merged = dict(view.attrs)
+        digest = hashlib.sha256(repr((view.root, sorted(merged.items()), sorted(secret),
+                                      graph_digest)).encode()).digest()
+        return Layer(appliance, view.root, merged, {k: str(v) for k, v in view.sources.items()},
+                     frozenset(secret), declared, shadow, rack is not None, release, "", digest)
+
+    def group(os_name: str, aid: int, rack: int) -> int:
+        key = (os_name, aid, rack if rack in scoped["rack"] else None)
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = builder.layer(layer(*key))
+        return found
+
+    for hid, name, boot, token, started, install, run, rack, rank, os_name, aid in conn.execute(
+            select(hosts.c.id, hosts.c.name, hosts.c.boot, hosts.c.install_token,
+                   hosts.c.install_started, hosts.c.install_action, hosts.c.run_action,
+                   hosts.c.rack, hosts.c.rank, hosts.c.os, hosts.c.appliance_id)
+            .order_by(hosts.c.id).execution_options(**stream)):
+        builder.host(hid, name, boot, token, started, install, run, rack, rank,
+                     group(os_name, aid, rack))
+    nets = {i: (_network(sub, mask), bool(pxe)) for i, sub, mask, pxe in conn.execute(
+        select(nets_t.c.id, nets_t.c.subnet, nets_t.c.netmask, nets_t.c.pxe))}
+    for hid, ip, mac, net in conn.execute(
+            select(ifaces.c.host_id, ifaces.c.ip, ifaces.c.mac, ifaces.c.network_id)
+            .where(ifaces.c.bmc.is_(None))  # a BMC is not the node
+            .order_by(ifaces.c.host_id, ifaces.c.device).execution_options(**stream)):
+        network, pxe = nets.get(net, (None, False)) if net is not None else (None, False)
+        builder.interface(hid, ip or "", mac or "", served=bool(ip) and _served(ip, network),
+                          pxe=pxe)
+    rows = conn.execute(
+        select(attrs.c.host_id, attrs.c.name, attrs.c.value, attrs.c.secret)
+        .where(attrs.c.scope == "host").order_by(attrs.c.host_id, attrs.c.name)
+        .execution_options(**stream))
+    for hid, group_rows in itertools.groupby(rows, key=lambda r: r[0]):
+        own: dict[str, str] = {}
+        flagged: set[str] = set()
+        plain: set[str] = set()
+        for _, name, value, secret in group_rows:
+            own[name] = value
+            (flagged if secret else plain).add(name)
+        builder.extra(hid, Extra(own, frozenset(flagged), frozenset(plain)))
+    return builder.build()
+
+
+def _boot_input(s: Session, source: ClusterSource | None, graph: ConfigGraph
+                ) -> SyncInput | None:
+    """What iPXE scripts are rendered from: the sync input without hosts or tokens (boot.py
+    adds the requesting host and its token)."""
     from rocks.siteconfig import global_settings, sync_input
 
-    hosts = tuple(Host(name, "", install_action=install, run_action=run, boot=BootState(boot))
-                  for _, name, boot, _, _, install, run, _, _ in rows)
     try:
-        return sync_input(s, source, global_settings(s, source, graph), hosts=hosts)
+        return sync_input(s, source, global_settings(s, source, graph), hosts=(),
+                          install_tokens={})
     except (RocksError, ValueError) as exc:  # a bad setting: /boot/ipxe says so, kickstarts go on
         log.error("cannot build the network-boot input: %s", exc)
         return None

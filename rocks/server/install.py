@@ -11,12 +11,13 @@ import asyncio
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
 from rocks.server.access import access
+from rocks.server.access import flush as access_flush
 from rocks.server.core import Frontend
 from rocks.server.identity import (
     Refusal,
@@ -33,21 +34,27 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Answer = tuple[int, Sequence[tuple[bytes, bytes]], bytes]  # status, headers, body
 
 log = logging.getLogger("rocks.server")
 _TEXT = (b"content-type", b"text/plain; charset=utf-8")
 
 
+def text_answer(status: int, text: str, extra: tuple[tuple[bytes, bytes], ...] = ()
+                ) -> Answer:
+    body = (text + "\n").encode()
+    return status, (_TEXT, (b"content-length", str(len(body)).encode()), *extra), body
+
+
 async def respond(send: Send, status: int, text: str,
                   extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
-    body = (text + "\n").encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [_TEXT, (b"content-length", str(len(body)).encode()), *extra]})
+    status, headers, body = text_answer(status, text, extra)
+    await send({"type": "http.response.start", "status": status, "headers": list(headers)})
     await send({"type": "http.response.body", "body": body})
 
 
-def refuse_log(path: str, address: str, r: Refusal) -> None:
-    access(path, r.status, address, r.reason, **r.fields)
+def refuse_log(path: str, address: str, r: Refusal, *, deferred: bool = False) -> None:
+    access(path, r.status, address, r.reason, deferred=deferred, **r.fields)
 
 
 def query_token(scope: Scope) -> str:
@@ -84,25 +91,32 @@ class InstallApp:
         return client_address(scope, self.frontend.proxies)
 
     async def kickstart(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """GET /install/kickstart through ASGI (conn.py answers most requests itself, with
+        `kickstart_answer`, before any ASGI cycle is made)."""
+        status, headers, body = await self.kickstart_answer(scope)
+        access_flush()  # its line before the response
+        await send({"type": "http.response.start", "status": status, "headers": list(headers)})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else body})
+
+    async def kickstart_answer(self, scope: Scope) -> Answer:
         fe = self.frontend
         if scope["method"] not in ("GET", "HEAD"):
-            await respond(send, 405, "method not allowed", ((b"allow", b"GET, HEAD"),))
-            return
+            return text_answer(405, "method not allowed", ((b"allow", b"GET, HEAD"),))
         address = self.address(scope)
         if fe.inflight >= fe.config.max_inflight:
-            access("/install/kickstart", 503, address, "busy")
-            await respond(send, 503, "busy, retry later", self.busy)
-            return
+            access("/install/kickstart", 503, address, "busy", deferred=True)
+            return text_answer(503, "busy, retry later", self.busy)
         fe.inflight += 1
         try:
-            await self._kickstart(scope, send, address)
+            return await self._kickstart(scope, address)
         except Refusal as r:
-            refuse_log("/install/kickstart", address, r)
-            await respond(send, r.status, r.text)
+            refuse_log("/install/kickstart", address, r, deferred=True)
+            return text_answer(r.status, r.text)
         finally:
             fe.inflight -= 1
 
-    async def _kickstart(self, scope: Scope, send: Send, address: str) -> None:
+    async def _kickstart(self, scope: Scope, address: str) -> Answer:
         fe = self.frontend
         token = query_token(scope)
         entry = identify(fe.snapshot, address, provisioning_macs(scope), token,
@@ -114,16 +128,13 @@ class InstallApp:
                           host=entry.name)
         for name, value in scope["headers"]:
             if name == b"if-none-match" and value == ks.etag:
-                await send({"type": "http.response.start", "status": 304,
-                            "headers": [(b"etag", ks.etag)]})
-                await send({"type": "http.response.body", "body": b""})
-                access("/install/kickstart", 304, address, host=entry.name)
-                return
-        await send({"type": "http.response.start", "status": 200, "headers": ks.headers})
-        body = b"" if scope["method"] == "HEAD" else ks.body
-        await send({"type": "http.response.body", "body": body})
-        access("/install/kickstart", 200, address, host=entry.name, bytes=len(body))
+                access("/install/kickstart", 304, address, host=entry.name, deferred=True)
+                return 304, ((b"etag", ks.etag),), b""
+        head = scope["method"] == "HEAD"
+        access("/install/kickstart", 200, address, host=entry.name,
+               bytes=0 if head else len(ks.body), deferred=True)
         fe.record(entry, "fetched-kickstart", f"{len(ks.body)} bytes", address)
+        return 200, ks.headers, ks.body
 
     async def ipxe(self, scope: Scope, receive: Receive, send: Send) -> None:
         """GET /boot/ipxe?mac=…: the requesting host's iPXE script (boot.py)."""
@@ -268,6 +279,17 @@ class InstallApp:
             await files(scope, receive, counting)
         finally:
             access(scope["path"], status or 500, address, host=host or None, bytes=size)
+
+    def distro_begin(self, scope: Scope) -> tuple[str, str]:
+        """A file of the distribution answered by the connection protocol (conn.FileTree):
+        counted as `distro` counts it; returns what `distro_end` logs."""
+        address = self.address(scope)
+        return address, self.distro_fetch(scope, address)
+
+    def distro_end(self, scope: Scope, it: tuple[str, str] | None, status: int,
+                   size: int) -> None:
+        address, host = it or (self.address(scope), "")
+        access(scope["path"], status, address, host=host or None, bytes=size)
 
     def distro_fetch(self, scope: Scope, address: str) -> str:
         """A package fetch of an installing node: its progress (core.Frontend.fetched).

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from rocks.inventory.install import current_tokens
 
@@ -33,6 +35,8 @@ class TokenLedger:
             asyncio.Queue())
         self.queries = 0
         self._task: asyncio.Task[None] | None = None
+        self._local = _local_reader(inventory)
+        self._waiting: list[tuple[int, str, asyncio.Future[bool]]] = []
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="token-ledger")
@@ -42,12 +46,40 @@ class TokenLedger:
             self.queue.put_nowait(None)
             await self._task
         self.pool.shutdown(wait=True)
+        if self._local is not None:
+            self._local.close()
 
     async def current(self, host_id: int, token: str) -> bool:
         """True if `token` is the host's install token now, in the database."""
-        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait((host_id, token, future))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        if self._local is not None:
+            if not self._waiting:
+                loop.call_soon(self._read_here)
+            self._waiting.append((host_id, token, future))
+        else:
+            self.queue.put_nowait((host_id, token, future))
         return await future
+
+    def _read_here(self) -> None:
+        """On the loop: the batch of this iteration in one read (SQLite)."""
+        batch, self._waiting = self._waiting, []
+        assert self._local is not None
+        for start in range(0, len(batch), MAX_BATCH):
+            part = batch[start:start + MAX_BATCH]
+            ids = sorted({hid for hid, _, _ in part})
+            try:
+                rows = self._local.execute(
+                    "SELECT id, install_token FROM hosts WHERE boot = 'install' AND "
+                    f"install_token IS NOT NULL AND id IN ({','.join('?' * len(ids))})", ids)
+                tokens = {i: t for i, t in rows if t}
+            except sqlite3.Error as exc:  # busy or gone: the thread reads it (and waits)
+                log.warning("token read on the loop failed (%s); reading on the thread", exc)
+                for item in part:
+                    self.queue.put_nowait(item)
+                continue
+            self.queries += 1
+            _answer(part, tokens)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -71,13 +103,37 @@ class TokenLedger:
             except Exception:  # the database is the authority: no answer means no
                 log.exception("cannot confirm install tokens; refusing this batch")
                 tokens = {}
-            for hid, token, future in batch:
-                now = tokens.get(hid)
-                if not future.done():
-                    future.set_result(now is not None and secrets.compare_digest(
-                        now.encode(), token.encode()))
+            _answer(batch, tokens)
 
     def _read(self, host_ids: list[int]) -> dict[int, str]:
         self.queries += 1
         with self.inventory.transaction(readonly=True) as s:
             return current_tokens(s, host_ids)
+
+
+def _answer(batch: list[tuple[int, str, asyncio.Future[bool]]], tokens: dict[int, str]) -> None:
+    for hid, token, future in batch:
+        now = tokens.get(hid)
+        if not future.done():
+            future.set_result(now is not None and secrets.compare_digest(
+                now.encode(), token.encode()))
+
+
+def _local_reader(inventory: Inventory) -> sqlite3.Connection | None:
+    """A read-only connection to the inventory's SQLite file for the event loop (None on
+    PostgreSQL, or when the file cannot be opened so)."""
+    if inventory.dialect != "sqlite":
+        return None
+    path = inventory.engine.url.database
+    if not path or path == ":memory:":
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=100")
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+    except sqlite3.Error as exc:
+        log.warning("no read-only connection to %s (%s); tokens are read on a thread", path,
+                    exc)
+        return None

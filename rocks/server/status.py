@@ -12,6 +12,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -87,14 +88,16 @@ def last_events(session: Session, host_ids: Iterable[int] | None = None) -> dict
 def events_after(session: Session, after: int) -> tuple[int, dict[int, LastEvent]]:
     """Events stored since event id `after` (by any process): the newest id and each host's
     newest of them."""
-    rows = session.execute(
-        select(InstallEventRow.id, InstallEventRow.host_id, InstallEventRow.time,
-               InstallEventRow.stage, InstallEventRow.message, InstallEventRow.source,
-               InstallEventRow.frontend)
-        .where(InstallEventRow.id > after).order_by(InstallEventRow.id)).all()
-    newest = {hid: LastEvent(t, st, msg, src, fe or "")
-              for _, hid, t, st, msg, src, fe in rows}
-    return (rows[-1][0] if rows else after), newest
+    t: Any = InstallEventRow.__table__.c
+    conn = session.connection()  # Core: thousands of events a second are read back here
+    top = conn.execute(select(func.max(t.id)).where(t.id > after)).scalar()
+    if top is None:
+        return after, {}
+    ids = select(func.max(t.id)).where(t.id > after, t.id <= top).group_by(t.host_id)
+    rows = conn.execute(select(t.host_id, t.time, t.stage, t.message, t.source, t.frontend)
+                        .where(t.id.in_(ids)))
+    return int(top), {hid: LastEvent(tm, st, msg, src, fe or "")
+                      for hid, tm, st, msg, src, fe in rows}
 
 
 def last_event_id(session: Session) -> int:

@@ -30,7 +30,7 @@ from rocks.inventory import queries as q
 from rocks.server.api import frontend_of, request_role
 from rocks.server.console import SORTS, STATES, View, public_row
 from rocks.server.core import Frontend
-from rocks.server.index import MASK, HostEntry
+from rocks.server.hosttable import MASK, HostEntry
 from rocks.server.status import format_age
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
@@ -249,20 +249,21 @@ async def _events(fe: Frontend, entry: HostEntry, limit: int) -> list[Any]:
 
 
 def _host_tag(fe: Frontend, name: str) -> str:
-    return f'W/"{fe.console.epoch}.{fe.console.changed.get(name, 0)}"'
+    return f'W/"{fe.console.epoch}.{fe.console.changed_at(name)}"'
 
 
 @web_router.get("/hosts/{name}", response_class=HTMLResponse)
 async def host_page(request: Request, name: str) -> HTMLResponse:
     fe = frontend_of(request)
     entry = fe.snapshot.hosts.get(name)
-    if entry is None or name not in fe.console.rows:
+    row = fe.console.row(name, macs=True)
+    if entry is None or row is None:
         raise HTTPException(404, f"no host named {name}")
     admin, macs = viewer(request)
     loop = asyncio.get_running_loop()
     profile, error = await loop.run_in_executor(fe.compile_pool, _profile, fe, entry)
     events = await _events(fe, entry, 500)
-    row = public_row(fe.console.rows[name], macs)
+    row = public_row(row, macs)
     now = datetime.now(UTC)
     since = datetime.fromisoformat(row["since"]) if row["since"] else None
     status = {**row, "seconds": (now - since).total_seconds() if since else None}
@@ -280,7 +281,8 @@ async def host_live(request: Request, name: str) -> Response:
     its row and newest events; 404 once the host is removed."""
     fe = frontend_of(request)
     entry = fe.snapshot.hosts.get(name)
-    if entry is None or name not in fe.console.rows:
+    row = fe.console.row(name, macs=True)
+    if entry is None or row is None:
         return JSONResponse({"removed": True}, status_code=404)
     tag = _host_tag(fe, name)
     headers = {"ETag": tag, "Cache-Control": "no-cache"}
@@ -290,7 +292,7 @@ async def host_live(request: Request, name: str) -> Response:
     events = await _events(fe, entry, 200)
     return JSONResponse({
         "time": datetime.now(UTC).isoformat(),
-        "row": public_row(fe.console.rows[name], macs),
+        "row": public_row(row, macs),
         "events": [{"time": e.time.isoformat(), "stage": e.stage, "message": e.message,
                     "source": e.source, "frontend": e.frontend} for e in events]},
         headers=headers)

@@ -220,7 +220,9 @@ def test_a_service_frontend_follows_create_distro(os_media: Path, tmp_path: Path
         until(lambda: mirrored.is_file() and mirrored.read_bytes() == built,
               "the service frontend to mirror the new distribution", timeout=120)
         assert tree(tmp_path / "svc" / "distro") == tree(tmp_path / "head" / "distro")
-        assert "distribution mirrored from" in svc.logs()
+        # the swap is done by rename before the log line is written
+        until(lambda: "distribution mirrored from" in svc.logs(), "the mirror's log line",
+              timeout=30)
         assert "mirrored from" not in head.logs()  # the head mirrors nothing from itself
         def reported() -> str:
             out = rocks("list", "frontend")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from rocks.inventory import Inventory, open_inventory
 from rocks.inventory import queries as q
-from rocks.inventory.install import begin_install_many
+from rocks.inventory.bootstate import set_boot
 from rocks.model.inventory import Host, Interface, Network, Scope
 from rocks.server.config import ServerConfig
 from tests.server.nodes import node_address
@@ -84,7 +84,7 @@ def make_cluster(state: Path, n: int, url: str | None = None, idle: tuple[str, .
         q.set_attr(s, Scope.GLOBAL, "", "rootpw_hash", ROOTPW, secret=True)
         q.set_attr(s, Scope.GLOBAL, "", "Kickstart_FrontendURL", "http://127.0.0.1:1")
         chosen = [h for h in cluster.names() if h not in idle]
-        cluster.tokens = begin_install_many(s, chosen)
+        cluster.tokens = set_boot(s, chosen, "install")  # one statement, as the CLI does
     return cluster
 
 
@@ -116,7 +116,8 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited:\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{self.base}/status.json", timeout=1, headers={
+                # a cheap page: /status.json lists every host (seconds at 100,000)
+                if httpx.get(f"{self.base}/api/appliances", timeout=1, headers={
                         "Authorization": f"Bearer {API_TOKEN}"}).status_code == 200:
                     return
             except httpx.HTTPError:

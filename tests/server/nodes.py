@@ -16,8 +16,9 @@ from urllib.parse import urlencode
 
 
 def node_address(i: int) -> str:
-    """The i-th simulated node's loopback address (never 127.0.0.1, the test's own)."""
-    return f"127.10.{i // 250}.{i % 250 + 1}"
+    """The i-th simulated node's loopback address (never 127.0.0.1, the test's own):
+    127.10.0.1 on, 250 a /24, the next /16 after 64,000 (100,000 nodes: 127.10–127.11)."""
+    return f"127.{10 + i // 64000}.{i % 64000 // 250}.{i % 250 + 1}"
 
 
 @dataclass(slots=True)

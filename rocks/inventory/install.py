@@ -51,6 +51,12 @@ def spend_token(session: Session, host_id: int, token: str) -> bool:
     return int(result.rowcount or 0) == 1  # type: ignore[attr-defined]
 
 
+# The same rule as current_tokens, for readers with a plain DB-API connection (the frontend's
+# token ledger on SQLite): hosts whose token opens something now.
+TOKEN_HOLDERS_SQL = ("install_token IS NOT NULL AND (boot = 'install' OR "
+                     f"(boot = 'os' AND run_action = '{STATELESS}'))")
+
+
 def current_tokens(session: Session, host_ids: list[int]) -> dict[int, str]:
     """The token of each of these hosts that is installing, or stateless (the token its image
     fetches its state with); others are absent."""

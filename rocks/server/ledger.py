@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from rocks.inventory.install import current_tokens
+from rocks.inventory.install import TOKEN_HOLDERS_SQL, current_tokens
 
 if TYPE_CHECKING:
     from rocks.inventory import Inventory
@@ -70,8 +70,8 @@ class TokenLedger:
             ids = sorted({hid for hid, _, _ in part})
             try:
                 rows = self._local.execute(
-                    "SELECT id, install_token FROM hosts WHERE boot = 'install' AND "
-                    f"install_token IS NOT NULL AND id IN ({','.join('?' * len(ids))})", ids)
+                    f"SELECT id, install_token FROM hosts WHERE {TOKEN_HOLDERS_SQL} "
+                    f"AND id IN ({','.join('?' * len(ids))})", ids)
                 tokens = {i: t for i, t in rows if t}
             except sqlite3.Error as exc:  # busy or gone: the thread reads it (and waits)
                 log.warning("token read on the loop failed (%s); reading on the thread", exc)

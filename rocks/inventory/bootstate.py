@@ -8,12 +8,11 @@ table whatever the number of hosts.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from rocks.inventory.lookup import unknown
@@ -45,27 +44,10 @@ def host_ids(session: Session, names: Sequence[str]) -> dict[str, int]:
 def set_boot(session: Session, names: Sequence[str], action: BootState | str, *,
              now: datetime | None = None) -> dict[str, str]:
     """Set the hosts' boot action. install: each host gets a fresh one-time token (returned by
-    host); os: tokens are spent. Two statements in all, whatever the number of hosts."""
-    state = BootState(action)
-    ids = host_ids(session, names)
-    table = _HOSTS
-    session.flush()
-    if state is BootState.OS:
-        for part in _chunks(list(ids.values())):
-            session.execute(update(table).where(table.c.id.in_(part))
-                            .values(boot=BootState.OS.value, install_token=None))
-        session.expire_all()
-        return {}
-    started = now or datetime.now(UTC)
-    tokens = {name: secrets.token_urlsafe(24) for name in ids}
-    if ids:
-        # one UPDATE, executed with a parameter set per host (each host its own token)
-        session.execute(
-            update(table).where(table.c.id == bindparam("row_id"))
-            .values(boot=BootState.INSTALL.value, install_token=bindparam("token"),
-                    install_started=started),
-            [{"row_id": ids[n], "token": t} for n, t in tokens.items()],
-        )
+    host); os: tokens are spent (rocks.inventory.core's, on the session's connection)."""
+    from rocks.inventory import core
+
+    tokens = core.set_boot(core.Db.of(session), names, action, now=now)
     session.expire_all()
     return tokens
 

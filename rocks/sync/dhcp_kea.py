@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from rocks.sync import bootloaders
+from rocks.sync import bootloaders, dhcp_isc
 from rocks.sync.dhcp_isc import router_for
 from rocks.sync.inputs import SHARED, BiosLoader, DesiredFile, Service
+from rocks.sync.segments import Entry, Segments
 from rocks.sync.site import Nic, Site, int_to_ip
 
 PATH = "etc/kea/kea-dhcp4.conf"
@@ -58,16 +59,32 @@ def _reservation(nic: Nic) -> str:
             f'"hostname": {_j(nic.name)}}}')
 
 
+def segment(network: str) -> str:
+    return f"kea:{network}"
+
+
+def entries(site: Site, nic: Nic) -> list[Entry]:
+    """What one interface adds to kea-dhcp4.conf: its reservation."""
+    if not nic.iface.mac:
+        return []
+    name = nic.net.network.name
+    out = [Entry(segment(name), nic.ip_int, nic.host.name, _reservation(nic))]
+    if nic.iface.bmc:
+        out.append(Entry(dhcp_isc.bmc_segment(name), nic.ip_int, nic.host.name, ""))
+    return out
+
+
 def render(site: Site, interfaces: Sequence[str] | None = None) -> str:
+    segs = Segments.build(e for nic in site.nics for e in entries(site, nic))
+    return render_from(site, segs, interfaces)
+
+
+def render_from(site: Site, segs: Segments, interfaces: Sequence[str] | None = None) -> str:
     inp = site.inp
     fe = inp.frontend
     ifaces = list(inp.dhcp_interfaces if interfaces is None else interfaces)
-    by_net: dict[str, list[Nic]] = {}
-    for nic in site.nics:
-        if nic.iface.mac:
-            by_net.setdefault(nic.net.network.name, []).append(nic)
     subnets: list[str] = []
-    served = site.dhcp_networks()
+    served = dhcp_isc.served(site, segs)
     for name in sorted(site.nets):
         net = site.nets[name]
         network = net.network
@@ -88,7 +105,7 @@ def render(site: Site, interfaces: Sequence[str] | None = None) -> str:
         disc = site.discovery
         pools = ([{"pool": f"{disc.start} - {disc.end}"}]
                  if disc is not None and disc.network == name else [])
-        rows = ",\n      ".join(_reservation(n) for n in by_net.get(name, []))
+        rows = segs.joined(segment(name), ",\n      ")
         # the network address is a stable subnet id: leases survive adding other networks
         subnets.append(
             "    {\n"
@@ -122,5 +139,7 @@ def render(site: Site, interfaces: Sequence[str] | None = None) -> str:
     return "\n".join(head) + "\n" + ",\n".join(subnets) + "\n ]\n}\n}\n"
 
 
-def kea_files(site: Site, interfaces: Sequence[str] | None = None) -> list[DesiredFile]:
-    return [DesiredFile(PATH, render(site, interfaces).encode(), 0o644, Service.KEA, SHARED)]
+def kea_files(site: Site, segs: Segments | None = None,
+              interfaces: Sequence[str] | None = None) -> list[DesiredFile]:
+    text = render(site, interfaces) if segs is None else render_from(site, segs, interfaces)
+    return [DesiredFile(PATH, text.encode(), 0o644, Service.KEA, SHARED)]

@@ -7,12 +7,15 @@ num-threads=W` process (median of 3). Baseline in the same run: ipmitool (the fi
 what Rocks ran per host) asking 50 of the same BMCs one after another.
 
 Run: sudo .venv/bin/python bench/power.py [N]   (JSON lines via bench/common.emit)
+BENCH_WORKERS=8,128 picks the worker counts; BENCH_POWER_NET=127.17 moves the simulators off
+127.16.100-103.x (when another run may be using those addresses).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,10 +32,11 @@ from tests.integration.bmcsim import MAX_ENDPOINTS, ipmi_sim_missing, write_ipmi
 ROCKS = Path(sys.executable).parent / "rocks"
 USER, PASSWORD = "admin", "bench-pw"
 WORKERS = tuple(int(w) for w in os.environ.get("BENCH_WORKERS", "1,8,32,128,512").split(","))
+NET = os.environ.get("BENCH_POWER_NET", "127.16")
 
 
 def address(i: int) -> str:
-    return f"127.16.{100 + i // 250}.{i % 250 + 1}"
+    return f"{NET}.{100 + i // 250}.{i % 250 + 1}"
 
 
 def start_sims(root: Path, n: int) -> list[subprocess.Popen[bytes]]:
@@ -50,6 +54,11 @@ def start_sims(root: Path, n: int) -> list[subprocess.Popen[bytes]]:
     if dead:
         raise SystemExit(f"{len(dead)} ipmi_sim processes exited; see {root}/sim*.log")
     return procs
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rocks(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,7 +80,7 @@ def main() -> None:
         rows += [f"compute-{i // 100}-{i % 100},compute,{i // 100},{i % 100},ipmi,{address(i)},,"
                  "mgmt,ipmi" for i in range(n)]
         (root / "hosts.csv").write_text("\n".join(rows) + "\n")
-        for args in (("add", "network", "mgmt", "subnet=127.16.100.0", "netmask=255.255.252.0"),
+        for args in (("add", "network", "mgmt", f"subnet={NET}.100.0", "netmask=255.255.252.0"),
                      ("load", "hostfile", str(root / "hosts.csv")),
                      ("set", "attr", "bmc_username", USER),
                      ("set", "attr", "bmc_password", PASSWORD, "secret=yes")):
@@ -79,12 +88,14 @@ def main() -> None:
             assert r.returncode == 0, r.stdout + r.stderr
         first = None
         for w in WORKERS:
-            times, oks = [], []
+            times, cpus, oks = [], [], []
             for _ in range(3):
                 t0 = time.perf_counter()
+                c0 = _children_cpu()
                 r = rocks(env, "set", "host", "power", "compute", "action=status",
                           f"num-threads={w}", "timeout=30")
                 times.append(time.perf_counter() - t0)
+                cpus.append(_children_cpu() - c0)  # rocks and its helper processes
                 # the summary line: `ok N[, timed out M (…)]`
                 summary = next((ln for ln in reversed(r.stderr.splitlines())
                                 if ln.startswith(("ok ", "timed out", "unreachable"))), "")
@@ -93,6 +104,7 @@ def main() -> None:
             first = first or median
             emit("power-status", n, median, workers=w, protocol="ipmi", bmcs=n,
                  sims=len(procs), ok_min=min(oks), ok_max=max(oks),
+                 cpu_seconds=round(statistics.median(cpus), 2),
                  speedup_vs_first=round(first / median, 2))
         if shutil.which("ipmitool"):
             sample = min(50, n)

@@ -1,6 +1,7 @@
 """Trying a compiled profile without a reinstall: its packages installed into a directory with dnf
 from the distribution, then its %post scripts run chrooted there one by one, each reported with
-its exit status and the node file and line it came from.
+its exit status and the node file and line it came from. Both steps are the test installer's
+own (`rocks.installer.packages`, `rocks.installer.scripts`): a trial runs what a node runs.
 
 `--nochroot` scripts are not run: they expect the installer's environment (/mnt/sysimage) and
 would run on this machine.
@@ -10,19 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from rocks.errors import RocksError, SourceLocation
+from rocks.installer.scripts import DEFAULT_INTERPRETER, KsScript
+from rocks.installer.scripts import run_script as run_ks_script
 from rocks.model.profile import SLOT_CLOSE, SLOT_OPEN, Origin, Profile, Script
 from rocks.packages.installroot import InstallResult, install_into
 
 _SLOT = re.compile(f"{SLOT_OPEN}([^{SLOT_CLOSE}]*){SLOT_CLOSE}")
-DEFAULT_INTERPRETER = "/bin/sh"  # what anaconda runs a %post with when none is named
-# PATH inside the root, as the installer sets it for %post
-CHROOT_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,33 +67,25 @@ def _interpreter(script: Script) -> str:
     return m.group(1) if m else DEFAULT_INTERPRETER
 
 
+def as_ks_script(script: Script, values: Mapping[str, str]) -> KsScript:
+    """The profile's script as the installer runs it (attribute slots filled in)."""
+    args = script.args.split()
+    log = next((a.split("=", 1)[1] for a in args if a.startswith("--log=")), "")
+    return KsScript(script.kind.value, fill_slots(script.body, values), _interpreter(script),
+                    chroot="--nochroot" not in args, log=log,
+                    error_on_fail="--erroronfail" in args, lineno=script.origin.line)
+
+
 def run_script(root: Path, index: int, script: Script, values: Mapping[str, str],
                timeout: float) -> ScriptRun:
-    """Run one %post chrooted in `root`; its output is kept whatever the outcome."""
-    interp = _interpreter(script)
-    if "--nochroot" in script.args.split():
-        return ScriptRun(index, script.origin, interp, None, "",
+    """Run one %post chrooted in `root`, as the installer does on a node."""
+    ks = as_ks_script(script, values)
+    if not ks.chroot:
+        return ScriptRun(index, script.origin, ks.interp, None, "",
                          "--nochroot: runs outside the installed system, not tried")
-    if not (root / interp.lstrip("/")).exists():
-        return ScriptRun(index, script.origin, interp, 127, "",
-                         f"error: interpreter {interp} is not in the root")
-    rel = f"tmp/rocks-try-{index:02d}"
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(fill_slots(script.body, values))
-    env = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C", "TERM": "dumb"}
-    try:
-        proc = subprocess.run(["chroot", str(root), interp, f"/{rel}"], capture_output=True,
-                              text=True, errors="replace", env=env, timeout=timeout,
-                              stdin=subprocess.DEVNULL, check=False)
-    except subprocess.TimeoutExpired as exc:
-        out = exc.stdout if isinstance(exc.stdout, str) else ""
-        return ScriptRun(index, script.origin, interp, 124, out,
-                         f"error: still running after {timeout:.0f} s, killed")
-    finally:
-        path.unlink(missing_ok=True)
-    return ScriptRun(index, script.origin, interp, proc.returncode,
-                     (proc.stdout + proc.stderr).strip())
+    res = run_ks_script(ks, root=root, timeout=timeout, env={"LANG": "C"})
+    note = res.note.replace("the installed system", "the root")
+    return ScriptRun(index, script.origin, ks.interp, res.status, res.output.strip(), note)
 
 
 def try_profile(profile: Profile, values: Mapping[str, str], root: Path, repo: Path, *,

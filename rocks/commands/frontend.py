@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rocks.commands import Context, Result, Rows, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
 from rocks.commands._inventory import database_url_from, session
 from rocks.commands._sync import sync_root
+from rocks.errors import RocksError
 from rocks.resources import releases
+
+if TYPE_CHECKING:
+    from rocks.inventory.db import Session
 
 
 def _positive(raw: str) -> int:
@@ -78,7 +82,9 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
 
     Runs in the foreground until interrupted. Creates and migrates the inventory if needed and
     seeds the graph's appliances into an empty one. Hosts set to install without an install
-    token (set by other means than `rocks set host boot`) are issued one now.
+    token (set by other means than `rocks set host boot`) are issued one now. Run as root, it
+    publishes the cluster SSH key (cluster_ssh_pubkey) so that the kickstarts it serves carry
+    it and `rocks run host` reaches the nodes they install.
     """
     from rocks.commands._inventory import cluster_source, seed_if_empty
     from rocks.inventory import database_url, open_inventory
@@ -95,6 +101,7 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     with open_inventory(url) as inv, inv.transaction() as s:
         seed_if_empty(s, source)
         missing = issue_missing_tokens(s)
+        _publish_cluster_key(ctx, s)
     if missing:
         ctx.stderr.write(f"issued install tokens to {len(missing)} host(s) set to install\n")
     from rocks.config import listen
@@ -122,6 +129,20 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     ctx.stderr.flush()
     serve(config)
     return None
+
+
+def _publish_cluster_key(ctx: Context, s: Session) -> None:
+    import os
+
+    from rocks.commands._cluster_key import publish_cluster_key
+
+    if os.geteuid() != 0:
+        return  # only root holds the cluster key (`rocks run host` as root publishes it)
+    try:
+        publish_cluster_key(ctx, s)
+    except RocksError as exc:
+        ctx.warn(f"the cluster SSH key was not published: {exc.first.message}",
+                 hint="rocks run host publishes it once ssh-keygen works")
 
 
 @command(

@@ -34,14 +34,12 @@ ACCESS = (
     keyword("groups", default=None, metavar="GROUP,…",
             help="groups whose members are allowed (empty: inherit from the wider scope)"),
 )
-PUBKEY_ATTR = "cluster_ssh_pubkey"
 
 
 def _state(ctx: Context) -> Path:
-    from rocks.inventory.db import state_dir
+    from rocks.commands._cluster_key import state_dir
 
-    explicit = ctx.env.get("ROCKS_STATE")
-    return Path(explicit) if explicit else state_dir()
+    return state_dir(ctx)
 
 
 def _inventory(ctx: Context) -> Inventory:
@@ -65,15 +63,9 @@ def _caller(ctx: Context) -> Caller:
 
 
 def _publish_key(s: Session, key: Path) -> None:
-    """Make the cluster key's public half the global `cluster_ssh_pubkey` (kickstarts carry
-    it to nodes; the access node authorizes it for root)."""
-    from rocks.inventory import queries as q
-    from rocks.remote.ssh import public_key
+    from rocks.commands._cluster_key import publish
 
-    pub = public_key(key)
-    current = {a.name: a.value for a in q.list_attrs(s, "global")}
-    if current.get(PUBKEY_ATTR) != pub:
-        q.set_attr(s, "global", "", PUBKEY_ATTR, pub)
+    publish(s, key)
 
 
 def _truthy(value: str) -> bool:

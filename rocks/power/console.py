@@ -67,11 +67,11 @@ class Session:
         from pyghmi import exceptions as pexc
         from pyghmi.ipmi import console
 
-        from rocks.power.ipmi import classify
+        from rocks.power.ipmi import classify, credential
 
         try:
-            self._console = console.Console(self.bmc.address, self.bmc.username,
-                                            self.bmc.password, self._handle,
+            self._console = console.Console(self.bmc.address, credential(self.bmc.username),
+                                            credential(self.bmc.password), self._handle,
                                             port=self.bmc.port or 623, force=self.force)
         except pexc.PyghmiException as exc:
             raise classify(exc) from None
@@ -233,10 +233,11 @@ class ConsoleLogger:
     """Keeps one SOL session per wanted host, each appending to <dir>/<host>.log.
 
     Each session runs in a child process of its own (`python -m rocks.power.console`, the
-    BMC's credentials handed over on its standard input, never on a command line): pyghmi
-    cannot reopen a console to a BMC within one process once a session to it has ended, and a
-    child keeps one host's trouble away from the others. `update(bmcs)` says which hosts to
-    follow now (others are stopped); a child that ends is restarted after `retry` seconds.
+    BMC's credentials handed over on its standard input, never on a command line): pyghmi's
+    sessions share process-wide state that is not safe across threads (see
+    rocks.power.ipmiproc), and a child keeps one host's trouble away from the others.
+    `update(bmcs)` says which hosts to follow now (others are stopped); a child that ends is
+    restarted after `retry` seconds.
     """
 
     def __init__(self, directory: Path, retry: float = 10.0,

@@ -1,8 +1,10 @@
 """Many BMCs at once: at most `parallel` requests in flight, each given `timeout` seconds.
 
-A request that overstays its timeout is reported as timed out and no longer counts against
-`parallel`; its thread (a daemon) is left to end when the library gives up, so one silent BMC
-never holds up the others or the command's exit.
+IPMI requests run in worker processes (`rocks.power.ipmiproc`: pyghmi is not safe to drive
+from several threads of one process), Redfish requests in threads (sushy keeps no shared
+state). A request that overstays its timeout is reported as timed out and no longer counts
+against `parallel`: its IPMI worker is killed; a Redfish thread (a daemon) is left to end when
+the library gives up. One silent BMC never holds up the others or the command's exit.
 """
 
 from __future__ import annotations
@@ -76,12 +78,19 @@ def run_power(bmcs: Sequence[Bmc], action: Action, next_boot: NextBoot | None = 
               parallel: int = 64, timeout: float = 30.0,
               on_result: Callable[[PowerResult], None] | None = None,
               connector: Callable[[Bmc, float], Driver] = connect) -> list[PowerResult]:
-    """Every BMC's result, in the order given."""
+    """Every BMC's result, in the order given (host names are unique).
+
+    `connector` other than the default runs every request in a thread of this process (tests
+    of the schedule use fake drivers that way).
+    """
+    from rocks.power.ipmiproc import IpmiHub
+
     done: queue.SimpleQueue[PowerResult] = queue.SimpleQueue()
     results: dict[str, PowerResult] = {}
     active: dict[str, float] = {}  # host -> deadline
     todo = list(bmcs)
     todo.reverse()
+    hub: IpmiHub | None = None
 
     def work(bmc: Bmc) -> None:
         done.put(perform(bmc, action, next_boot, timeout, connector))
@@ -91,23 +100,33 @@ def run_power(bmcs: Sequence[Bmc], action: Action, next_boot: NextBoot | None = 
         if on_result is not None:
             on_result(result)
 
-    while todo or active:
-        while todo and len(active) < max(1, parallel):
-            bmc = todo.pop()
-            active[bmc.host] = time.monotonic() + timeout
-            threading.Thread(target=work, args=(bmc,), name=f"power-{bmc.host}",
-                             daemon=True).start()
-        wait = max(0.0, min(active.values()) - time.monotonic())
-        try:
-            result = done.get(timeout=wait)
-        except queue.Empty:
-            pass
-        else:
-            if active.pop(result.host, None) is not None:
-                finish(result)
-        now = time.monotonic()
-        for host in [h for h, deadline in active.items() if deadline <= now]:
-            del active[host]
-            finish(PowerResult(host, Outcome.TIMED_OUT,
-                               detail=f"no result within {timeout:g} s", seconds=timeout))
+    try:
+        while todo or active:
+            while todo and len(active) < max(1, parallel):
+                bmc = todo.pop()
+                active[bmc.host] = time.monotonic() + timeout
+                if bmc.protocol is Protocol.IPMI and connector is connect:
+                    hub = hub or IpmiHub(done.put)
+                    hub.submit(bmc, action, next_boot, timeout)
+                    continue
+                threading.Thread(target=work, args=(bmc,), name=f"power-{bmc.host}",
+                                 daemon=True).start()
+            wait = max(0.0, min(active.values()) - time.monotonic())
+            try:
+                result = done.get(timeout=wait)
+            except queue.Empty:
+                pass
+            else:
+                if active.pop(result.host, None) is not None:
+                    finish(result)
+            now = time.monotonic()
+            for host in [h for h, deadline in active.items() if deadline <= now]:
+                del active[host]
+                if hub is not None:
+                    hub.cancel(host)
+                finish(PowerResult(host, Outcome.TIMED_OUT,
+                                   detail=f"no result within {timeout:g} s", seconds=timeout))
+    finally:
+        if hub is not None:
+            hub.close()
     return [results[b.host] for b in bmcs]

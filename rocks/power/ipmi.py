@@ -1,27 +1,51 @@
-"""IPMI through pyghmi: power state, chassis power control and the next boot device."""
+"""IPMI through pyghmi: power state, chassis power control and the next boot device.
+
+pyghmi keeps its sessions in process-wide state and handles any session's packets in whichever
+thread happens to wait, so `IpmiDriver` is meant to be the only pyghmi user of its process, one
+BMC at a time: `rocks.power.ipmiproc` runs each one in a child process of its own.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import re
 
 from rocks.power.model import Action, Bmc, NextBoot, Outcome, PowerError
 
-_DENIED = re.compile(r"password|unauthori[sz]ed|privilege|user ?name|RAKP|integrity", re.I)
-_UNREACHABLE = re.compile(r"^(None|timeout|Session failed to initialize|"
-                          r"Session no longer connected)$", re.I)
 _BOOTDEV = {NextBoot.PXE: "network", NextBoot.DISK: "hd"}
+
+# pyghmi's words when a login gets no answer (`None`: a session broken without a reason)
+_SILENT = ("None", "timeout", "Session failed to initialize", "Session no longer connected",
+           "Unable to transmit to specified address")
+# ... and when the BMC refuses the login (its RMCP+ status codes; the password check of RAKP 2)
+_REFUSED = ("Incorrect password provided", "Unauthorized name", "Invalid username length",
+            "Username too long", "Invalid role", "Unauthorized role or privilege level",
+            "Invalid integrity check value", "Invalid RAKP4 integrity code",
+            "Unauthorized GUID", "Password is too long")
+_BUSY = "Insufficient resources to create"
 
 
 def classify(exc: BaseException) -> PowerError:
-    """The outcome of a pyghmi exception (login problems are denials or silence)."""
-    text = str(exc) if str(exc) else "None"
-    first = text.splitlines()[0][:200] if text.strip() else "None"
-    if _UNREACHABLE.match(first):
+    """The outcome of a pyghmi exception: a login that nothing answered, one the BMC refused
+    (wrong user name, password, privilege or Kg: always `denied`), or a request that failed."""
+    text = str(exc).strip()
+    first = text.splitlines()[0][:200] if text else "None"
+    if first in _SILENT:
         return PowerError(Outcome.UNREACHABLE, "no answer from the BMC")
-    if _DENIED.search(first):
-        return PowerError(Outcome.DENIED, f"login refused: {first}")
+    if first.startswith(_REFUSED) or "while requesting privelege level" in first:
+        return PowerError(Outcome.DENIED, f"login refused: {first}")  # (pyghmi's spelling)
+    if first.startswith(_BUSY):
+        return PowerError(Outcome.FAILED, f"the BMC has no free session: {first}")
     return PowerError(Outcome.FAILED, first)
+
+
+def credential(text: str) -> bytes:
+    """A user name or password as pyghmi keys its sessions.
+
+    pyghmi files a session being opened under the credentials as given and takes it off that
+    list under their bytes: given as str, a session that ended stays filed and the next one to
+    the same BMC in the process is handed the dead one. Given as bytes, both keys agree.
+    """
+    return text.encode("utf-8")
 
 
 class IpmiDriver:
@@ -34,8 +58,9 @@ class IpmiDriver:
         self.bmc = bmc
         self.wait = max(1, int(timeout * 0.6))  # report a refusal before our own timeout
         try:
-            self.cmd = command.Command(bmc=bmc.address, userid=bmc.username,
-                                       password=bmc.password, port=bmc.port or 623)
+            self.cmd = command.Command(bmc=bmc.address, userid=credential(bmc.username),
+                                       password=credential(bmc.password),
+                                       port=bmc.port or 623)
         except pexc.PyghmiException as exc:
             raise classify(exc) from None
         except OSError as exc:

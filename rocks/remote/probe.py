@@ -82,7 +82,7 @@ def _connected(sock: socket.socket) -> bool:
 
 
 async def probe_all(
-    endpoints: Iterable[Endpoint], timeout: float = 2.0, parallel: int = 512
+    endpoints: Iterable[Endpoint], timeout: float = 2.0, parallel: int = 512,
 ) -> dict[Endpoint, ProbeResult]:
     unique = list(dict.fromkeys(endpoints))
     gate = asyncio.Semaphore(max(1, parallel))
@@ -91,7 +91,7 @@ async def probe_all(
 
 
 def probe(
-    endpoints: Iterable[Endpoint], timeout: float = 2.0, parallel: int = 512
+    endpoints: Iterable[Endpoint], timeout: float = 2.0, parallel: int = 512,
 ) -> dict[Endpoint, ProbeResult]:
     """Probe every endpoint (duplicates once); synchronous wrapper around `probe_all`."""
     items = list(endpoints)

@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,6 +116,24 @@ def known_hosts(state: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o644)
     return path
+
+
+def forget_host_keys(path: Path, hosts: Iterable[str]) -> int:
+    """Drop the recorded keys of `hosts` (known_hosts lines naming them) from `path`, e.g.
+    once they are reinstalled with new keys; returns how many lines went."""
+    names = set(hosts)
+    try:
+        lines = path.read_text().splitlines(keepends=True)
+    except FileNotFoundError:
+        return 0
+    keep = [ln for ln in lines
+            if not (ln.split() and set(ln.split()[0].split(",")) & names)]
+    if len(keep) != len(lines):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(keep))
+        os.chmod(tmp, path.stat().st_mode & 0o777)
+        os.replace(tmp, path)
+    return len(lines) - len(keep)
 
 
 def ssh_argv(target: Target, command: str, config: SshConfig) -> list[str]:

@@ -78,6 +78,10 @@ def decide(facts: Facts, probed: bool | None, now: datetime, stall_after: float)
             quiet = (now - facts.install_started).total_seconds()
             state = State.STALLED if quiet > stall_after else State.INSTALLING
             return NodeStatus(facts.host, state, facts.install_started, Source.EVENTS)
+    if (probed is None and facts.last_stage == "up" and facts.last_event is not None
+            and (facts.recorded_since is None or facts.last_event >= facts.recorded_since)):
+        # the node said so itself at its last boot (install event stage "up")
+        return NodeStatus(facts.host, State.UP, facts.last_event, Source.EVENTS)
     if probed is not None:
         state = State.UP if probed else State.DOWN
         since = facts.recorded_since if facts.recorded is state else now
@@ -182,6 +186,7 @@ def statuses(inv: Inventory, names: Iterable[str] | None = None, *, probe: bool 
                 endpoint = None  # a bad ssh_port: unknown rather than failing the listing
             if endpoint is not None:
                 where[n] = endpoint
+        # up means sshd answers: its banner, not merely an open port
         found = probe_endpoints(where.values(), timeout, parallel)
         verdicts = {n: found[e].up for n, e in where.items()}
     now = datetime.now(UTC)

@@ -1,9 +1,10 @@
 """Rewriting a host's network-boot files after its install finished (Rocks' setPxeboot.cgi).
 
 The `finished` event turns the host's boot action to os in the database; the TFTP tree must
-follow, or the next power-on would start the installer again with a spent token. The work
-(reading the inventory, planning, writing) runs on its own thread, never on the event loop,
-and coalesces hosts that finish together.
+follow, or the next power-on would start the installer again with a spent token. The host's
+recorded SSH host key is forgotten too: the installed system made a new one, which `rocks run
+host … hostkey=learn` records. The work (reading the inventory, planning, writing) runs on its
+own thread, never on the event loop, and coalesces hosts that finish together.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ log = logging.getLogger("rocks.server")
 
 
 class BootFileWriter:
-    def __init__(self, inventory: Inventory, root: Path, state: Path | None = None) -> None:
+    def __init__(self, inventory: Inventory, root: Path, state: Path | None = None,
+                 known_hosts: Path | None = None) -> None:
         from rocks.profiles import ClusterSource
 
         self.inventory = inventory
         self.root = root
         self.source = ClusterSource(state) if state is not None else None
+        self.known_hosts = known_hosts
         self._pending: set[str] = set()
         self._cond = threading.Condition()
         self._stop = False
@@ -69,6 +72,10 @@ class BootFileWriter:
         with self.inventory.transaction(readonly=True) as s:
             inp = sync_input(s, self.source)
         result = apply(plan_hosts(inp, hosts, previous=disk_reader(self.root)), self.root)
+        if self.known_hosts is not None:
+            from rocks.remote.ssh import forget_host_keys
+
+            forget_host_keys(self.known_hosts, hosts)
         self.writes += 1
         log.info("boot files hosts=%s changed=%d removed=%d", ",".join(hosts),
                  len(result.changed), len(result.removed))

@@ -79,7 +79,8 @@ class Frontend:
         self.ledger = TokenLedger(self.inventory)
         self.proxies = config.proxies
         self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir,
-                                        Path(config.state_dir))
+                                        Path(config.state_dir),
+                                        Path(config.state_dir) / "ssh" / "known_hosts")
         self.inflight = 0
         self.refreshes = 0
         self._task: asyncio.Task[None] | None = None

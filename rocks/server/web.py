@@ -137,10 +137,11 @@ def docs_assets() -> Path:
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, int]:
-    out = {"hosts": len(rows), "installing": 0, "stalled": 0, "finished": 0, "failed": 0}
+    out = {"hosts": len(rows), "installing": 0, "stalled": 0, "finished": 0, "failed": 0,
+           "up": 0}
     for r in rows:
         out["installing"] += r["boot"] == "install"
-        for key in ("stalled", "finished", "failed"):
+        for key in ("stalled", "finished", "failed", "up"):
             out[key] += r["stage"] == key
     return out
 

@@ -143,11 +143,22 @@ GRUB_CHAIN = ('if [ -n "$net_default_mac" ]; then\n'
               "fi\n")
 
 
+# Booting the local disk from network GRUB on UEFI: `exit` alone returns EFI_SUCCESS, after
+# which EDK2 firmware (OVMF, many servers) stops at its boot menu instead of trying the next
+# boot option; so chain the installed system's loader from its EFI system partition (the
+# distribution's shim, else the removable-media path), and only then give up with `exit`.
+EFI_LOADERS = ("/EFI/rocky/shimx64.efi", "/EFI/almalinux/shimx64.efi", "/EFI/redhat/shimx64.efi",
+               "/EFI/centos/shimx64.efi", "/EFI/BOOT/BOOTX64.EFI")
+GRUB_LOCAL = "menuentry 'local disk' {\n" + "".join(
+    f"  if search --no-floppy --set=root --file {f}; then\n    chainloader {f}\n    boot\n  fi\n"
+    for f in EFI_LOADERS) + "  exit\n}\n"
+
+
 @functools.lru_cache(maxsize=256)
 def grub_text(spec: BootSpec) -> str:
     head = f"# rocks: {_label(spec.label)}\nset default=0\nset timeout=0\n"
     if spec.local:
-        return head + "menuentry 'local disk' {\n  exit\n}\n"
+        return head + GRUB_LOCAL
     # every host's arguments but the kickstart URL are the same: quote those once
     args = " ".join([grub_word(a) if "?" in a else _grub_word_cached(a) for a in spec.args])
     lines = [f"menuentry '{_label(spec.label)}' {{",

@@ -146,7 +146,8 @@ def test_list_node_xml_is_xml_with_references_intact() -> None:
     nodes = [n.get("name") for n in root.iterfind("node")]
     assert nodes == ["install-log-begin", "phone-home", "base", "client", "nfs-client",
                      "access", "dnf-repo", "firewall", "node-info", "ntp-client", "partition",
-                     "resolv", "ssh", "compute", "install-log-end", "install-finished"]
+                     "release", "report-up", "resolv", "ssh", "compute", "install-log-end",
+                     "install-finished"]
     assert "@hostname@" in etree.tostring(root, encoding="unicode")
 
 
@@ -167,11 +168,11 @@ def test_check_graph_bundled() -> None:
         "release el9",
         "roll base: bundled, enabled, untrusted",
         "site graph: none",
-        "appliance compute: compute, 16 nodes, 22 packages",
-        "appliance frontend: server, 16 nodes, 30 packages",
-        "appliance login: login, 16 nodes, 22 packages",
-        "appliance nas: nas, 17 nodes, 20 packages",
-        "1 roll, 23 nodes, 24 edges, 4 appliances: 0 errors, 0 warnings",
+        "appliance compute: compute, 18 nodes, 22 packages",
+        "appliance frontend: server, 17 nodes, 30 packages",
+        "appliance login: login, 18 nodes, 22 packages",
+        "appliance nas: nas, 19 nodes, 20 packages",
+        "1 roll, 25 nodes, 26 edges, 4 appliances: 0 errors, 0 warnings",
     ]
 
 
@@ -261,8 +262,8 @@ def test_report_graph_compute_is_dot() -> None:
     declared, edges = _check_dot(r.stdout)
     assert declared == {"access", "base", "client", "compute", "dnf-repo", "firewall",
                         "install-finished", "install-log-begin", "install-log-end", "nfs-client",
-                        "node-info", "ntp-client", "partition", "phone-home", "resolv", "ssh",
-                        "x11"}
+                        "node-info", "ntp-client", "partition", "phone-home", "release",
+                        "report-up", "resolv", "ssh", "x11"}
     assert ("compute", "client") in edges
     assert ("client", "x11") in edges
     assert not any("server" in e for e in edges)
@@ -272,8 +273,8 @@ def test_report_graph_whole_is_dot() -> None:
     r = rocks("report", "graph")
     assert (r.code, r.stderr) == (0, "")
     declared, edges = _check_dot(r.stdout)
-    assert len(declared) == 23
-    assert len(edges) == 24
+    assert len(declared) == 25
+    assert len(edges) == 26
 
 
 # ---------------------------------------------------------------- create profiles
@@ -292,7 +293,7 @@ def test_create_profiles_writes_the_goldens(tmp_path: Path) -> None:
         [a, str(out / f"{a}.ks"), str((GOLDEN / f"{a}.ks").read_text().count("\n"))]
         for a in APPLIANCES
     ]
-    assert re.fullmatch(r"loaded 1 rolls \(23 nodes\) in [\d.]+ ms; compiled and checked 4 "
+    assert re.fullmatch(r"loaded 1 rolls \(25 nodes\) in [\d.]+ ms; compiled and checked 4 "
                         r"appliances in [\d.]+ ms\n", r.stderr)
 
 

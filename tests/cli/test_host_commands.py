@@ -192,11 +192,16 @@ def test_set_host_rank_needs_an_integer(rocks: Rocks) -> None:
 
 
 def test_set_and_list_host_boot(rocks: Rocks, monkeypatch: pytest.MonkeyPatch) -> None:
-    import rocks.commands.host as host_commands
+    import rocks.hostops as hostops
 
     seen: list[tuple[list[str], str]] = []
-    monkeypatch.setattr(host_commands, "_on_boot_change",
-                        lambda ctx, s, hosts, action, **kw: seen.append((list(hosts), str(action))))
+
+    def after(s: object, where: object, hosts: list[str], action: object,
+              **kw: object) -> hostops.BootChange:
+        seen.append((list(hosts), str(action)))
+        return hostops.BootChange(list(hosts), hostops.BootState(str(action)))
+
+    monkeypatch.setattr(hostops, "after_boot_change", after)
     ok(rocks("list", "host", "boot"), "HOST         ACTION\ncompute-0-0  os\ncompute-0-1  os\n")
     ok(rocks("set", "host", "boot", "compute-0-1", "action=install"),
        "1 host set to install\n")

@@ -1,7 +1,8 @@
-"""A throwaway frontend state for the boot tests, built only with `rocks` commands: a test OS roll
-(stand-in RPMs for what the compute kickstart asks for, a comps group `core`, Debian's kernel and
-the stand-in installer as its images/pxeboot) added, enabled and made into the distribution; the
-private network, an install boot action with a serial console, hosts with known MACs.
+"""A throwaway frontend state for the boot tests, built only with `rocks` commands: the test OS
+roll (its RPMs and comps from scripts/e2e_assets.py as installation media, with Debian's kernel,
+the installer's stage 1 and stage 2 as its images) added, enabled and made into the
+distribution, with test rolls beside it; the private network, an install boot action with a
+serial console, disk sizes that fit a small VM disk, and hosts with known MACs.
 """
 
 from __future__ import annotations
@@ -11,21 +12,22 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.packages.rpmtools import build_cached, comps_xml, make_os_media
+from tests.packages.rpmtools import make_os_media
 
 REPO = Path(__file__).resolve().parents[2]
 ROCKS = Path(sys.executable).parent / "rocks"
 
-# The comps group the kickstart's `@core` resolves to: mandatory and default members are
-# installed, the optional one is not.
-CORE_GROUP = (("e2e-core-base", "mandatory"), ("e2e-core-tools", "default"),
-              ("e2e-core-optional", "optional"))
-CORE_INSTALLED = frozenset({"e2e-core-base", "e2e-core-tools"})
-# in the repository but never asked for (one of them is a `-name` of the kickstart)
-NOT_ASKED = ("iwl100-firmware", "e2e-unrelated")
+
+@dataclass(frozen=True, slots=True)
+class Assets:
+    kernel: Path
+    initrd: Path  # the installer's stage 1
+    stage2: Path  # the installer (squashfs)
+    testos: Path  # RPMS/ and comps.xml of the test OS
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,32 @@ class Node:
 
 NODES = (Node("compute-0-0", "52:54:00:e2:00:10", "10.1.1.254"),
          Node("compute-0-1", "52:54:00:e2:00:11", "10.1.1.253"))
+
+# Sizes of the Rocks layout that fit the test VMs' 3 GiB disk (xfs wants at least 300 MiB).
+SMALL_DISK = {"boot_size": "200", "root_size": "600", "var_size": "320", "swap_size": "64"}
+
+
+@dataclass(frozen=True, slots=True)
+class SiteRoll:
+    """A roll of node files (no packages) written for a test: name -> XML text."""
+
+    name: str
+    nodes: dict[str, str]
+    edges: tuple[tuple[str, str], ...]
+
+    def write(self, parent: Path) -> Path:
+        root = parent / self.name
+        (root / "nodes").mkdir(parents=True)
+        (root / "graphs" / "default").mkdir(parents=True)
+        (root / "roll.xml").write_text(
+            f'<roll name="{self.name}" interface="4.0"><info version="1.0" release="1" '
+            'arch="x86_64" os="linux"/></roll>\n')
+        for node, text in self.nodes.items():
+            (root / "nodes" / f"{node}.xml").write_text(text)
+        edges = "".join(f'  <edge from="{a}" to="{b}"/>\n' for a, b in self.edges)
+        (root / "graphs" / "default" / f"{self.name}.xml").write_text(
+            f"<graph>\n{edges}</graph>\n")
+        return root
 
 
 @dataclass
@@ -86,7 +114,7 @@ class Cluster:
     def boot_files(self, node: Node) -> dict[str, str]:
         """The node's TFTP boot files that the loader choice makes sync write."""
         paths = {"pxelinux": self.tftp / f"pxelinux.cfg/{node.hexip}",
-                 "grub": self.tftp / f"grub/grub.cfg-{node.hexip}"}
+                 "grub": self.tftp / f"grub/grub.cfg-{node.mac.lower()}"}
         return {k: p.read_text() for k, p in paths.items() if p.exists()}
 
     def token(self, node: Node) -> str:
@@ -96,72 +124,68 @@ class Cluster:
         return m.group(1)
 
     def install_row(self, node: Node) -> list[str]:
-        out = self.rocks("list", "host", "install", node.name)
-        rows = [line.split() for line in out.splitlines()[1:] if line.strip()]
-        assert rows, out
-        return rows[0]
+        """[host, stage, since, last message] as `rocks list host install` shows them."""
+        import json
+
+        rows = json.loads(self.rocks("list", "host", "install", node.name,
+                                     "output-format=json"))
+        assert rows, f"no install row for {node.name}"
+        return [str(v) if v is not None else "" for v in rows[0].values()]
+
+    def stage(self, node: Node) -> str:
+        """The host's install stage, read in-process (cheap enough to poll)."""
+        from rocks.commands._inventory import database_url_from
+        from rocks.inventory import open_inventory
+        from rocks.server.status import install_status
+
+        with open_inventory(database_url_from(self.env)) as inv, \
+                inv.transaction(readonly=True) as s:
+            return next(iter(install_status(s, [node.name]))).stage
+
+    def wait_stage(self, node: Node, stage: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.stage(node) != stage:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{node.name} never reached stage {stage} "
+                                     f"(it is {self.stage(node)!r})")
+            time.sleep(0.5)
 
     def boot_state(self, node: Node) -> str:
         out = self.rocks("list", "host", node.name).splitlines()
         header = out[0].split()
         return out[1].split()[header.index("BOOT")]
 
+    def events(self, node: Node) -> list[tuple[str, str]]:
+        """(stage, message) of every install event of the host, oldest first."""
+        from rocks.commands._inventory import database_url_from
+        from rocks.inventory import open_inventory
+        from rocks.inventory import queries as q
 
-def kickstart_packages(ks: str) -> tuple[list[str], list[str], list[str]]:
-    """(groups, packages, excluded) of the %packages section."""
-    groups: list[str] = []
-    names: list[str] = []
-    excluded: list[str] = []
-    body = ks.split("\n%packages", 1)[1].split("\n%end", 1)[0]
-    for raw in body.splitlines()[1:]:
-        word = raw.split("#", 1)[0].strip().split(" ")[0]
-        if not word:
-            continue
-        if word.startswith("@"):
-            groups.append(word[1:])
-        elif word.startswith("-"):
-            excluded.append(word[1:])
-        else:
-            names.append(word)
-    return groups, names, excluded
+        with open_inventory(database_url_from(self.env)) as inv, \
+                inv.transaction(readonly=True) as s:
+            return [(e.stage, e.message) for e in q.list_events(s, node.name)]
 
 
-def _packages_spec(names: list[str]) -> str:
-    """One spec, one tiny noarch subpackage per name (a single rpmbuild run)."""
-    lines = ["Name: e2e-os", "Version: 9.4", "Release: 1", "Summary: e2e OS stand-ins",
-             "License: MIT", "BuildArch: noarch", "", "%description", "stand-ins", "",
-             "%install"]
-    for n in names:
-        lines.append(f"mkdir -p %{{buildroot}}/usr/share/e2e-os && echo {n} > "
-                     f"%{{buildroot}}/usr/share/e2e-os/{n}")
-    for n in names:
-        lines += ["", f"%package -n {n}", f"Summary: stand-in for {n}",
-                  f"%description -n {n}", f"stand-in for {n}", f"%files -n {n}",
-                  f"/usr/share/e2e-os/{n}"]
-    return "\n".join(lines) + "\n"
-
-
-def build_cluster(state: Path, kernel: Path, initrd: Path, *, dhcp: str, bios_loader: str,
-                  uefi_loader: str, nodes: tuple[Node, ...]) -> tuple[Cluster, set[str]]:
-    """The frontend state; returns it with the package names an install must fetch."""
+def build_cluster(state: Path, assets: Assets, *, dhcp: str, bios_loader: str,
+                  uefi_loader: str, nodes: tuple[Node, ...], rolls: tuple[Path, ...] = ()
+                  ) -> Cluster:
     state.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKS_")}
     env.update(ROCKS_STATE=str(state), PYTHONPATH=str(REPO))
     c = Cluster(state, env)
 
-    ks = c.rocks("list", "appliance", "profile", "compute")
-    groups, names, excluded = kickstart_packages(ks)
-    assert groups == ["core"], groups
-    wanted = (set(names) | CORE_INSTALLED) - set(excluded)
-    all_names = sorted(set(names) | {n for n, _ in CORE_GROUP} | set(NOT_ASKED))
-    rpms = build_cached(_packages_spec(all_names), state / "rpms")
-    media = make_os_media(state / "media", {"BaseOS": (rpms, comps_xml({"core": CORE_GROUP}))})
-    # the OS roll's installer images: Debian's kernel and the stand-in installer
-    shutil.copyfile(kernel, media / "images" / "pxeboot" / "vmlinuz")
-    shutil.copyfile(initrd, media / "images" / "pxeboot" / "initrd.img")
-
+    rpms = sorted((assets.testos / "RPMS").glob("*.rpm"))
+    comps = (assets.testos / "comps.xml").read_text()
+    media = make_os_media(state / "media", {"BaseOS": (rpms, comps)})
+    # the OS roll's installer images: Debian's kernel and the test installer
+    shutil.copyfile(assets.kernel, media / "images" / "pxeboot" / "vmlinuz")
+    shutil.copyfile(assets.initrd, media / "images" / "pxeboot" / "initrd.img")
+    shutil.copyfile(assets.stage2, media / "images" / "install.img")
     c.rocks("add", "roll", str(media))
     c.rocks("enable", "roll", "os")
+    for roll in rolls:
+        c.rocks("add", "roll", str(roll))
+        c.rocks("enable", "roll", roll.name)
     c.rocks("create", "distro")
     shutil.rmtree(state / "media")
 
@@ -169,16 +193,18 @@ def build_cluster(state: Path, kernel: Path, initrd: Path, *, dhcp: str, bios_lo
                         ("sync_uefi_loader", uefi_loader),
                         ("Kickstart_FrontendURL", "http://10.1.1.1:8080"),
                         ("Kickstart_DistroURL", "http://10.1.1.1:8080/install/distro"),
-                        ("Kickstart_PrivateKickstartHost", "10.1.1.1")):
-        c.rocks("add", "attr", attr, value)
+                        ("Kickstart_PrivateKickstartHost", "10.1.1.1"),
+                        ("bootloader_append", "console=ttyS0,115200"),
+                        *SMALL_DISK.items()):
+        c.rocks("add", "attr", f"attr={attr}", f"value={value}")
     c.rocks("add", "network", "private", "subnet=10.1.1.0", "netmask=255.255.255.0",
             "zone=local", "pxe=yes")
     # the serial console is where the test reads the installer; panic=-1 ends a failed boot
     c.rocks("remove", "bootaction", "install")
     c.rocks("add", "bootaction", "install", "kernel=vmlinuz", "initrd=initrd.img",
-            "args=console=ttyS0,115200 panic=-1 inst.ks.sendmac")
+            "args=console=ttyS0,115200 panic=-1")
     for node in nodes:
         c.rocks("add", "host", node.name, "appliance=compute")
         c.rocks("add", "host", "interface", node.name, "eth0", f"mac={node.mac}",
                 f"ip={node.ip}", "network=private")
-    return c, wanted
+    return c

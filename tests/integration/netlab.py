@@ -8,12 +8,15 @@ Nothing here listens outside the namespace; every process is bounded in time and
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
+import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVER = "10.1.1.1"
@@ -68,6 +71,7 @@ class Lab:
         self.workdir = workdir
         self.taps = taps
         self.procs: list[Proc] = []
+        self.sockets: list[Path] = []
 
     def __enter__(self) -> Lab:
         try:
@@ -140,11 +144,62 @@ class Lab:
             time.sleep(0.2)
         raise RuntimeError(f"{url} not answering after {timeout} s:\n{proc.tail()}")
 
-    def boot(self, *, firmware: str, nic: str, mac: str, tap: int = 0, label: str = "vm",
-             timeout: float = 240) -> Boot:
-        """Power a VM on with network boot and wait until it powers itself off (or timeout)."""
+    def qemu_argv(self, *, firmware: str, nic: str, mac: str, tap: int, label: str,
+                  serial: Path | None = None, memory: int = 512, disk: Path | None = None,
+                  monitor: Path | None = None, reboot: bool = False,
+                  extra: Sequence[str] = (), serial_argv: Sequence[str] = ()) -> list[str]:
+        """qemu (TCG) that boots from the network first, then `disk` if given. `extra` is
+        appended as it is (e.g. a BMC device for power control); `serial_argv` replaces
+        `-serial file:<serial>` (e.g. a chardev a BMC's Serial-over-LAN reads)."""
+        dev = f"{'virtio-net-pci' if nic == 'virtio' else nic},netdev=n0,mac={mac},bootindex=1"
+        if firmware == "uefi":
+            vars_copy = self.workdir / f"vars-{label}.fd"
+            shutil.copyfile(OVMF_VARS, vars_copy)
+            # no option ROM: OVMF's own PXE client (arch 7, no iPXE user class), as real UEFI
+            fw = ["-machine", "q35",
+                  "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                  "-drive", f"if=pflash,format=raw,file={vars_copy}"]
+            dev += ",romfile="
+        else:
+            sercon = self.workdir / "sercon-port"
+            sercon.write_bytes(b"\xf8\x03")  # SeaBIOS mirrors its console to COM1 (0x3f8)
+            fw = ["-machine", "pc", "-fw_cfg", f"name=etc/sercon-port,file={sercon}"]
+        argv = ["qemu-system-x86_64", *fw, "-accel", "tcg", "-m", str(memory), "-smp", "1",
+                "-nodefaults", "-display", "none",
+                "-monitor", f"unix:{monitor},server,nowait" if monitor else "none",
+                *(serial_argv or ("-serial", f"file:{serial}")),
+                "-netdev", f"tap,id=n0,ifname=tap{tap},script=no,downscript=no", "-device", dev]
+        if not reboot:
+            argv.append("-no-reboot")
+        if disk is not None:
+            argv += ["-drive", f"file={disk},format=raw,if=none,id=d0,cache=unsafe",
+                     "-device", "virtio-blk-pci,drive=d0,bootindex=2"]
+        else:
+            argv += ["-boot", "n"]
+        return [*argv, *extra]
+
+    def vm(self, *, firmware: str, nic: str, mac: str, tap: int = 0, label: str = "vm",
+           disk_gib: int = 3, memory: int = 1024, extra: Sequence[str] = ()) -> Vm:
+        """Power on a diskful VM that boots from the network, then its disk, and keeps
+        running across reboots (its installer reboots it) until `Vm.stop`."""
+        disk = self.workdir / f"disk-{label}.img"
+        with disk.open("wb") as fh:  # sparse: costs only what the guest writes
+            fh.truncate(disk_gib << 30)
         serial = self.workdir / f"serial-{label}.log"
-        argv = self.qemu_argv(firmware=firmware, nic=nic, mac=mac, tap=tap, label=label)
+        # a UNIX socket path must stay under 108 bytes: the namespace's name is short and unique
+        monitor = Path(tempfile.gettempdir()) / f"{self.ns}-{tap}.mon"
+        self.sockets.append(monitor)
+        argv = self.qemu_argv(firmware=firmware, nic=nic, mac=mac, tap=tap, label=label,
+                              serial=serial, memory=memory, disk=disk, monitor=monitor,
+                              reboot=True, extra=extra)
+        return Vm(label, self.start(f"qemu-{label}", argv), serial, monitor, disk)
+
+    def boot(self, *, firmware: str, nic: str, mac: str, tap: int = 0, label: str = "vm",
+             timeout: float = 240, extra: Sequence[str] = ()) -> Boot:
+        """Power a diskless VM on with network boot and wait until it powers itself off."""
+        serial = self.workdir / f"serial-{label}.log"
+        argv = self.qemu_argv(firmware=firmware, nic=nic, mac=mac, tap=tap, label=label,
+                              serial=serial, extra=extra)
         t0 = time.monotonic()
         proc = self.start(f"qemu-{label}", argv)
         timed_out = False
@@ -162,36 +217,87 @@ class Lab:
             text += f"\n--- qemu output ---\n{proc.tail()}"
         return Boot(text, seconds, timed_out, proc.popen.returncode)
 
-    def qemu_argv(self, *, firmware: str, nic: str, mac: str, tap: int = 0, label: str = "vm",
-                  serial: Sequence[str] = (), extra: Sequence[str] = (),
-                  boot: str = "n") -> list[str]:
-        """The VM's qemu command line; `serial` replaces `-serial file:serial-<label>.log`,
-        `extra` is appended (devices such as a BMC), `boot` is qemu's -boot order."""
-        serial_log = self.workdir / f"serial-{label}.log"
-        dev = f"{'virtio-net-pci' if nic == 'virtio' else nic},netdev=n0,mac={mac}"
-        if firmware == "uefi":
-            vars_copy = self.workdir / f"vars-{label}.fd"
-            shutil.copyfile(OVMF_VARS, vars_copy)
-            # no option ROM: OVMF's own PXE client (arch 7, no iPXE user class), as real UEFI
-            fw = ["-machine", "q35",
-                  "-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
-                  "-drive", f"if=pflash,format=raw,file={vars_copy}"]
-            dev += ",romfile="
-        else:
-            sercon = self.workdir / "sercon-port"
-            sercon.write_bytes(b"\xf8\x03")  # SeaBIOS mirrors its console to COM1 (0x3f8)
-            fw = ["-machine", "pc", "-fw_cfg", f"name=etc/sercon-port,file={sercon}"]
-        return ["qemu-system-x86_64", *fw, "-accel", "tcg", "-m", "512", "-smp", "1",
-                "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
-                *(serial or ("-serial", f"file:{serial_log}")),
-                "-netdev", f"tap,id=n0,ifname=tap{tap},script=no,downscript=no",
-                "-device", dev, "-boot", boot, *extra]
-
     def close(self) -> None:
         for proc in reversed(self.procs):
             _stop(proc)
         self.procs.clear()
+        for sock in self.sockets:
+            sock.unlink(missing_ok=True)
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+@dataclass
+class Vm:
+    """A running VM: its serial console (read as it grows), its monitor, its disk."""
+
+    label: str
+    proc: Proc
+    serial: Path
+    monitor: Path
+    disk: Path
+    mark: int = 0  # where in the serial log the current phase began
+    started: float = field(default_factory=time.monotonic)
+
+    def text(self, since: int | None = None) -> str:
+        try:
+            data = self.serial.read_bytes()
+        except OSError:
+            return ""
+        return data[self.mark if since is None else since:].decode(errors="replace")
+
+    def set_mark(self) -> int:
+        """Later waits look only at what the console prints from now on."""
+        try:
+            self.mark = self.serial.stat().st_size
+        except OSError:
+            self.mark = 0
+        return self.mark
+
+    def wait_for(self, pattern: str, timeout: float, fail: Sequence[str] = ()
+                 ) -> re.Match[str]:
+        """The first match of `pattern` in the console since the mark. Raises VmError when
+        `fail` (or a firmware dead end) shows first, when qemu ends, or on timeout."""
+        deadline = time.monotonic() + timeout
+        want = re.compile(pattern)
+        stops = [re.compile(re.escape(f)) for f in (*fail, *STUCK)]
+        while True:
+            text = self.text()
+            m = want.search(text)
+            if m:
+                return m
+            for stop in stops:
+                bad = stop.search(text)
+                if bad:
+                    raise VmError(f"{self.label}: {bad.group(0)!r} on the console")
+            if not self.proc.alive():
+                raise VmError(f"{self.label}: qemu ended ({self.proc.popen.returncode}) "
+                              f"while waiting for {pattern!r}")
+            if time.monotonic() > deadline:
+                raise VmError(f"{self.label}: no {pattern!r} on the console within "
+                              f"{timeout:.0f} s")
+            time.sleep(0.5)
+
+    def command(self, line: str) -> str:
+        """One human-monitor command (system_reset, system_powerdown, quit, …)."""
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(str(self.monitor))
+            sock.sendall(line.encode() + b"\n")
+            time.sleep(0.3)
+            try:
+                return sock.recv(65536).decode(errors="replace")
+            except TimeoutError:
+                return ""
+
+    def reset(self) -> None:
+        self.command("system_reset")
+
+    def stop(self) -> None:
+        _stop(self.proc, grace=2)
+
+
+class VmError(AssertionError):
+    pass
 
 
 # Firmware messages after which a VM never gets anywhere: end it at once.

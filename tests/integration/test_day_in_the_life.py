@@ -163,7 +163,7 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Day]:
             rows.append(f"{name},{appliance},0,{rank},eth1,{loop},,loop")
     (tmp / "hosts.csv").write_text("\n".join(rows) + "\n")
     day.rocks("load", "hostfile", str(tmp / "hosts.csv"))
-    day.rocks("create", "distro")
+    day.rocks("create", "distro", "force=yes")  # the roll's packages only: no OS roll here
 
     day.proc = subprocess.Popen(
         [str(ROCKS), "start", "frontend", "host=127.0.0.1", f"port={port}"], env=env, cwd=tmp,

@@ -2,6 +2,9 @@
 pid): OpenIPMI's ipmi_sim for IPMI and sushy-tools' Redfish emulator (fake driver). A BMC that
 refuses the credentials, one that does not answer, one that answers too slowly and a host with
 no BMC each get their own error while the others succeed; no password ever shows.
+
+The tests run in any order: each machine whose power a test changes belongs to that test alone
+(ipmi-1-0 and rf-1-0), and the machines the others ask about are never switched on.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from rocks.power.model import PowerResult
 from tests.integration.bmcsim import ipmi_sim_missing, write_ipmi_sim, write_redfish
 from tests.integration.cluster import REPO, ROCKS
 
@@ -30,13 +35,14 @@ NET = f"127.16.{os.getpid() % 250 + 1}"
 PASSWORD = "Bmc-S3cret-pw"
 WRONG = "Not-the-pw-9"
 RF_PORT = 18620
-SYSTEM = "5fa0c2a4-9c1d-4b7e-8a42-0d3f9b1c7e55"
+SYSTEM = "5fa0c2a4-9c1d-4b7e-8a42-0d3f9b1c7e55"  # rf-0-x: asked, never switched
+POWER_SYSTEM = "7c2e51d0-3a4b-4f6e-9d8c-1b2a3c4d5e66"  # rf-1-0: test_redfish_power_… alone
 
 
 @dataclass
 class Bmcs:
     env: dict[str, str]
-    vmdir: Path
+    vmdir: Path  # the machine of ipmi-1-0 (test_ipmi_power_and_boot_flag alone)
     tmp: Path
 
     def rocks(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -94,21 +100,25 @@ def bmcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bmcs]:
     assert missing is None, missing
     procs: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
-    vmdir = tmp_path / "vm"
-    vmdir.mkdir()
-    # the machine behind the IPMI BMC: a process that runs while the power is on
-    (vmdir / "qemu.json").write_text(json.dumps(["/bin/sh", "-c", "exec sleep 600",
-                                                 "-boot", "c"]))
+    vmdirs = [tmp_path / "vm-status", tmp_path / "vm-power"]
     try:
-        sim = write_ipmi_sim(tmp_path / "ipmi", "bmc-ok", [(f"{NET}.1", 623)], "admin",
-                             PASSWORD, vmdir=vmdir)
-        log = tmp_path / "ipmi_sim.log"
-        with log.open("wb") as out:
-            procs.append(subprocess.Popen(sim, stdout=out, stderr=out,
-                                          stdin=subprocess.DEVNULL, start_new_session=True))
+        # two machines behind IPMI BMCs (a process runs while the power is on): one only asked
+        # for its state (at .1), one switched by the IPMI power test (at .2)
+        for n, vmdir in enumerate(vmdirs, start=1):
+            vmdir.mkdir()
+            (vmdir / "qemu.json").write_text(json.dumps(["/bin/sh", "-c", "exec sleep 600",
+                                                         "-boot", "c"]))
+            sim = write_ipmi_sim(tmp_path / f"ipmi{n}", f"bmc-{n}", [(f"{NET}.{n}", 623)],
+                                 "admin", PASSWORD, vmdir=vmdir)
+            with (tmp_path / f"ipmi_sim{n}.log").open("wb") as out:
+                procs.append(subprocess.Popen(sim, stdout=out, stderr=out,
+                                              stdin=subprocess.DEVNULL,
+                                              start_new_session=True))
         conf = write_redfish(tmp_path / "redfish", {"admin": PASSWORD}, [{
-            "uuid": SYSTEM, "name": "node-r", "power_state": "Off", "external_notifier": False,
-            "nics": [{"mac": "52:54:00:16:00:01", "ip": f"{NET}.30"}]}])
+            "uuid": uuid, "name": name, "power_state": "Off", "external_notifier": False,
+            "nics": [{"mac": f"52:54:00:16:00:0{i}", "ip": f"{NET}.3{i}"}]}
+            for i, (uuid, name) in enumerate([(SYSTEM, "node-r"),
+                                              (POWER_SYSTEM, "node-p")], start=1)])
         rlog = tmp_path / "redfish.log"
         with rlog.open("wb") as out:
             emulator = [sys.executable, "-m", "sushy_tools.emulator.main", "--config",
@@ -121,31 +131,35 @@ def bmcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bmcs]:
         state.mkdir()
         env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKS_")}
         env.update(ROCKS_STATE=str(state), PYTHONPATH=str(REPO))
-        b = Bmcs(env, vmdir, tmp_path)
-        for net in ("mgmt", "mgmt2"):
+        b = Bmcs(env, vmdirs[1], tmp_path)
+        for net in ("mgmt", "mgmt2", "mgmt3"):
             b.ok("add", "network", net, f"subnet={NET}.0", "netmask=255.255.255.0")
         hosts = {  # host: (bmc address, protocol, password)
             "ipmi-0-0": (f"{NET}.1", "ipmi", PASSWORD),
             "ipmi-0-1": (f"{NET}.1", "ipmi", WRONG),  # the same BMC, the wrong password
             "ipmi-0-2": (f"{NET}.9", "ipmi", PASSWORD),  # nothing there
+            "ipmi-1-0": (f"{NET}.2", "ipmi", PASSWORD),
             "rf-0-0": (f"{NET}.20", "redfish", PASSWORD),
             "rf-0-1": (f"{NET}.20", "redfish", WRONG),
             "rf-0-2": (f"{NET}.21", "redfish", PASSWORD),  # nothing there
             "rf-0-3": (f"{NET}.22", "redfish", PASSWORD),  # answers never
+            "rf-1-0": (f"{NET}.20", "redfish", PASSWORD),  # the emulator's other system
         }
         # BMCs come in through the host file's bmc column, credentials through the attribute
-        # file (secret: columns). A wrong-password host reaches its twin's BMC: addresses are
-        # unique per network, so it sits on a second network over the same range.
+        # file (secret: columns). A host sharing another's BMC sits on a second network over
+        # the same range (addresses are unique per network).
         rows = ["name,appliance,rack,rank,interface,ip,mac,network,bmc"]
-        attrs = ["target,bmc_username,secret:bmc_password,bmc_port,bmc_scheme",
-                 f"global,admin,{PASSWORD},,"]
+        attrs = ["target,bmc_username,secret:bmc_password,bmc_port,bmc_scheme,bmc_system",
+                 f"global,admin,{PASSWORD},,,"]
         for i, (host, (ip, proto, pw)) in enumerate(hosts.items()):
-            net = "mgmt2" if pw == WRONG else "mgmt"
+            net = "mgmt2" if pw == WRONG else "mgmt3" if host == "rf-1-0" else "mgmt"
             rows.append(f"{host},compute,0,{i},bmc,{ip},,{net},{proto}")
-            rf = (str(RF_PORT), "http") if proto == "redfish" else ("", "")
-            if pw == WRONG or rf[0]:
-                attrs.append(f"{host},,{pw if pw == WRONG else ''},{rf[0]},{rf[1]}")
-        rows.append("nobmc-0-0,compute,0,9,,,,,")
+            if proto == "redfish":
+                system = POWER_SYSTEM if host == "rf-1-0" else SYSTEM
+                attrs.append(f"{host},,{pw if pw == WRONG else ''},{RF_PORT},http,{system}")
+            elif pw == WRONG:
+                attrs.append(f"{host},,{pw},,,")
+        rows.append("nobmc-0-0,compute,0,19,,,,,")
         (tmp_path / "hosts.csv").write_text("\n".join(rows) + "\n")
         (tmp_path / "attrs.csv").write_text("\n".join(attrs) + "\n")
         b.ok("load", "hostfile", str(tmp_path / "hosts.csv"))
@@ -161,20 +175,23 @@ def bmcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bmcs]:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        pid = vmdir / "qemu.pid"
-        if pid.exists():
-            with contextlib.suppress(OSError, ValueError):
-                os.kill(int(pid.read_text()), 9)
+        for vmdir in vmdirs:
+            pid = vmdir / "qemu.pid"
+            if pid.exists():
+                with contextlib.suppress(OSError, ValueError):
+                    os.kill(int(pid.read_text()), 9)
 
 
 def test_each_failure_is_its_own_and_the_others_succeed(bmcs: Bmcs) -> None:
     b = bmcs
     r = b.rocks("set", "host", "power", "ipmi-0-[0-2]", "rf-0-[0-3]", "nobmc-0-0",
-                "action=status", "timeout=4")
+                "action=status", "timeout=10")
     assert r.returncode == 2, r.stdout + r.stderr
-    assert r.stdout == "----- ipmi-0-0,rf-0-0 -----\noff\n", r.stdout
+    # the two good BMCs answer (their machines are never switched on), grouped as `run host`
+    # groups its output
+    assert r.stdout == "----- ipmi-0-0,rf-0-0 -----\noff\n", r.stdout + r.stderr
     err = r.stderr
-    assert re.search(r"^ipmi-0-1: denied: login refused", err, re.M), err
+    assert re.search(r"^ipmi-0-1: denied: login refused: Incorrect password", err, re.M), err
     assert re.search(r"^ipmi-0-2: (unreachable|timed out): ", err, re.M), err
     assert re.search(r"^rf-0-1: denied: login refused \(HTTP 401\)", err, re.M), err
     assert re.search(r"^rf-0-2: unreachable: connection refused", err, re.M), err
@@ -182,51 +199,123 @@ def test_each_failure_is_its_own_and_the_others_succeed(bmcs: Bmcs) -> None:
     assert re.search(r"^nobmc-0-0: no bmc: no interface marked as its BMC", err, re.M), err
     assert "ok 2, no bmc 1 (nobmc-0-0), denied 2 (ipmi-0-1,rf-0-1)" in err, err
     assert "error: 6 of 8 hosts did not succeed" in err, err
-    listed = b.ok("list", "host", "power", "timeout=4", "output-format=json")
+    listed = b.ok("list", "host", "power", "ipmi-0-[0-1]", "rf-0-[0-1]", "timeout=10",
+                  "output-format=json")
     rows = {row["host"]: row for row in json.loads(listed)}
-    assert rows["ipmi-0-0"]["state"] == "off" and rows["ipmi-0-0"]["problem"] is None
+    assert rows["ipmi-0-0"]["state"] == "off" and rows["ipmi-0-0"]["problem"] is None, rows
     assert rows["ipmi-0-0"]["bmc"] == f"ipmi {NET}.1:623"
+    assert rows["ipmi-0-1"]["state"] is None and rows["ipmi-0-1"]["problem"].startswith(
+        "denied: login refused"), rows
     assert rows["rf-0-0"]["bmc"] == f"redfish http://{NET}.20:{RF_PORT}"
     assert rows["rf-0-1"]["state"] is None and rows["rf-0-1"]["problem"].startswith("denied")
 
 
 def test_ipmi_power_and_boot_flag(bmcs: Bmcs) -> None:
     b = bmcs
-    out = b.ok("set", "host", "power", "ipmi-0-0", "action=on", "next-boot=pxe")
-    assert out == "----- ipmi-0-0 -----\npowered on, next boot pxe\n"
-    log = (b.vmdir / "chassis.log").read_text()
-    assert "set boot pxe" in log and "-boot n (flag pxe)" in log, log
-    assert b.ok("set", "host", "power", "ipmi-0-0", "action=status").endswith("\non\n")
-    assert b.ok("set", "host", "power", "ipmi-0-0", "action=reset").endswith("\nreset\n")
-    assert (b.vmdir / "chassis.log").read_text().rstrip().endswith("-boot c (flag default)")
-    b.ok("set", "host", "power", "ipmi-0-0", "action=off")
-    assert b.ok("set", "host", "power", "ipmi-0-0", "action=status").endswith("\noff\n")
-    r = b.rocks("set", "host", "power", "ipmi-0-0", "action=reset")
-    assert r.returncode == 2 and "ipmi-0-0: failed: cannot reset: the machine is off" in r.stderr
+    chassis = b.vmdir / "chassis.log"
+    b.ok("set", "host", "power", "ipmi-1-0", "action=off")  # whatever it was before
+    assert b.ok("set", "host", "power", "ipmi-1-0", "action=status").endswith("\noff\n")
+    seen = chassis.read_text() if chassis.exists() else ""
+
+    def since() -> str:
+        return chassis.read_text()[len(seen):]
+
+    out = b.ok("set", "host", "power", "ipmi-1-0", "action=on", "next-boot=pxe")
+    assert out == "----- ipmi-1-0 -----\npowered on, next boot pxe\n"
+    assert "set boot pxe" in since() and "-boot n (flag pxe)" in since(), since()
+    assert b.ok("set", "host", "power", "ipmi-1-0", "action=status").endswith("\non\n")
+    assert b.ok("set", "host", "power", "ipmi-1-0", "action=reset").endswith("\nreset\n")
+    assert since().rstrip().endswith("-boot c (flag default)"), since()  # the flag was spent
+    b.ok("set", "host", "power", "ipmi-1-0", "action=off")
+    assert b.ok("set", "host", "power", "ipmi-1-0", "action=status").endswith("\noff\n")
+    r = b.rocks("set", "host", "power", "ipmi-1-0", "action=reset")
+    assert r.returncode == 2 and "ipmi-1-0: failed: cannot reset: the machine is off" in r.stderr
 
 
-def _redfish_system() -> dict[str, object]:
+def _redfish_system(uuid: str) -> dict[str, object]:
     import httpx
 
-    r = httpx.get(f"http://{NET}.20:{RF_PORT}/redfish/v1/Systems/{SYSTEM}",
+    r = httpx.get(f"http://{NET}.20:{RF_PORT}/redfish/v1/Systems/{uuid}",
                   auth=("admin", PASSWORD), timeout=10)
     r.raise_for_status()
     return dict(r.json())
 
 
 def test_redfish_power_and_next_boot(bmcs: Bmcs) -> None:
+    # rf-1-0's system is this test's alone and starts off with no change pending: the fake
+    # driver applies a power change 1-11 s after the request and drops a request for the
+    # state it still shows, so a change left pending by another test would undo ours
     b = bmcs
-    out = b.ok("set", "host", "power", "rf-0-0", "action=on", "next-boot=pxe")
-    assert out == "----- rf-0-0 -----\npowered on, next boot pxe\n"
-    boot = _redfish_system()["Boot"]
+    out = b.ok("set", "host", "power", "rf-1-0", "action=on", "next-boot=pxe")
+    assert out == "----- rf-1-0 -----\npowered on, next boot pxe\n"
+    boot = _redfish_system(POWER_SYSTEM)["Boot"]
     assert isinstance(boot, dict) and boot["BootSourceOverrideTarget"] == "Pxe", boot
-    # the emulator applies a power change 1-11 s later, as hardware does
-    deadline = time.monotonic() + 20
-    while (state := b.ok("set", "host", "power", "rf-0-0", "action=status")) != \
-            "----- rf-0-0 -----\non\n":
+    deadline = time.monotonic() + 30
+    while (state := b.ok("set", "host", "power", "rf-1-0", "action=status")) != \
+            "----- rf-1-0 -----\non\n":
         if time.monotonic() >= deadline:  # a timeout, not a timing
             pytest.fail(state)
         time.sleep(1)
-    b.ok("set", "host", "power", "rf-0-0", "action=off", "next-boot=disk")
-    boot = _redfish_system()["Boot"]
+    b.ok("set", "host", "power", "rf-1-0", "action=off", "next-boot=disk")
+    boot = _redfish_system(POWER_SYSTEM)["Boot"]
     assert isinstance(boot, dict) and boot["BootSourceOverrideTarget"] == "Hdd", boot
+    assert _redfish_system(SYSTEM)["PowerState"] == "Off"  # the other system never moved
+
+
+def _marked(mark: str) -> list[tuple[int, int]]:
+    """(pid, parent pid) of the live processes whose environment carries `mark`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if mark.encode() not in (proc / "environ").read_bytes():
+                continue
+            state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if state != "Z":
+            found.append((int(proc.name), int(ppid)))
+    return found
+
+
+def test_ipmi_requests_never_share_a_pyghmi(bmcs: Bmcs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right and wrong passwords to one BMC at once always end the same way (each request
+    has a pyghmi of its own: a worker process), a worker is reused for the next BMC, one whose
+    request overstays is killed, one that dies is reported, and none is left behind."""
+    from rocks.power.fanout import run_power
+    from rocks.power.model import Action, Bmc, Outcome, Protocol
+
+    mark = f"rocks-power-test-{os.getpid()}-{time.monotonic_ns()}"
+    monkeypatch.setenv("ROCKS_TEST_MARK", mark)  # inherited by the hub and its workers
+    good = [Bmc(f"good-{i}", Protocol.IPMI, f"{NET}.1", "admin", PASSWORD) for i in range(4)]
+    wrong = [Bmc(f"wrong-{i}", Protocol.IPMI, f"{NET}.1", "admin", WRONG) for i in range(4)]
+    mixed = [b for pair in zip(good, wrong, strict=True) for b in pair]
+    expected = [(b.host, Outcome.OK, "off") if b.password == PASSWORD else
+                (b.host, Outcome.DENIED, "login refused: Incorrect password provided")
+                for b in mixed]
+    for parallel in (8, 1):  # all at once; then one worker, one BMC after another
+        results = run_power(mixed, Action.STATUS, parallel=parallel, timeout=30)
+        assert [(r.host, r.outcome, r.state or r.detail) for r in results] == expected
+    assert _marked(mark) == []
+    # nothing answers at .9: pyghmi gives up on a login after 4-6 s, the timeout comes first
+    silent = [Bmc(f"silent-{i}", Protocol.IPMI, f"{NET}.9", "admin", PASSWORD)
+              for i in range(3)]
+    results = run_power(silent, Action.STATUS, parallel=3, timeout=1.0)
+    assert {(r.outcome, r.detail) for r in results} == {
+        (Outcome.TIMED_OUT, "no result within 1 s")}
+    assert _marked(mark) == [], "a worker outlived its timeout"
+    # a worker that dies mid-request
+    box: list[list[PowerResult]] = []
+    runner = threading.Thread(target=lambda: box.append(
+        run_power(silent[:1], Action.STATUS, timeout=60)))
+    runner.start()
+    deadline = time.monotonic() + 10
+    while not (workers := [p for p, ppid in _marked(mark) if ppid != os.getpid()]):
+        assert time.monotonic() < deadline, "no worker process seen"
+        time.sleep(0.02)
+    os.kill(workers[0], signal.SIGKILL)
+    runner.join(timeout=60)
+    assert box and box[0][0].outcome is Outcome.ERROR, box
+    assert box[0][0].detail == "the IPMI worker process ended (signal 9)"
+    assert _marked(mark) == []

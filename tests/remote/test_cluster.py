@@ -165,7 +165,9 @@ def test_sync_access_writes_the_rules_on_running_nodes(rocks: Rocks, tmp_path: P
 
 def test_cluster_key_published_for_kickstarts(rocks: Rocks, cluster: tuple[SshCluster, Path]
                                               ) -> None:
+    # `rocks run host` (as root) publishes the key it uses, for the kickstarts to carry
+    assert rocks("run", "host", "compute-0-0", "command=true").code == 0
     out = rocks("list", "attr", "output-format=csv").stdout
     pub = public_key(cluster[1] / "ssh" / "cluster_ed25519")
-    assert f"cluster_ssh_pubkey,{pub}" in out.replace('"', "")
+    assert f"cluster_ssh_pubkey,{pub},G," in out.replace('"', "")
     assert oct((cluster[1] / "ssh" / "cluster_ed25519").stat().st_mode & 0o777) == "0o600"

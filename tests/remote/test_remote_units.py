@@ -153,6 +153,30 @@ def test_decide_follows_installs_then_probe_then_records() -> None:
     assert decide(Facts("c"), None, NOW, 1800).state is State.UNKNOWN
 
 
+def test_forget_host_keys_drops_only_those_hosts(tmp_path: Path) -> None:
+    from rocks.remote.ssh import forget_host_keys
+
+    kh = tmp_path / "known_hosts"
+    kh.write_text("compute-0-0 ssh-ed25519 AAAA1\ncompute-0-1 ssh-ed25519 AAAA2\n"
+                  "login-0-0,compute-0-0 ssh-rsa AAAA3\n# a comment\n")
+    kh.chmod(0o644)
+    assert forget_host_keys(kh, ["compute-0-0"]) == 2
+    assert kh.read_text() == "compute-0-1 ssh-ed25519 AAAA2\n# a comment\n"
+    assert kh.stat().st_mode & 0o777 == 0o644
+    assert forget_host_keys(tmp_path / "none", ["x"]) == 0
+
+
+def test_decide_takes_the_nodes_own_up_report_until_something_newer() -> None:
+    booted = NOW - timedelta(minutes=5)
+    reported = Facts("c", last_event=booted, last_stage="up")
+    st = decide(reported, None, NOW, 1800)
+    assert (st.state, st.since, st.source) == (State.UP, booted, "install-events")
+    assert decide(reported, False, NOW, 1800).state is State.DOWN  # a probe decides
+    later = Facts("c", last_event=booted, last_stage="up", recorded=State.DOWN,
+                  recorded_since=NOW - timedelta(minutes=1), recorded_source="probe")
+    assert decide(later, None, NOW, 1800).state is State.DOWN
+
+
 def test_probe_up_and_down_on_loopback() -> None:
     # a listener that accepts connections but says nothing is not an sshd
     listener = socket.socket()
@@ -168,6 +192,32 @@ def test_probe_up_and_down_on_loopback() -> None:
     assert found[("127.0.0.1", port)].detail == "no SSH banner"
     assert not found[("127.0.0.2", port)].up
     assert found[("127.0.0.2", port)].detail == "refused"
+
+
+def test_probe_with_a_banner_wants_the_banner() -> None:
+    import threading
+
+    talk, mute = socket.socket(), socket.socket()
+    for s in (talk, mute):
+        s.bind(("127.0.0.1", 0))
+        s.listen(4)
+
+    def serve() -> None:
+        conn, _ = talk.accept()
+        conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    ends = [("127.0.0.1", talk.getsockname()[1]), ("127.0.0.1", mute.getsockname()[1])]
+    try:
+        found = probe(ends, 1.0)
+    finally:
+        thread.join(5)
+        talk.close()
+        mute.close()
+    assert found[ends[0]].up
+    assert (found[ends[1]].up, found[ends[1]].detail) == (False, "no SSH banner")
 
 
 def test_kickstart_access_node_writes_what_sync_writes(tmp_path: Path) -> None:

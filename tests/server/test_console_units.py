@@ -109,6 +109,7 @@ def test_the_package_check_remembers_its_depsolve(tmp_path: Path,
     repo = tmp_path / "distro"
     (repo / "repodata").mkdir(parents=True)
     (repo / "repodata" / "repomd.xml").write_text("<repomd>1</repomd>")
+    (repo / ".treeinfo").write_text("[general]\nfamily = Rocky\n")  # built with an OS roll
     monkeypatch.setattr(depsolve_module, "depsolve", lambda *a, **k: DepsolveResult(
         tuple(f"pkg{i}-1-1.x86_64" for i in range(42)), ()))
     assert depsolved_total(profile, repo) is None

@@ -198,6 +198,33 @@ def test_events_through_finished_then_replay_refused(cluster: Cluster, server: S
     assert stages == ["fetched-kickstart", "pre", "post", "finished"]
 
 
+def test_up_from_an_installed_system_needs_no_token(cluster: Cluster, server: Server) -> None:
+    """Stage `up` is what a booted node reports (base roll, report-up): known by its source
+    address; refused while the host is set to install, or from an unknown address."""
+    up = {"stage": "up", "message": "up: kernel 6.1, booted now"}
+    with client(server, cluster.addresses["compute-0-3"]) as c:  # boot os
+        r = c.post("/install/events", data=up)
+        assert (r.status_code, r.text) == (200, "ok\n")
+        r = c.post("/install/events", data=up,
+                   headers={"X-RHN-Provisioning-MAC-0": f"eth0 {mac(1)}"})
+        assert_clean_refusal(r)  # the one refusal; the log says the address and MAC disagree
+    assert events_of(cluster, "compute-0-3")[-1] == ("up", up["message"])
+    before = db_state(cluster)
+    with client(server, cluster.addresses["compute-0-0"]) as c:  # set to install
+        assert_clean_refusal(c.post("/install/events", data=up), 409, "host is set to install")
+    with client(server) as c:
+        assert_clean_refusal(c.post("/install/events", data=up))  # not a host's address
+        r = c.post("/install/events", data={"stage": "pre", "message": "x"})
+        assert_clean_refusal(r, 422, "stage and token are required")
+    server.wait_refresh(0.3)
+    assert db_state(cluster) == before
+    with cluster.inventory.transaction(readonly=True) as s:
+        from rocks.server.status import install_status
+
+        row = next(st for st in install_status(s, ["compute-0-3"]))
+    assert (row.stage, row.message) == ("up", up["message"])
+
+
 def test_malformed_and_oversized_event_bodies(cluster: Cluster, server: Server) -> None:
     name, token = "compute-0-5", cluster.tokens["compute-0-5"]
     before = db_state(cluster)

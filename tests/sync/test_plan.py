@@ -21,6 +21,7 @@ from rocks.sync.inputs import (
     UefiLoader,
 )
 from rocks.sync.plan import Plan, plan, plan_hosts
+from rocks.sync.pxe import GRUB_LOCAL
 from tests.sync.conftest import compute
 
 Make = Callable[..., SyncInput]
@@ -79,8 +80,9 @@ def test_os_host_boots_local_disk(cluster: Make) -> None:
     p = plan(cluster())
     assert text(p, "tftpboot/pxelinux.cfg/0A01FFFD").endswith(
         "LABEL rocks\n  LOCALBOOT 0\n")
-    assert text(p, "tftpboot/grub/grub.cfg-52:54:00:00:00:01").endswith(
-        "menuentry 'local disk' {\n  exit\n}\n")
+    local = text(p, "tftpboot/grub/grub.cfg-52:54:00:00:00:01")
+    assert local.endswith(GRUB_LOCAL) and GRUB_LOCAL.endswith("  exit\n}\n")
+    assert "    chainloader /EFI/BOOT/BOOTX64.EFI\n    boot\n" in local
 
 
 def test_by_default_only_installing_hosts_get_their_own_boot_files(cluster: Make) -> None:
@@ -90,7 +92,7 @@ def test_by_default_only_installing_hosts_get_their_own_boot_files(cluster: Make
         "tftpboot/grub/grub.cfg-52:54:00:00:00:00", "tftpboot/pxelinux.cfg/0A01FFFE",
     ]  # compute-0-0 installs; every other host falls through to the default: the local disk
     assert text(p, "tftpboot/pxelinux.cfg/default").endswith("LABEL rocks\n  LOCALBOOT 0\n")
-    assert text(p, "tftpboot/grub/grub.cfg").endswith("menuentry 'local disk' {\n  exit\n}\n")
+    assert text(p, "tftpboot/grub/grub.cfg").endswith(GRUB_LOCAL)
     assert text(p, "tftpboot/grub/grub.cfg").startswith(
         'if [ -n "$net_default_mac" ]; then\n  configfile "$prefix/grub.cfg-$net_default_mac"\n')
     # with discovery on, the default installs: hosts that boot their disk need their own files

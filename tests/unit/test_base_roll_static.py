@@ -58,6 +58,8 @@ EXPECTED_NODES = frozenset(
         "partition",
         "phone-home",
         "pxe-server",
+        "release",
+        "report-up",
         "resolv",
         "server",
         "ssh",
@@ -221,7 +223,11 @@ def test_no_eval_include_or_file_cond() -> None:
     for path in NODES.glob("*.xml"):
         root = load(path)
         assert root.find(".//eval") is None, path.name
-        assert "%include" not in path.read_text(encoding="utf-8"), path.name
+        # an %include names a file whose shapes (P.shape) a %pre of the same node writes,
+        # so that the compiler can check each of them in place
+        for inc in re.findall(r"%include (/[^\s<]+)", path.read_text(encoding="utf-8")):
+            shapes = [f for f in root.iter("file") if f.get("name", "").startswith(inc + ".")]
+            assert shapes and all(f.getparent().tag == "pre" for f in shapes), path.name
         for f in root.iter("file"):
             assert f.get("name", "").startswith("/"), path.name
             assert f.get("cond") is None, f"{path.name}: <file cond> is ignored; put it on <post>"
@@ -260,9 +266,9 @@ def test_conditional_edges() -> None:
     ("appliance", "extra"),
     [
         ("frontend", {"server", "nfs-server", "ntp-server", "pxe-server"}),
-        ("compute", {"compute", "client", "dnf-repo", "ntp-client"}),
-        ("login", {"login", "client", "dnf-repo", "ntp-client"}),
-        ("nas", {"nas", "client", "dnf-repo", "ntp-client", "nfs-server"}),
+        ("compute", {"compute", "client", "dnf-repo", "ntp-client", "report-up"}),
+        ("login", {"login", "client", "dnf-repo", "ntp-client", "report-up"}),
+        ("nas", {"nas", "client", "dnf-repo", "ntp-client", "nfs-server", "report-up"}),
     ],
 )
 def test_unconditional_traversal(appliance: str, extra: set[str]) -> None:
@@ -277,6 +283,7 @@ def test_unconditional_traversal(appliance: str, extra: set[str]) -> None:
         "node-info",
         "partition",
         "phone-home",
+        "release",
         "resolv",
         "ssh",
     }

@@ -36,6 +36,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "rocks.power": ("rocks.cli", "rocks.commands", "rocks.server", "rocks.compiler",
                     "rocks.inventory", "rocks.sync", "rocks.packages", "sqlalchemy", "dnf"),
     "rocks.cli": ("rocks.server", "sqlalchemy", "fastapi", "dnf"),
+    # runs alone in the test installer image: the standard library, pykickstart and itself
+    "rocks.installer": ("sqlalchemy", "fastapi", "httpx", "lxml", "jinja2", "dnf"),
 }
 DNF_ONLY_IN = {"rocks.packages.depsolve"}
 
@@ -80,6 +82,10 @@ def test_layers_import_only_what_design_allows() -> None:
                 if mod == layer or mod.startswith(layer + "."):
                     problems.extend(f"{where}: {mod} imports {name}"
                                     for b in banned if _matches(name, b))
+            if (mod.startswith("rocks.installer") and name.startswith("rocks.")
+                    and not name.startswith("rocks.installer")):
+                problems.append(f"{where}: {mod} imports {name} (the installer image has only "
+                                "rocks.installer)")
             top = name.split(".")[0]
             if top in {"dnf", "hawkey", "libdnf"} and mod not in DNF_ONLY_IN:
                 problems.append(f"{where}: only depsolve may import dnf")

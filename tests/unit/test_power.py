@@ -161,3 +161,41 @@ def test_console_log_keeps_its_tail_and_is_private(tmp_path: Path) -> None:
     assert path.stat().st_size <= 1000 and older.stat().st_size > 1000 - 100
     assert b"line 029" in path.read_bytes() and b"line 000" not in path.read_bytes() + \
         older.read_bytes()
+
+
+def _rmcp(code: int) -> str:
+    from pyghmi.ipmi.private import constants
+
+    return str(constants.rmcp_codes[code])
+
+
+@pytest.mark.parametrize(("message", "outcome"), [
+    # the BMC refused the credentials: always denied, whatever step of the login said so
+    ("Incorrect password provided", Outcome.DENIED),  # RAKP 2's check of the password
+    (f"{_rmcp(0x0d)} in RAKP2", Outcome.DENIED),  # unknown user name
+    (f"{_rmcp(0x09)} in RAKP2", Outcome.DENIED),
+    (f"{_rmcp(0x0a)} in RAKP2", Outcome.DENIED),
+    (f"{_rmcp(0x0f)} reported in RAKP4", Outcome.DENIED),
+    ("Invalid RAKP4 integrity code (wrong Kg?)", Outcome.DENIED),
+    ("Insufficient privilege level while requesting privelege level 4 for b'op'",
+     Outcome.DENIED),
+    ("Username too long for IPMI, must not exceed 16", Outcome.DENIED),
+    # nothing (or nothing more) came back
+    ("None", Outcome.UNREACHABLE),
+    ("", Outcome.UNREACHABLE),
+    ("timeout", Outcome.UNREACHABLE),
+    ("Session no longer connected", Outcome.UNREACHABLE),
+    ("Session failed to initialize", Outcome.UNREACHABLE),
+    # the BMC answered, and said no
+    (_rmcp(0x01), Outcome.FAILED),
+    ("Node busy, command could not be processed", Outcome.FAILED),
+])
+def test_pyghmi_failures_are_classified(message: str, outcome: Outcome) -> None:
+    from pyghmi import exceptions as pexc
+
+    from rocks.power.ipmi import classify
+
+    got = classify(pexc.IpmiException(message))
+    assert got.outcome is outcome, got.detail
+    if message.startswith("Insufficient resources"):
+        assert got.detail.startswith("the BMC has no free session")

@@ -325,18 +325,19 @@ def headline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 r["per_item_ms"] / c["per_item_ms"] if c else None,
                 "≤ 1.5 s" if limit else "", **(_within(r, limit) if limit else {}))
 
-    for n in t.sizes("rocks", "one_host_mac_sync"):
+    for n in t.sizes("rocks", "set_interface_mac"):
         c = t.get("cobbler", "add_system_synced", n)
-        for op, what in (("one_host_mac_sync", "one host changed → live: `set host interface "
-                                               "… mac=` + `sync config`"),
+        for op, what in (("set_interface_mac", "one host changed → live: `set host interface "
+                                               "mac …` (it writes the files itself)"),
+                         ("one_host_mac_sync", "the same with sync=no, then `sync config`"),
                          ("set_host_boot_install", "one host to reinstall: `set host boot … "
                                                    "action=install`"),
                          ("new_host_live", "new host live: `add host` + `add host interface` "
-                                           "+ `sync config`")):
+                                           "(live at once)")):
             r = t.get("rocks", op, n, installing="tenth") or t.get("rocks", op, n)
             if not r:
                 continue
-            limit = 0.1 if op != "new_host_live" else None
+            limit = 0.1 if op in ("set_interface_mac", "set_host_boot_install") else None
             add("one host", f"{what}, {n:,} hosts", _proc(r),
                 _s(c["per_item_ms"] / 1000) if c else "",
                 r["seconds"] / (c["per_item_ms"] / 1000) if c else None,

@@ -433,6 +433,23 @@ def write_summary(summary: dict[str, Any], out: Path, also: str) -> None:
         Path(also).write_text(text)
 
 
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`old` with the rows `new` measured replaced by new's (a partial run: `--only`); the
+    headline is made again, and the run is listed under "updates" (the README says which rows
+    come from which run, and that their ratios are against Cobbler's figures of the older)."""
+    fresh = {_key(r) for r in new["medians"]}
+    rows = [r for r in old["medians"] if _key(r) not in fresh] + new["medians"]
+    rows.sort(key=lambda r: (r["system"], r["op"], r["n"] or 0, str(r.get("installing")),
+                             r.get("clients") or 0, str(r.get("worker"))))
+    update = {k: new.get(k) for k in ("generated", "commit", "rounds", "sizes", "wall_seconds")}
+    update["load"] = new.get("machine", {}).get("loadavg_1min_during_run", {})
+    update["ops"] = sorted({r["op"] for r in new["medians"]})
+    meta = {k: v for k, v in old.items() if k not in ("medians", "headline", "failures")}
+    meta["updates"] = [*old.get("updates", []), update]
+    return {**meta, "medians": rows, "headline": headline(rows),
+            "failures": [*old.get("failures", []), *new.get("failures", [])]}
+
+
 def resummarize(out: Path, also: str) -> int:
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     old = json.loads((out / "summary.json").read_text())
@@ -455,9 +472,17 @@ def main() -> int:
     ap.add_argument("--summary", default="", help="also write the summary here")
     ap.add_argument("--resummarize", default="", metavar="DIR",
                     help="only rebuild DIR/summary.json from DIR/records.jsonl (no run)")
+    ap.add_argument("--merge", nargs=2, default=None, metavar=("PARTIAL", "SUMMARY"),
+                    help="replace in SUMMARY the rows a partial run (--only) measured, from "
+                         "its PARTIAL summary.json; no run")
     a = ap.parse_args()
     if a.resummarize:
         return resummarize(Path(a.resummarize), a.summary)
+    if a.merge:
+        partial, target = (Path(p) for p in a.merge)
+        merged = merge(json.loads(target.read_text()), json.loads(partial.read_text()))
+        target.write_text(json.dumps(merged, indent=1, ensure_ascii=False) + "\n")
+        return 0
 
     sizes = [20] if a.smoke else [int(x) for x in a.sizes.split(",") if x]
     rounds = 1 if a.smoke else a.rounds

@@ -85,6 +85,9 @@ def base_input(s: Session | Db, g: dict[str, str]) -> SyncInput:
         bios_loader=BiosLoader(g.get("sync_bios_loader", "pxelinux")),
         uefi_loader=UefiLoader(g.get("sync_uefi_loader", "grub")),
         dhcp_interfaces=tuple(x for x in g.get("sync_dhcp_interfaces", "").split(",") if x),
+        # the boot file names the loaders try before the ones sync writes (rocks.sync.pxe)
+        pxe_mac_names=g.get("sync_pxe_mac_names", "no").strip().lower() in
+        ("yes", "true", "on", "1", "y"),
     )
 
 

@@ -125,6 +125,19 @@ def test_a_file_edited_by_hand_is_written_again_by_sync_config(rocks: Rocks,
     assert "hardware ethernet 52:54:00:00:02:00;" in dhcpd(root)
 
 
+def test_the_names_loaders_try_first_are_a_setting(rocks: Rocks, root: Path) -> None:
+    ok(rocks("set", "host", "boot", "compute-0-0", "action=install", "force=yes"))
+    pxe = root / "tftpboot/pxelinux.cfg"
+    assert sorted(p.name for p in pxe.iterdir()) == ["0A01FFFE", "default"]
+    ok(rocks("set", "attr", "sync_pxe_mac_names", "yes"))
+    r = rocks("sync", "config", "loaders=no")  # a setting changed: planned in full
+    assert r.code == 0, r
+    assert sorted(p.name for p in pxe.iterdir()) == ["01-52-54-00-00-02-00", "0A01FFFE",
+                                                      "default"]
+    assert (root / "tftpboot/grub/grub.cfg-01-52-54-00-00-02-00").exists()
+    full_writes_nothing(rocks)
+
+
 # ---------------------------------------------------------------- host versions
 
 

@@ -54,7 +54,8 @@ BENCHES: tuple[Bench, ...] = (
           ("load_hostfile", "reload_hostfile_unchanged", "add_host", "startup_version",
            "list_host", "dump", "list_host_profile")),
     Bench("sync", "sync.py", True, ("--reps", "3"), ("--reps", "1", "--installing", "tenth"),
-          ("sync_config", "sync_config_nochange", "set_interface_mac", "sync_config_one_change",
+          ("sync_config", "sync_config_nochange", "sync_config_full", "set_interface_mac",
+           "sync_config_one_change",
            "one_host_mac_sync", "set_host_boot_install", "set_host_boot_os", "new_host_live")),
     Bench("serve", "serve.py", True, ("--seconds", "5"), ("--seconds", "1", "--clients", "8"),
           ("frontend_start", "serve_kickstart_wrk", "serve_nginx_wrk", "serve_kickstart_py",
@@ -324,6 +325,17 @@ def headline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 f"{_s(c['seconds'])} = {c['per_item_ms']:.2f} ms/system" if c else "",
                 r["per_item_ms"] / c["per_item_ms"] if c else None,
                 "≤ 1.5 s" if limit else "", **(_within(r, limit) if limit else {}))
+
+    for n in t.sizes("rocks", "sync_config_full"):
+        for installing in ("all", "tenth"):
+            r = t.get("rocks", "sync_config_full", n, installing=installing)
+            if r:
+                add("sync", f"`rocks sync config full=yes` over the tree in place (every host "
+                    f"planned, nothing to write), {n:,} hosts, "
+                    f"{'all' if installing == 'all' else '10 %'} installing",
+                    _proc(r, f" = {r['seconds'] / n * 1000:.2f} ms/host"),
+                    target="≤ 1.5 s" if n >= 10000 else "",
+                    **(_within(r, 1.5) if n >= 10000 else {}))
 
     for n in t.sizes("rocks", "set_interface_mac"):
         c = t.get("cobbler", "add_system_synced", n)

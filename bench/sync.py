@@ -4,7 +4,10 @@ boot … action=install` issued their tokens), the database read included.
 
 Ops (n = hosts in the cluster; per_item_ms of the full syncs is per host):
 - sync_config: `rocks sync config` into an empty output tree (everything written)
-- sync_config_nochange: the same again (nothing to write)
+- sync_config_nochange: the same again (nothing changed: nothing planned, every file's stamp
+  checked)
+- sync_config_full: `rocks sync config full=yes` over the tree in place (every host planned,
+  every file compared, nothing to write)
 - set_interface_mac: `rocks set host interface mac H eth0 M` — a replaced NIC made live: the
   command writes the host's files and the shared files' changed fragments itself (items=1;
   checked: dhcpd.conf holds the new MAC afterwards)
@@ -58,18 +61,22 @@ def bench(root: Path, n: int, installing: str, reps: int) -> None:
            "database": "sqlite", "process": "whole", **machine()}
     tree = state / "root"
 
-    first, again = [], []
+    first, again, full = [], [], []
     for _ in range(reps):
         shutil.rmtree(tree, ignore_errors=True)
         os.sync()  # the previous tree's deletion is not this sync's cost
         first.append(rocks_cli(state, "sync", "config"))
         again.append(rocks_cli(state, "sync", "config"))
-    if written(again[-1])["written"]:
-        raise SystemExit(f"a second sync config rewrote files: {again[-1].stderr[-500:]}")
+        full.append(rocks_cli(state, "sync", "config", "full=yes"))
+    for run in (again[-1], full[-1]):
+        if written(run)["written"]:
+            raise SystemExit(f"a second sync config rewrote files: {run.stderr[-500:]}")
     s = stats(first)
     emit("sync_config", n, s.wall, **s.fields(), **written(first[-1]), **tag)
     s = stats(again)
     emit("sync_config_nochange", n, s.wall, **s.fields(), **tag)
+    s = stats(full)
+    emit("sync_config_full", n, s.wall, **s.fields(), **tag)
 
     host = "compute-0-1"  # never in the tenth that installs
     dhcpd = tree / "etc/dhcp/dhcpd.conf"

@@ -464,7 +464,7 @@ def install_tokens(db: Db) -> dict[str, str]:
 
 
 def host_versions(db: Db) -> dict[int, int]:
-    """Host id -> the version the inventory's triggers keep (migration 0005)."""
+    """Host id -> the version the inventory's triggers keep (migration 0006)."""
     return dict(db.rows("SELECT host_id, version FROM host_versions"))
 
 

@@ -256,7 +256,7 @@ class HostStatusRow(Base):
 
 class HostVersionRow(Base):
     """A random number that changes whenever anything sync writes for a host may have changed
-    (its row, its interfaces, its attributes): set by triggers (migration 0005), never by rocks
+    (its row, its interfaces, its attributes): set by triggers (migration 0006), never by rocks
     itself, so every writer — any command, the frontend, another frontend on the same database,
     plain SQL — is seen. `rocks sync` compares them with those it last planned from
     (rocks/sync/incremental.py) and replans only the hosts whose number moved."""

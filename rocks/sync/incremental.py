@@ -4,7 +4,7 @@ second.
 
 What makes it safe:
 - The inventory keeps a random *version* per host that its triggers change whenever anything
-  sync reads of the host changes (rocks/inventory/migrations/versions/0005), whoever wrote it.
+  sync reads of the host changes (rocks/inventory/migrations/versions/0006), whoever wrote it.
   The plan remembers (in the sync state, rocks.sync.state) the versions it was made from, and
   replans exactly the hosts whose version moved, removed or new. A sum of the versions in the
   database tells in one query that nothing else moved.

@@ -5,8 +5,8 @@ attributes — so that an incremental sync replans only those hosts, whoever cha
 The number is random (62 bits): a host removed and another added under the same id still gets
 a new one, and no counter row serialises the writers. Existing hosts get one now.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

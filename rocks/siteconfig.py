@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rocks.profiles import ClusterSource
     from rocks.sync.apply import ApplyResult, Progress
     from rocks.sync.incremental import HostRow, Update
-    from rocks.sync.inputs import DesiredFile, SyncInput
+    from rocks.sync.inputs import DesiredFile, Frontend, SyncInput
     from rocks.sync.plan import Plan
 
 
@@ -58,25 +58,83 @@ def network_warnings(s: Session | Db, settings: dict[str, str]) -> list[Diagnost
     return conflicts(s, settings)
 
 
-def base_input(s: Session | Db, g: dict[str, str]) -> SyncInput:
-    """The sync input without its hosts: the frontend's facts from the global settings `g`,
-    networks, appliances, boot actions and the sync choices."""
-    from rocks.inventory import core
-    from rocks.sync.inputs import BiosLoader, DhcpFlavour, Frontend, SyncInput, UefiLoader
+def _frontend(g: dict[str, str], owner: str | None) -> Frontend:
+    """The head node's facts from the global settings `g`; `owner`: the frontend-appliance
+    host that owns the frontend address (None: Kickstart_PrivateHostname names it)."""
+    from rocks.sync.inputs import Frontend
 
-    db = core.Db.of(s)
-    private_ip = g.get("Kickstart_PrivateKickstartHost", "10.1.1.1")
-    # the frontend is the frontend-appliance host that owns the frontend address
-    owner = core.frontend_owner(db, private_ip)
-    frontend = Frontend(
+    return Frontend(
         name=owner or g.get("Kickstart_PrivateHostname", "frontend"),
-        private_ip=private_ip,
+        private_ip=g.get("Kickstart_PrivateKickstartHost", "10.1.1.1"),
         http_base=g.get("Kickstart_FrontendURL", "http://10.1.1.1:8080").rstrip("/"),
         dns_domain=g.get("Kickstart_PrivateDNSDomain", "local"),
         dns_servers=tuple(x for x in g.get("Kickstart_PrivateDNSServers", "").split(",") if x),
     )
+
+
+def head_frontend(g: dict[str, str], hosts: tuple[Host, ...]) -> Frontend:
+    """The head node's facts from the global settings `g` (its name: the frontend-appliance
+    host among `hosts` that owns the frontend address)."""
+    private_ip = g.get("Kickstart_PrivateKickstartHost", "10.1.1.1")
+    owner = next((h.name for h in hosts if h.appliance == "frontend"
+                  for i in h.interfaces if i.ip == private_ip), None)
+    return _frontend(g, owner)
+
+
+def _orm(s: Session | Db) -> Session:
+    """The ORM Session behind `s`, for what only the ORM code reads (the per-host frontend
+    facts, Kea's database URL). rocks.inventory.core.connect() leaves a command that may need
+    it on the ORM path; a Db without one means those settings appeared while it ran."""
+    from rocks.errors import RocksError
+    from rocks.inventory import core
+
+    session = s.session if isinstance(s, core.Db) else s
+    if session is None:
+        raise RocksError.of("inventory-changed", "service frontends or Kea's host database "
+                            "were set up while this command ran", hint="run it again")
+    return session
+
+
+def host_frontends(s: Session | Db, head: Frontend, names: list[str] | None = None
+                   ) -> dict[str, Frontend]:
+    """The hosts another frontend serves, with its facts: each host's resolved
+    Kickstart_PrivateKickstartHost and Kickstart_FrontendURL (attribute `frontend`, or those
+    set below global scope: rocks.inventory.netfacts decides) where they differ from the
+    head's. Nothing is resolved when no such attribute is set (the common case)."""
+    from dataclasses import replace
+
+    from rocks.inventory import attrs, core
+    from rocks.inventory.netfacts import FRONTEND_ATTR, SERVED
+
+    if not core.scoped_attr_exists(core.Db.of(s), (FRONTEND_ATTR, *SERVED)):
+        return {}
+    session = _orm(s)
+    out: dict[str, Frontend] = {}
+    for name, r in attrs.resolve_attrs_many(session, names,
+                                            only=(FRONTEND_ATTR, *SERVED)).items():
+        ip = r.values.get("Kickstart_PrivateKickstartHost") or head.private_ip
+        url = (r.values.get("Kickstart_FrontendURL") or head.http_base).rstrip("/")
+        if (ip, url) != (head.private_ip, head.http_base):
+            out[name] = replace(head, name=r.values.get(FRONTEND_ATTR) or head.name,
+                                private_ip=ip, http_base=url)
+    return out
+
+
+def base_input(s: Session | Db, g: dict[str, str]) -> SyncInput:
+    """The sync input without its hosts: the frontend's facts from the global settings `g`,
+    the hosts other frontends serve, networks, appliances, boot actions and the sync
+    choices."""
+    from rocks import dhcpdb
+    from rocks.inventory import core
+    from rocks.sync.inputs import BiosLoader, DhcpFlavour, SyncInput, UefiLoader
+
+    db = core.Db.of(s)
+    private_ip = g.get("Kickstart_PrivateKickstartHost", "10.1.1.1")
+    frontend = _frontend(g, core.frontend_owner(db, private_ip))
     return SyncInput(
         frontend=frontend,
+        host_frontends=host_frontends(s, frontend),
+        kea_hosts_database=dhcpdb.kea_database(_orm(s), g) if dhcpdb.in_database(g) else None,
         networks=tuple(core.networks(db)),
         appliances=tuple(core.appliances(db)),
         hosts=(),
@@ -108,7 +166,7 @@ def sync_input(s: Session | Db, source: ClusterSource | None,
         tokens = {h.name: t for _, h, t in rows if t}
     else:
         tokens = core.install_tokens(db)
-    return dataclasses.replace(base_input(db, g), hosts=hosts, tokens=tokens)
+    return dataclasses.replace(base_input(s, g), hosts=hosts, tokens=tokens)
 
 
 class InventoryView:

@@ -124,6 +124,9 @@ COMMANDS: CommandTable = {
     ("list", "host", "boot"): Entry(
         _HOST, "list_host_boot", "List hosts' boot actions"
     ),
+    ("list", "frontend"): Entry(
+        "rocks.commands.frontend", "list_frontend", "List the frontends sharing the inventory"
+    ),
     ("list", "host", "install"): Entry(
         "rocks.commands.frontend", "list_host_install", "List hosts' install stage and last message"
     ),
@@ -312,6 +315,9 @@ COMMANDS: CommandTable = {
     ),
     ("sync", "config"): Entry(
         "rocks.commands.sync", "sync_config", "Make DHCP, DNS, hosts, boot files match"
+    ),
+    ("sync", "distro"): Entry(
+        _ROLL, "sync_distro", "Mirror the head node's distribution by content"
     ),
     ("sync", "host", "access"): Entry(
         _RUN, "sync_host_access", "Apply access rules to running nodes"

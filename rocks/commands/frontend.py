@@ -74,8 +74,15 @@ def _proxies(raw: str) -> str:
             help="close a connection whose request headers are not complete this soon"),
     keyword("max-connections", _natural, default=0, metavar="integer",
             help="open connections per server process (0: the descriptor limit less a reserve)"),
+    keyword("name", default="", help="this frontend's name in the registry and on the events "
+                                     "it stores (default: this machine's host name)"),
+    keyword("url", default="", help="where nodes reach this frontend (default: http://host:port)"),
+    keyword("mirror", bool, default=True,
+            help="follow the head node's distribution: mirror it when `rocks create distro` "
+                 "changes it (service frontends; the head node mirrors nothing from itself)"),
     examples=("rocks start frontend", "rocks start frontend host=10.1.1.1 port=80 workers=2",
-              "rocks start frontend host=10.1.1.1 trusted-proxies=127.0.0.1"),
+              "rocks start frontend host=10.1.1.1 trusted-proxies=127.0.0.1",
+              "rocks start frontend host=10.2.1.1 name=fe2   # a service frontend"),
 )
 def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
     """Serve kickstarts, install events, the distribution, the dashboard and the admin API.
@@ -116,7 +123,8 @@ def start_frontend(ctx: Context, args: dict[str, Any]) -> Result:
         sync_root=str(sync_root(ctx)), trusted_proxies=args["trusted-proxies"],
         routed_nodes=args["routed-nodes"], login=args["login"],
         keep_alive_timeout=args["keep-alive-timeout"], header_timeout=args["header-timeout"],
-        max_connections=args["max-connections"],
+        max_connections=args["max-connections"], name=args["name"], url=args["url"],
+        mirror=args["mirror"],
     )
     pages = "pages need a login" if config.login_required else "pages open (loopback only)"
     ctx.stderr.write(f"rocks frontend on http://{config.host}:{config.port}/ "
@@ -195,3 +203,21 @@ def list_host_install(ctx: Context, args: dict[str, Any]) -> Result:
         since = st.since.strftime("%Y-%m-%d %H:%M:%S") if st.since else None
         rows.append((st.host, st.stage or None, since, printable(st.message) or None))
     return Rows(("host", "stage", "since", "last-message"), rows)
+
+
+@command(tabular=True, examples=("rocks list frontend",))
+def list_frontend(ctx: Context, args: dict[str, Any]) -> Result:
+    """The frontends serving this inventory (the head node and service frontends): where nodes
+    reach each, whether it is up (seen within 15 s), stopped or down, when it was last seen and
+    which distribution it serves (* when it is not the site's, `rocks create distro`'s)."""
+    from rocks.inventory.frontends import current_distro, list_frontends
+
+    s = session(ctx)
+    site = current_distro(s)
+    now = datetime.now(UTC)
+    rows = []
+    for f in list_frontends(s):
+        distro = f.distro[:12] + ("*" if site is not None and f.distro != site.checksum else "")
+        rows.append((f.name, f.url, f.state(now), f.last_seen.strftime("%Y-%m-%d %H:%M:%S"),
+                     distro or None))
+    return Rows(("frontend", "url", "state", "last-seen", "distro"), rows)

@@ -204,10 +204,64 @@ def create_distro(ctx: Context, args: dict[str, Any]) -> Result:
                 last[0] = stage
 
         result = build(records, out, progress=progress)
+    if not args["dir"]:
+        _record_distro(ctx, s, out)
     if result.unchanged:
         return Text(f"{out}: unchanged ({result.packages} packages)\n")
     return Text(f"{out}: {result.packages} packages, {len(result.groups)} comps groups in "
                 f"{result.seconds:.2f} s\n")
+
+
+def _record_distro(ctx: Context, s: Any, out: Path) -> None:
+    """The site's distribution in the inventory: service frontends sharing it are notified
+    and mirror it from this frontend's URL (Kickstart_DistroURL)."""
+    import hashlib
+
+    from rocks.commands._inventory import cluster_source
+    from rocks.inventory.frontends import record_distro
+    from rocks.siteconfig import global_settings
+
+    url = global_settings(s, cluster_source(ctx)).get("Kickstart_DistroURL", "")
+    repomd = out / "repodata" / "repomd.xml"
+    if url and repomd.is_file():
+        record_distro(s, hashlib.sha256(repomd.read_bytes()).hexdigest(), url)
+
+
+@command(keyword("from", default="", metavar="URL",
+                 help="the distribution to copy, e.g. http://10.1.1.1:8080/install/distro "
+                      "(default: where `rocks create distro` last built it)"),
+         keyword("dir", default="", help="output directory (default: <state>/distro)"),
+         examples=("rocks sync distro", "rocks sync distro from=http://10.1.1.1:8080/install/distro"))
+def sync_distro(ctx: Context, args: dict[str, Any]) -> Result:
+    """Mirror the head node's distribution onto this (service) frontend, by content.
+
+    The repodata's checksums decide what to fetch: a package or image whose content this copy
+    already has is reused (hard-linked), only the others are downloaded, each checked against
+    its checksum. The new copy is swapped in atomically: until then, and if the mirror fails or
+    is interrupted, the previous one is served whole. A running service frontend does this by
+    itself when `rocks create distro` changes the distribution (start frontend mirror=yes).
+    """
+    from rocks.commands._progress import Progress
+    from rocks.inventory.frontends import current_distro
+    from rocks.packages.mirror import mirror_distro
+
+    source = args["from"]
+    if not source:
+        known = current_distro(session(ctx))
+        if known is None:
+            raise RocksError.of("no-distro-source", "no distribution has been built for this "
+                                "inventory yet, and from= names none",
+                                hint="rocks create distro on the head node, or rocks sync distro "
+                                     "from=http://<head>:8080/install/distro")
+        source = known.url
+    out = Path(args["dir"]) if args["dir"] else distro_dir(ctx)
+    with Progress(ctx) as bar:
+        tick = bar.callback() if bar.enabled else None
+        result = mirror_distro(source, out, progress=tick)
+    if result.unchanged:
+        return Text(f"{out}: unchanged (the same as {source})\n")
+    return Text(f"{out}: {len(result.fetched)} files fetched ({result.bytes / 1e6:.1f} MB), "
+                f"{result.linked} reused, from {source} in {result.seconds:.2f} s\n")
 
 
 @command(positional("appliance", help="appliance name"))

@@ -9,7 +9,7 @@ from typing import Any
 
 from rocks.commands import Context, Result, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
-from rocks.commands._inventory import cluster_source, inventory_core
+from rocks.commands._inventory import cluster_source, inventory_core, session
 from rocks.commands._sync import reload_services, report_problems, sync_input, sync_root
 from rocks.errors import RocksError
 
@@ -44,6 +44,7 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     """
     from rocks.commands._inventory import distro_dir, inventory_core
     from rocks.commands._progress import Progress
+    from rocks.dhcpdb import in_database
     from rocks.siteconfig import global_settings, installer_files, network_warnings, sync_files
     from rocks.sync.inputs import BOOT_OWNER, DesiredFile, SyncInput
 
@@ -61,11 +62,21 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
         bar.step("reading the inventory")
         settings = global_settings(db, source)
         ctx.report(network_warnings(db, settings))
+        kea_db = in_database(settings) and not args["dry-run"]
+        if kea_db:
+            _kea_database(ctx, session(ctx), settings, bar)  # before Kea is pointed at it
         bar.step("planning")
         done = sync_files(db, source, root, full=args["full"], extra=extra,
                           extra_owners=(BOOT_OWNER,), settings=settings, verify=True,
                           dry_run=args["dry-run"], progress=bar.callback())
         report_problems(ctx, done.plan)
+        if kea_db:
+            from rocks.dhcpdb import reconcile
+
+            s = session(ctx)  # (core.connect leaves this site on the ORM path: Db.of(s))
+            added, gone = reconcile(s, sync_input(s, source, settings))
+            ctx.stderr.write(f"kea reservations in the database: {added} written, {gone} "
+                             "removed\n")
     result = done.result
     if args["dry-run"]:
         return Text(result.diff)
@@ -73,6 +84,15 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     ctx.stderr.write(f"sync: {len(result.changed)} written, {len(result.removed)} removed, "
                      f"{done.unchanged} unchanged under {root}\n")
     return None
+
+
+def _kea_database(ctx: Context, s: Any, settings: dict[str, str], bar: Any) -> None:
+    """sync_kea_hosts=database: Kea's schema and role in the inventory's database, once."""
+    from rocks.dhcpdb import prepare
+
+    bar.step("Kea's host database")
+    for line in prepare(s, settings):
+        ctx.stderr.write(line + "\n")
 
 
 def _report(ctx: Context, args: dict[str, Any], pick: str) -> Result:

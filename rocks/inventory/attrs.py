@@ -10,7 +10,7 @@ device name; never its BMC).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import false, or_, select
@@ -152,24 +152,38 @@ def list_attrs(
     return sorted(out, key=lambda a: (order[a.scope], a.target, a.name))
 
 
-def _interface_attrs(rows: Iterable[tuple[str, str | None, str | None, bool]]) -> dict[str, str]:
-    """hostaddr/ksmac from (device, ip, mac, on_pxe_network) rows sorted by device."""
+def _interface_attrs(rows: Iterable[tuple[str, str | None, str | None, bool, str]]
+                     ) -> tuple[dict[str, str], tuple[str, ...]]:
+    """hostaddr/ksmac from (device, ip, mac, on_pxe_network, network) rows sorted by device,
+    and the network of that interface when it is a PXE network (where the host boots from)."""
     rows = list(rows)
     chosen = next((r for r in rows if r[3]), rows[0] if rows else None)
     if chosen is None:
-        return {}
+        return {}, ()
     out: dict[str, str] = {}
     if chosen[1]:
         out["hostaddr"] = chosen[1]
     if chosen[2]:
         out["ksmac"] = chosen[2]
-    return out
+    return out, ((chosen[4],) if chosen[3] and chosen[4] else ())
 
 
 def resolve_attrs_many(
-    session: Session, names: Iterable[str] | None = None
+    session: Session, names: Iterable[str] | None = None, *,
+    only: Collection[str] | None = None,
 ) -> dict[str, ResolvedAttributes]:
-    """Resolved attributes for many hosts (all when `names` is None) in a fixed few queries."""
+    """Resolved attributes for many hosts (all when `names` is None) in a fixed few queries.
+    `only`: resolve just these attribute names (and what decides them), e.g. the frontend
+    facts sync needs for every host."""
+    from rocks.inventory.netfacts import (
+        FRONTEND_ATTR,
+        Fact,
+        Served,
+        derive,
+        frontend_nics,
+    )
+    from rocks.inventory.networks import list_networks
+
     hq = select(
         HostRow.id,
         HostRow.name,
@@ -195,6 +209,8 @@ def resolve_attrs_many(
                 AttributeRow.host_id.in_(host_ids),
             )
         )
+    if only is not None:
+        aq = aq.where(AttributeRow.name.in_({*only, FRONTEND_ATTR}))
     # key per scope: global → "", os → os name, appliance → appliance id, rack → rack number,
     # host → host id
     layers: dict[Scope, dict[Any, list[AttributeRow]]] = {s: {} for s in SCOPE_PRECEDENCE}
@@ -209,6 +225,7 @@ def resolve_attrs_many(
             InterfaceRow.ip,
             InterfaceRow.mac,
             NetworkRow.pxe,
+            NetworkRow.name,
         )
         .outerjoin(NetworkRow, InterfaceRow.network_id == NetworkRow.id)
         .where(InterfaceRow.bmc.is_(None))  # a BMC is never the host's own address
@@ -216,12 +233,19 @@ def resolve_attrs_many(
     )
     if wanted is not None:
         iq = iq.where(InterfaceRow.host_id.in_(host_ids))
-    ifaces: dict[int, list[tuple[str, str | None, str | None, bool]]] = {}
-    for hid, device, ip, mac, pxe in session.execute(iq):
-        ifaces.setdefault(hid, []).append((device, ip, mac, bool(pxe)))
+    ifaces: dict[int, list[tuple[str, str | None, str | None, bool, str]]] = {}
+    for hid, device, ip, mac, pxe, net in session.execute(iq):
+        ifaces.setdefault(hid, []).append((device, ip, mac, bool(pxe), net or ""))
 
     explicit = {row.name: row.value for row in layers[Scope.GLOBAL].get("", ())}
-    facts = network_facts(session, explicit) if hosts else {}
+    facts: dict[str, Fact] = {}
+    served: Served | None = None
+    if hosts:
+        networks, nics = list_networks(session), frontend_nics(session)
+        facts = derive(networks, nics, explicit)
+        served = Served(networks, nics, facts)
+    if only is not None:
+        facts = {k: f for k, f in facts.items() if k in only}
     fact_values = {k: f.value for k, f in facts.items()}
     fact_sources: dict[str, Scope | str] = dict.fromkeys(facts, NETWORK)
     out: dict[str, ResolvedAttributes] = {}
@@ -239,18 +263,32 @@ def resolve_attrs_many(
         secret: set[str] = set()
         keys = {Scope.GLOBAL: "", Scope.OS: os_name, Scope.APPLIANCE: aid, Scope.RACK: rack,
                 Scope.HOST: hid}
+        own, pxe_nets = _interface_attrs(ifaces.get(hid, ()))
         for scope in SCOPE_PRECEDENCE:
-            for row in layers[scope].get(keys[scope], ()):
+            rows = layers[scope].get(keys[scope], ())
+            for row in rows:
+                if row.name == FRONTEND_ATTR and served is not None:
+                    # the frontend's facts sit at the scope that chose it (netfacts.py)
+                    chosen = served.facts(row.value.strip(), pxe_nets)
+                    for key, fact in (chosen or {}).items():
+                        if only is None or key in only:
+                            values[key] = fact.value
+                            sources[key] = NETWORK
+                            secret.discard(key)
+            for row in rows:
                 values[row.name] = row.value
                 sources[row.name] = scope
                 if row.secret:
                     secret.add(row.name)
                 else:
                     secret.discard(row.name)
-        for key, value in _interface_attrs(ifaces.get(hid, ())).items():
+        for key, value in own.items():
             values[key] = value
             sources[key] = INTRINSIC
             secret.discard(key)
+        if only is not None:
+            values = {k: v for k, v in values.items() if k in only}
+            sources = {k: v for k, v in sources.items() if k in only}
         out[name] = ResolvedAttributes(values, sources, frozenset(secret))
     return out
 
@@ -285,3 +323,10 @@ def resolve_appliance_attrs(session: Session, appliance: str, os_name: str = "li
             sources[row.name] = scope
             (secret.add if row.secret else secret.discard)(row.name)
     return ResolvedAttributes(values, sources, frozenset(secret))
+
+
+def scoped_attr_exists(session: Session, names: Collection[str]) -> bool:
+    """Whether any of these attributes is set below global scope (then hosts may differ)."""
+    return session.scalar(select(AttributeRow.id).where(
+        AttributeRow.name.in_(list(names)), AttributeRow.scope != Scope.GLOBAL.value).limit(1)
+    ) is not None

@@ -52,11 +52,12 @@ class Db:
     `Db.of(session)` (borrows the Session's connection; the Session commits)."""
 
     def __init__(self, conn: Any, dialect: str, *, flush: Callable[[], object] | None = None,
-                 owned: bool = False) -> None:
+                 owned: bool = False, session: Any = None) -> None:
         self.conn = conn
         self.dialect = dialect
         self.owned = owned
         self._flush = flush
+        self.session = session  # the ORM Session this Db borrows from (None: its own)
 
     @classmethod
     def of(cls, source: Any) -> Db:
@@ -65,7 +66,7 @@ class Db:
         if isinstance(source, Db):
             return source
         dbapi = source.connection().connection.driver_connection
-        return cls(dbapi, source.get_bind().dialect.name, flush=source.flush)
+        return cls(dbapi, source.get_bind().dialect.name, flush=source.flush, session=source)
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> Any:
         """Run one statement; a constraint violation becomes the inventory's RocksError."""
@@ -144,10 +145,31 @@ def connect(url: str | None = None) -> Db | None:
         db = _postgres("postgresql://" + resolved[len("postgresql+psycopg://"):])
     else:
         db = None
-    if db is not None and not _current(db):
+    if db is not None and (not _current(db) or _needs_orm(db)):
         db.close()
         return None
     return db
+
+
+def _needs_orm(db: Db) -> bool:
+    """Whether the site has what only the ORM code handles: hosts served by other frontends
+    (attribute `frontend` or the served facts below global scope: rocks.siteconfig resolves
+    them), or Kea's reservations in this database (every write transaction settles them:
+    rocks.dhcpdb.settle)."""
+    from rocks.dhcpdb import in_database
+    from rocks.inventory.netfacts import FRONTEND_ATTR, SERVED
+
+    if scoped_attr_exists(db, (FRONTEND_ATTR, *SERVED)):
+        return True
+    return db.dialect == "postgresql" and in_database(dict(db.rows(
+        "SELECT name, value FROM attributes WHERE scope = 'global' AND name IN (?, ?)",
+        ("sync_dhcp", "sync_kea_hosts"))))
+
+
+def scoped_attr_exists(db: Db, names: Sequence[str]) -> bool:
+    """Whether any of these attributes is set below global scope."""
+    return db.scalar(f"SELECT 1 FROM attributes WHERE scope <> 'global' AND name IN "
+                     f"({', '.join('?' * len(names))}) LIMIT 1", tuple(names)) is not None
 
 
 def _sqlite(path: str) -> Db | None:
@@ -406,6 +428,11 @@ def frontend_interfaces(db: Db) -> list[tuple[str, str, str, str, str]]:
         "JOIN hosts h ON h.id = i.host_id JOIN appliances a ON a.id = h.appliance_id "
         "JOIN networks n ON n.id = i.network_id "
         "WHERE a.name = 'frontend' AND i.ip IS NOT NULL") if r[2]]
+
+
+def attribute_values(db: Db, name: str) -> set[str]:
+    """Every value attribute `name` has, at any scope."""
+    return {r[0] for r in db.rows("SELECT value FROM attributes WHERE name = ?", (name,))}
 
 
 def frontend_owner(db: Db, ip: str) -> str | None:

@@ -145,6 +145,8 @@ class Inventory:
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Session]:
         """A Session that commits if the block succeeds and rolls back on any exception.
+        On PostgreSQL a write transaction also rewrites, before it commits, the Kea host
+        reservations of the hosts it changed (rocks.dhcpdb.settle).
 
         Integrity errors the checks in the query functions did not catch first are turned
         into `RocksError`s here.
@@ -157,6 +159,10 @@ class Inventory:
         session = Session(bind=self._reader if readonly else self.engine, expire_on_commit=False)
         try:
             yield session
+            if not readonly and self.dialect == "postgresql":
+                from rocks.dhcpdb import settle
+
+                settle(session)  # the DHCP reservations this change moved, in the same commit
             session.commit()
         except IntegrityError as exc:
             session.rollback()

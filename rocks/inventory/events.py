@@ -53,7 +53,8 @@ def list_events(
     if limit is not None:
         query = query.limit(limit)
     rows = session.execute(query).all()
-    return [InstallEvent(name, r.time, r.stage, r.message, r.source) for r, name in reversed(rows)]
+    return [InstallEvent(name, r.time, r.stage, r.message, r.source, r.frontend or "")
+            for r, name in reversed(rows)]
 
 
 def set_profile(

@@ -58,3 +58,11 @@ def bootaction_users(session: Session, name: str) -> int:
     """How many hosts use the boot action as their install or run action."""
     return int(session.scalar(select(func.count()).select_from(HostRow).where(
         or_(HostRow.install_action == name, HostRow.run_action == name))) or 0)
+
+
+def host_ids(session: Session, ids: list[int] | None = None) -> dict[str, int]:
+    """Every host's (or those of these ids that exist) row id by name."""
+    q = select(HostRow.id, HostRow.name)
+    if ids is not None:
+        q = q.where(HostRow.id.in_(ids))
+    return {n: i for i, n in session.execute(q)}

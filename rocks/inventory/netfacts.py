@@ -10,7 +10,16 @@ letter N) < an explicit attribute at global, os, appliance or host scope.
 The private network is the network named "private", else the first PXE network by name; the
 public one is the network named "public". The frontend is the frontend-appliance host with an
 address on that network (the one owning an explicit global `Kickstart_PrivateKickstartHost`
-address if several have one, else the first by name).
+address if several have one, else the first by name that no `frontend` attribute names):
+the head node.
+
+A host served by another frontend (a service frontend sharing the database) says so with the
+attribute `frontend` (rack, appliance or host scope; empty: the head node). `served_facts`
+decides what that changes — the kickstart host, `Kickstart_FrontendURL` and
+`Kickstart_DistroURL`, from that frontend's address on the host's PXE network (else on the
+private network) — and attribute resolution applies them at the scope that set `frontend`, so
+an explicit value at a more specific scope still wins. DHCP's next-server and the boot files'
+URLs of the host are read from the same resolved values (rocks.siteconfig).
 """
 
 from __future__ import annotations
@@ -35,6 +44,9 @@ PUBLIC = "public"
 FRONTEND_APPLIANCE = "frontend"
 FRONTEND_PORT = 8080  # `rocks start frontend`'s default port
 DISTRO_PATH = "/install/distro"
+FRONTEND_ATTR = "frontend"  # the frontend host that serves a host (empty: the head node)
+# The facts a host's own frontend decides (the others — DNS, NTP, NFS, gateway — stay the head's)
+SERVED = ("Kickstart_PrivateKickstartHost", "Kickstart_FrontendURL", "Kickstart_DistroURL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +58,7 @@ class FrontendNic:
     ip: str
     network: str
     name: str = ""  # the host's name on that network ("" = the host's name)
+    service: bool = False  # a `frontend` attribute names this host: a service frontend
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +91,10 @@ def _shape(prefix: str, net: Network, origin: str) -> dict[str, Fact]:
 
 
 def _frontend_on(nics: Sequence[FrontendNic], network: str, prefer: str) -> FrontendNic | None:
-    on = sorted((n for n in nics if n.network == network), key=lambda n: (n.host, n.device))
+    """The head node's interface on `network`: the one with the `prefer` address, else the
+    first frontend host that no `frontend` attribute names (a service frontend is named)."""
+    on = sorted((n for n in nics if n.network == network),
+                key=lambda n: (n.service, n.host, n.device))
     return next((n for n in on if n.ip == prefer), on[0] if on else None)
 
 
@@ -138,10 +154,59 @@ def _url_host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
+def serving_nic(nics: Sequence[FrontendNic], frontend: str,
+                networks: Sequence[str]) -> FrontendNic | None:
+    """Where a host reaches frontend host `frontend`: its address on the first of `networks`
+    (the host's PXE network, then the private network) it has one on; None if none."""
+    mine = sorted((n for n in nics if n.host == frontend), key=lambda n: n.device)
+    for net in networks:
+        for nic in mine:
+            if nic.network == net:
+                return nic
+    return None
+
+
+def served_facts(nic: FrontendNic) -> dict[str, Fact]:
+    """The SERVED facts of a host whose frontend is reached at `nic`."""
+    by = f"frontend {nic.host} on network {nic.network}"
+    url = f"http://{_url_host(nic.ip)}:{FRONTEND_PORT}"
+    return {"Kickstart_PrivateKickstartHost": Fact(nic.ip, by),
+            "Kickstart_FrontendURL": Fact(url, by),
+            "Kickstart_DistroURL": Fact(url + DISTRO_PATH, by)}
+
+
+class Served:
+    """The per-host frontend decision over one inventory read: `facts(frontend, networks)` is
+    what attribute `frontend` = `frontend` gives a host on `networks` (the head's facts for an
+    empty value; None when that frontend has no address the host can reach: the head then
+    serves, and `conflicts` says so)."""
+
+    def __init__(self, networks: Sequence[Network], nics: Sequence[FrontendNic],
+                 head: Mapping[str, Fact]) -> None:
+        private = private_network(networks)
+        self.private = private.name if private is not None else ""
+        self.nics = nics
+        self.head = {k: head[k] for k in SERVED if k in head}
+        self._cache: dict[tuple[str, tuple[str, ...]], dict[str, Fact] | None] = {}
+
+    def facts(self, frontend: str, networks: Sequence[str] = ()) -> dict[str, Fact] | None:
+        if not frontend:
+            return self.head
+        key = (frontend, tuple(networks))
+        if key not in self._cache:
+            nic = serving_nic(self.nics, frontend, [*networks, self.private])
+            self._cache[key] = served_facts(nic) if nic is not None else None
+        return self._cache[key]
+
+
 def frontend_nics(session: Session | Db) -> list[FrontendNic]:
     from rocks.inventory import core
 
-    return [FrontendNic(*r) for r in core.frontend_interfaces(core.Db.of(session))]
+    db = core.Db.of(session)
+    rows = core.frontend_interfaces(db)
+    named = core.attribute_values(db, FRONTEND_ATTR) if len({r[0] for r in rows}) > 1 \
+        else set()
+    return [FrontendNic(h, d, ip, n, name, h in named) for h, d, ip, n, name in rows]
 
 
 def network_facts(session: Session | Db, explicit: Mapping[str, str]) -> dict[str, Fact]:
@@ -203,6 +268,19 @@ def conflicts(session: Session | Db,
             f"drop it (rocks remove {remove} {a.name}), or if it is right: {fix}",
             Severity.WARNING,
         ))
+    fe_hosts = {n.host for n in frontend_nics(session)}
+    for a in rows:
+        if a.name == FRONTEND_ATTR and a.value.strip() and a.value.strip() not in fe_hosts:
+            where = "global" if a.scope is Scope.GLOBAL else f"{a.scope} {a.target}"
+            out.append(Diagnostic(
+                "unknown-frontend",
+                f"attribute {FRONTEND_ATTR} = {a.value!r} ({where}) names no frontend host "
+                "with an address: the head node serves those hosts",
+                None,
+                f"add it: rocks add host {a.value.strip()} appliance=frontend; rocks add host "
+                f"interface {a.value.strip()} eth0 ip=… network=…",
+                Severity.WARNING,
+            ))
     private = private_network(networks)
     if private is not None and effective is not None:
         prefix = ipaddress.ip_network(f"{private.subnet}/{private.netmask}", strict=False)

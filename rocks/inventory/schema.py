@@ -225,6 +225,7 @@ class InstallEventRow(Base):
     stage: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(String(45), default="")
+    frontend: Mapped[str | None] = mapped_column(String(64))  # the frontend that stored it
 
 
 class HostProfileRow(Base):
@@ -265,3 +266,43 @@ class HostVersionRow(Base):
 
     host_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     version: Mapped[int] = mapped_column(BigInteger)
+
+
+class FrontendRow(Base):
+    """A frontend server sharing this inventory (`rocks start frontend`): the head node and
+    every service frontend register here and keep `last_seen` fresh while they serve, so any
+    of them can show the whole site (rocks/server/registry.py)."""
+
+    __tablename__ = "frontends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    url: Mapped[str] = mapped_column(String(255), default="")  # where nodes reach it
+    started: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime())
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)  # left cleanly
+    distro: Mapped[str] = mapped_column(String(64), default="")  # repomd.xml sha256 it serves
+
+
+class DistroRow(Base):
+    """The distribution the site installs from, as `rocks create distro` last built it: the
+    sha256 of its repomd.xml and where it is served. Service frontends mirror it from there
+    when the checksum moves (rocks/packages/mirror.py)."""
+
+    __tablename__ = "distros"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    checksum: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(255))
+    updated: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DhcpPendingRow(Base):
+    """Hosts whose DHCP reservations must be rewritten before the transaction that changed
+    them commits (PostgreSQL triggers fill it; rocks/inventory/dhcpdb.py empties it). A NULL
+    host_id: every host (a network, or a `frontend` attribute above host scope, changed)."""
+
+    __tablename__ = "dhcp_pending"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host_id: Mapped[int | None] = mapped_column(Integer)

@@ -126,6 +126,7 @@ class InstallEvent:
     stage: str
     message: str = ""
     source: str = ""  # the address the report came from
+    frontend: str = ""  # the frontend that stored it
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from rocks.packages.rpmfile import RpmInfo, compare_evr, read_rpm
 
 STAMP = ".rocks-distro.json"
 HEADER_CACHE = ".rocks-headers.json"
-_FORMAT = 1  # bump when the output layout changes so old stamps stop matching
+_FORMAT = 2  # bump when the output layout changes so old stamps stop matching
 
 Progress = Callable[[str, int, int], None]
 
@@ -215,6 +215,35 @@ def _read_stamp(
         return None
 
 
+def swap_in(tmp: Path, out: Path) -> None:
+    """Put the finished tree `tmp` at `out` with two renames (the old tree, if any, is moved
+    aside first and removed after): a reader sees the old tree or the new one, whole."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rename(out, old / "tree")
+    os.rename(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def other_files(tree: Path) -> dict[str, list[object]]:
+    """{relative path: [sha256, size]} of the files a mirror cannot learn from the repodata:
+    all but RPMS/, repodata/ and rocks' own stamp and cache."""
+    out: dict[str, list[object]] = {}
+    for path in sorted(tree.rglob("*")):
+        rel = path.relative_to(tree).as_posix()
+        if not path.is_file() or rel.split("/")[0] in ("RPMS", "repodata") or rel in (
+                STAMP, HEADER_CACHE):
+            continue
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        out[rel] = [h.hexdigest(), path.stat().st_size]
+    return out
+
+
 def create_distro(
     rolls: Sequence[RollRecord], out: Path, progress: Progress | None = None, *,
     timeout: float = 1800.0,
@@ -273,15 +302,11 @@ def create_distro(
         (tmp / STAMP).write_text(json.dumps({
             "fingerprint": fingerprint, "packages": len(chosen), "groups": list(groups),
             "superseded": losers, "rolls": [f"{r.name}-{r.version}-{r.arch}" for r in rolls],
+            # what a mirror needs besides the repodata: every other file by content
+            "files": other_files(tmp),
         }, indent=1) + "\n")
         os.chmod(tmp, 0o755)
-        old = None
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / "tree")
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

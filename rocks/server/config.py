@@ -54,6 +54,12 @@ class ServerConfig:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     max_connections: int = 0
+    # Several frontends on one database: this one's name in the registry and on the events it
+    # stores ("": this machine's host name), and the URL nodes reach it at ("": host and port)
+    name: str = ""
+    url: str = ""
+    # mirror the site's distribution when `rocks create distro` moves it (packages/mirror.py)
+    mirror: bool = True
 
     @property
     def distro_dir(self) -> Path:

@@ -114,6 +114,7 @@ class Console:
         boot = "os" if stage == "finished" and entry.boot == "install" else entry.boot
         prog = fe.progress.get(entry.name)
         live, live_since, live_source = fe.liveness(entry)
+        last = fe.board.get(entry.name)
         return {
             "name": entry.name, "appliance": entry.appliance, "rack": entry.rack,
             "rank": entry.rank, "boot": boot, "stage": stage,
@@ -122,6 +123,7 @@ class Console:
             "ips": list(entry.ips), "macs": list(entry.macs),
             "live": live, "live_since": live_since.isoformat() if live_since else None,
             "live_source": live_source,
+            "frontend": last.frontend if last is not None else "",  # which one served it
             "progress": (prog.as_json() if prog is not None and entry.installing
                          and prog.token == entry.token else None),
         }

@@ -8,6 +8,7 @@ commits (writer.py). The request path only reads dictionaries.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import logging
@@ -24,7 +25,18 @@ from rocks.server.bootfiles import BootFileWriter
 from rocks.server.config import ServerConfig
 from rocks.server.index import HostEntry, Indexer, Snapshot
 from rocks.server.ledger import TokenLedger
+from rocks.server.notify import Listener
 from rocks.server.progress import Progress
+from rocks.server.registry import (
+    HEARTBEAT,
+    FrontendInfo,
+    distro_checksum,
+    frontend_name,
+    frontend_url,
+    heartbeat,
+    list_frontends,
+    register,
+)
 from rocks.server.status import (
     LastEvent,
     Probe,
@@ -75,7 +87,17 @@ class Frontend:
         self.kickstarts: dict[str, Served] = {}
         self.board: dict[str, LastEvent] = {}  # newest stored event per host
         self.inferred: set[tuple[str, str]] = set()  # (host, token) that got a `packages`
-        self.writer = EventWriter(self.inventory, self._committed)
+        self.name = frontend_name(config)  # in the frontend registry and on its events
+        self.url = frontend_url(config)
+        self.writer = EventWriter(self.inventory, self._committed, frontend=self.name)
+        # PostgreSQL: changes by any process are notified (notify.py); SQLite: data_version
+        self.listener = (Listener(self.inventory.url) if self.inventory.dialect == "postgresql"
+                         else None)
+        self.frontends: list[FrontendInfo] = []  # the registry, for the dashboard
+        self._marks: collections.deque[tuple[float, int]] = collections.deque()
+        self._beat: asyncio.Task[None] | None = None
+        self._mirror: asyncio.Task[None] | None = None  # following the site's distribution
+        self.mirrored = 0
         self.ledger = TokenLedger(self.inventory)
         self.proxies = config.proxies
         self.bootfiles = BootFileWriter(self.inventory, config.sync_root_dir,
@@ -99,6 +121,10 @@ class Frontend:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.listener is not None:
+            self.listener.start()  # before the first read: nothing after it is missed
+        await asyncio.to_thread(register, self.inventory, self.name, self.url,
+                                distro_checksum(self.config.distro_dir))
         snap = await loop.run_in_executor(self.compile_pool, self.indexer.build)
         self.board = await loop.run_in_executor(self.compile_pool, self._load_board, snap)
         self.snapshot = snap
@@ -109,12 +135,19 @@ class Frontend:
         self.ledger.start()
         self.bootfiles.start()
         self._task = loop.create_task(self._refresh_loop(), name="inventory-refresh")
+        self._beat = loop.create_task(self._heartbeat_loop(), name="frontend-heartbeat")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._beat, self._mirror):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        with contextlib.suppress(Exception):  # a clean stop: the others show it stopped
+            await asyncio.to_thread(heartbeat, self.inventory, self.name,
+                                    distro_checksum(self.config.distro_dir), stopped=True)
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
         await self.writer.stop()
         await self.ledger.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.bootfiles.stop)
@@ -129,10 +162,22 @@ class Frontend:
             return {names[h]: ev for h, ev in last_events(s).items() if h in names}
 
     def _read_news(self) -> tuple[int, dict[int, LastEvent], datetime | None, dict[int, Probe]]:
+        after = self._event_id
+        if self.listener is not None:
+            # On PostgreSQL ids are taken at insert and committed in any order across
+            # frontends: an id below the newest seen may still commit. Read again from the
+            # newest id seen two seconds ago (re-applying an event changes nothing).
+            now = time.monotonic()
+            while len(self._marks) > 1 and now - self._marks[1][0] >= 2.0:
+                self._marks.popleft()
+            if self._marks:
+                after = min(after, self._marks[0][1])
         with self.inventory.transaction(readonly=True) as s:
-            newest, events = events_after(s, self._event_id)
+            newest, events = events_after(s, after)
             probed, probes = probes_after(s, self._probed)
-        return newest, events, probed, probes
+        if self.listener is not None:
+            self._marks.append((time.monotonic(), max(newest, self._event_id)))
+        return max(newest, self._event_id), events, probed, probes
 
     async def _poll(self, loop: asyncio.AbstractEventLoop) -> None:
         """Events stored by other processes (other workers, frontends sharing the database, the
@@ -163,16 +208,80 @@ class Frontend:
             except Exception:
                 log.exception("inventory refresh failed; serving the previous snapshot")
 
+    async def _heartbeat_loop(self) -> None:
+        """The registry: this frontend's `last_seen` and distribution, and the others'."""
+        while True:
+            try:
+                await asyncio.to_thread(heartbeat, self.inventory, self.name,
+                                        distro_checksum(self.config.distro_dir))
+                await self.read_frontends()
+                self.follow_distro()  # also retries a mirror that failed
+            except Exception:
+                log.exception("frontend registry update failed")
+            await asyncio.sleep(HEARTBEAT)
+
+    def follow_distro(self) -> None:
+        """Mirror the site's distribution when `rocks create distro` moved it (notified, or
+        at the heartbeat), in the background; the current copy is served until the new one
+        is complete (packages/mirror.py)."""
+        if not self.config.mirror or (self._mirror is not None and not self._mirror.done()):
+            return
+        self._mirror = asyncio.get_running_loop().create_task(self._follow_distro(),
+                                                              name="distro-mirror")
+
+    async def _follow_distro(self) -> None:
+        from rocks.inventory.frontends import current_distro
+        from rocks.packages.mirror import mirror_distro
+
+        def site() -> Any:
+            with self.inventory.transaction(readonly=True) as s:
+                return current_distro(s)
+
+        distro = self.config.distro_dir
+        wanted = await asyncio.to_thread(site)
+        if wanted is None or wanted.checksum == distro_checksum(distro):
+            return
+        if wanted.url.rstrip("/") == f"{self.url.rstrip('/')}/install/distro":
+            return  # this frontend is where it is built: nothing to mirror from itself
+        log.info("distribution changed: mirroring from %s", wanted.url)
+
+        def report(stage: str, done: int, total: int) -> None:
+            if done == total:
+                log.info("mirror %s: %d/%d", stage, done, total)
+
+        try:
+            result = await asyncio.to_thread(mirror_distro, wanted.url, distro, report)
+        except RocksError as exc:
+            log.error("mirroring the distribution from %s failed (still serving the previous "
+                      "one; retried at the next heartbeat): %s", wanted.url, exc)
+            return
+        self.mirrored += 1
+        log.info("distribution mirrored from %s: %d files fetched (%d bytes), %d reused",
+                 wanted.url, len(result.fetched), result.bytes, result.linked)
+        await asyncio.to_thread(heartbeat, self.inventory, self.name, result.checksum)
+
+    async def read_frontends(self) -> None:
+        self.frontends = await asyncio.to_thread(list_frontends, self.inventory)
+
     async def refresh(self, loop: asyncio.AbstractEventLoop | None = None) -> bool:
         """Rebuild the snapshot if the inventory changed; True if it did. Also takes in the
-        events and probes other processes stored, and lets installs turn stalled."""
+        events and probes other processes stored, and lets installs turn stalled. On
+        PostgreSQL only what was notified is read (notify.py)."""
         loop = loop or asyncio.get_running_loop()
-        await self._poll(loop)
+        notified = self.listener.take() if self.listener is not None else None
+        if notified is None or "rocks_events" in notified:
+            await self._poll(loop)
+        if notified is not None and "rocks_frontends" in notified:
+            await self.read_frontends()
+        if notified is not None and "rocks_distro" in notified:
+            self.follow_distro()
         if time.monotonic() - self._sweep >= 2.0:
             self._sweep = time.monotonic()
             self.console.sweep()
         known = self.snapshot.fingerprint
-        if await loop.run_in_executor(self.compile_pool, self.indexer.changed, known) is None:
+        moved = notified is None or "rocks_inventory" in notified
+        if await loop.run_in_executor(self.compile_pool, self.indexer.changed, known,
+                                      moved) is None:
             return False
         snap = await loop.run_in_executor(self.compile_pool, self.indexer.build)
         self.snapshot = snap
@@ -254,7 +363,7 @@ class Frontend:
 
     def _committed(self, events: list[Pending]) -> None:
         for e in events:
-            self.board[e.host] = LastEvent(e.time, e.stage, e.message, e.source)
+            self.board[e.host] = LastEvent(e.time, e.stage, e.message, e.source, self.name)
         done = [e.host for e in events if e.stage == "finished" and e.token is not None]
         if done:
             self.bootfiles.submit(done)

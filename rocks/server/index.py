@@ -4,7 +4,8 @@ A `Snapshot` maps IP → host, MAC → host, token → host, and holds each host
 the request path runs no SQL. `Indexer` builds snapshots and tells when the inventory changed:
 on SQLite `PRAGMA data_version` (free: it moves only when another connection commits) gates a
 content fingerprint of the tables a kickstart depends on (hosts, interfaces, attributes,
-appliances, rolls, networks); on PostgreSQL the fingerprint is taken every interval. Events
+appliances, rolls, networks); on PostgreSQL a notification does (triggers on those tables,
+server/notify.py), so nothing is read while nothing changes. Events
 do not enter the fingerprint, so the install traffic itself causes no rebuilds.
 
 The graph comes from rocks.profiles.cluster_graph, the one place that builds it; the digest of
@@ -150,11 +151,15 @@ class Indexer:
         self._raw: Any = None
         self._data_version: int | None = None
 
-    def changed(self, known: str) -> str | None:
-        """The new fingerprint if the inventory or the graph's inputs changed since `known`."""
+    def changed(self, known: str, notified: bool = True) -> str | None:
+        """The new fingerprint if the inventory or the graph's inputs changed since `known`.
+        `notified`: PostgreSQL told of a change to the inventory's tables (rocks_inventory,
+        server/notify.py); when it did not, the tables are not read."""
         db_fp = self._db_fp
         moved = True
-        if self.inventory.dialect == "sqlite":
+        if self.inventory.dialect == "postgresql":
+            moved = notified or not known or self._inputs is None
+        elif self.inventory.dialect == "sqlite":
             if self._raw is None:
                 self._raw = self.inventory.engine.raw_connection()
             version = int(self._raw.execute("PRAGMA data_version").fetchone()[0])

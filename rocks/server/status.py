@@ -33,6 +33,7 @@ class LastEvent:
     stage: str
     message: str
     source: str = ""  # the node's address, or "frontend" for what the server recorded
+    frontend: str = ""  # the frontend that stored it (several may share the inventory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +78,10 @@ def last_events(session: Session, host_ids: Iterable[int] | None = None) -> dict
         newest = newest.where(InstallEventRow.host_id.in_(list(host_ids)))
     rows = session.execute(
         select(InstallEventRow.host_id, InstallEventRow.time, InstallEventRow.stage,
-               InstallEventRow.message, InstallEventRow.source)
+               InstallEventRow.message, InstallEventRow.source, InstallEventRow.frontend)
         .where(InstallEventRow.id.in_(newest))
     )
-    return {hid: LastEvent(t, st, msg, src) for hid, t, st, msg, src in rows}
+    return {hid: LastEvent(t, st, msg, src, fe or "") for hid, t, st, msg, src, fe in rows}
 
 
 def events_after(session: Session, after: int) -> tuple[int, dict[int, LastEvent]]:
@@ -88,9 +89,11 @@ def events_after(session: Session, after: int) -> tuple[int, dict[int, LastEvent
     newest of them."""
     rows = session.execute(
         select(InstallEventRow.id, InstallEventRow.host_id, InstallEventRow.time,
-               InstallEventRow.stage, InstallEventRow.message, InstallEventRow.source)
+               InstallEventRow.stage, InstallEventRow.message, InstallEventRow.source,
+               InstallEventRow.frontend)
         .where(InstallEventRow.id > after).order_by(InstallEventRow.id)).all()
-    newest = {hid: LastEvent(t, st, msg, src) for _, hid, t, st, msg, src in rows}
+    newest = {hid: LastEvent(t, st, msg, src, fe or "")
+              for _, hid, t, st, msg, src, fe in rows}
     return (rows[-1][0] if rows else after), newest
 
 

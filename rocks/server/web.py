@@ -193,7 +193,7 @@ def index(request: Request) -> HTMLResponse:
         "summary": data["summary"], "racks": data.get("racks", []), "states": STATES,
         "sorts": SORTS, "appliances": sorted(fe.snapshot.appliances), "admin": admin,
         "macs": macs, "now": datetime.now(UTC), "problems": problems, "kept": kept,
-        "etag": _etag(fe, view, macs)})
+        "etag": _etag(fe, view, macs), "frontends": fe.frontends, "me": fe.name})
 
 
 @web_router.get("/console.json")
@@ -292,7 +292,8 @@ async def host_live(request: Request, name: str) -> Response:
         "time": datetime.now(UTC).isoformat(),
         "row": public_row(fe.console.rows[name], macs),
         "events": [{"time": e.time.isoformat(), "stage": e.stage, "message": e.message,
-                    "source": e.source} for e in events]}, headers=headers)
+                    "source": e.source, "frontend": e.frontend} for e in events]},
+        headers=headers)
 
 
 _TERMINAL_CODES = re.compile(

@@ -56,9 +56,11 @@ Committed = Callable[[list[Pending]], None]
 
 
 class EventWriter:
-    def __init__(self, inventory: Inventory, on_commit: Committed | None = None) -> None:
+    def __init__(self, inventory: Inventory, on_commit: Committed | None = None, *,
+                 frontend: str | None = None) -> None:
         self.inventory = inventory
         self.on_commit = on_commit
+        self.frontend = frontend  # stored with each event: which frontend took it
         self.queue: asyncio.Queue[Pending | None] = asyncio.Queue()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rocks-events")
         self.commits = 0
@@ -143,7 +145,8 @@ class EventWriter:
                     if e.profile is not None:
                         q.set_profile(s, e.host, e.profile, e.time)
                 rows.append({"host_id": host[0], "time": e.time, "stage": e.stage,
-                             "message": e.message, "source": e.source})
+                             "message": e.message, "source": e.source,
+                             "frontend": self.frontend})
                 outcomes.append(Outcome.OK)
             if rows:
                 s.execute(insert(EVENTS), rows)  # Core, not ORM: no per-row objects

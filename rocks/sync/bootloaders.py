@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rocks.errors import Diagnostic
-from rocks.sync.inputs import BOOT_OWNER, BiosLoader, DesiredFile, SyncInput, UefiLoader
+from rocks.sync.inputs import (
+    BOOT_OWNER,
+    BiosLoader,
+    DesiredFile,
+    Frontend,
+    SyncInput,
+    UefiLoader,
+)
 
 TFTP = "tftpboot"
 IPXE_SCRIPT_PATH = "/boot/ipxe"
@@ -58,8 +65,8 @@ def uefi_filename(inp: SyncInput) -> str:
     return IPXE_EFI.dest if inp.uefi_loader is UefiLoader.IPXE else SNPONLY.dest
 
 
-def ipxe_script_url(inp: SyncInput) -> str:
-    return f"{inp.frontend.http_base}{IPXE_SCRIPT_PATH}?mac={IPXE_MAC_VARIABLE}"
+def ipxe_script_url(inp: SyncInput, fe: Frontend | None = None) -> str:
+    return f"{(fe or inp.frontend).http_base}{IPXE_SCRIPT_PATH}?mac={IPXE_MAC_VARIABLE}"
 
 
 def needed_loaders(inp: SyncInput) -> tuple[Loader, ...]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from rocks.sync import bootloaders
-from rocks.sync.inputs import HEADER, SHARED, BiosLoader, DesiredFile, Service
+from rocks.sync.inputs import HEADER, SHARED, BiosLoader, DesiredFile, Frontend, Service
 from rocks.sync.segments import Entry, Segments
 from rocks.sync.site import Net, Nic, Site, int_to_ip, ip_to_int
 
@@ -21,20 +21,22 @@ def _safe_ident(text: str) -> str:
     return _UNSAFE.sub("-", text)
 
 
-def boot_block(site: Site, indent: str) -> list[str]:
+def boot_block(site: Site, indent: str, fe: Frontend | None = None) -> list[str]:
     """The if/elsif chain that picks a boot file: iPXE gets its HTTP script, UEFI x86-64
-    (arch 7 or 9) and BIOS (arch 0) their loader over TFTP."""
+    (arch 7 or 9) and BIOS (arch 0) their loader over TFTP — from `fe` (default: the head)."""
     inp = site.inp
+    fe = fe or inp.frontend
+    script = bootloaders.ipxe_script_url(inp, fe)
     i2 = indent + "  "
     if inp.bios_loader is BiosLoader.PXELINUX:
         # A BIOS client gets pxelinux.0 even when its ROM is iPXE (as qemu's is): pxelinux then
         # reads its per-host file by TFTP. Only UEFI iPXE is sent to the HTTP script.
         i3 = i2 + "  "
         return [
-            f"{indent}next-server {inp.frontend.private_ip};",
+            f"{indent}next-server {fe.private_ip};",
             f"{indent}if option arch = 00:07 or option arch = 00:09 {{",
             f'{i2}if exists user-class and option user-class = "iPXE" {{',
-            f'{i3}filename "{bootloaders.ipxe_script_url(inp)}";',
+            f'{i3}filename "{script}";',
             f"{i2}}} else {{",
             f'{i3}filename "{bootloaders.uefi_filename(inp)}";',
             f"{i2}}}",
@@ -43,9 +45,9 @@ def boot_block(site: Site, indent: str) -> list[str]:
             f"{indent}}}",
         ]
     return [
-        f"{indent}next-server {inp.frontend.private_ip};",
+        f"{indent}next-server {fe.private_ip};",
         f'{indent}if exists user-class and option user-class = "iPXE" {{',
-        f'{i2}filename "{bootloaders.ipxe_script_url(inp)}";',
+        f'{i2}filename "{script}";',
         f"{indent}}} elsif option arch = 00:07 or option arch = 00:09 {{",
         f'{i2}filename "{bootloaders.uefi_filename(inp)}";',
         f"{indent}}} elsif option arch = 00:00 {{",
@@ -187,15 +189,27 @@ def render_from(site: Site, segs: Segments) -> str:
             seg = segs[segment(name, booting)]
             if not len(seg):
                 continue
-            if booting:
-                out += ["  group {  # kickstartable appliances boot from the network",
-                        *boot_block(site, "    ")]
-            if used is None:
-                out.append(seg.joined("\n"))
+            if used is None and not (booting and inp.host_frontends):
+                texts = [seg.joined("\n")]  # (as stored: no split)
+            elif used is None:
+                texts = seg.text_list()
             else:
-                out += _deduped(seg.text_list(), seg.name_text().split("\0"), used)
-            if booting:
-                out.append("  }")
+                texts = _deduped(seg.text_list(), seg.name_text().split("\0"), used)
+            if not booting:
+                out += texts
+                continue
+            # one group per frontend that serves some of them (the head node's first)
+            groups: dict[Frontend, list[str]] = {fe: texts}
+            if inp.host_frontends:
+                groups = {fe: []}
+                for owner, text in zip(seg.owners, texts, strict=True):
+                    groups.setdefault(inp.frontend_for(owner), []).append(text)
+            for fe_of, members in groups.items():
+                if not members:
+                    continue
+                via = "" if fe_of == fe else f" from frontend {_safe_ident(fe_of.name)}"
+                out += [f"  group {{  # kickstartable appliances boot from the network{via}",
+                        *boot_block(site, "    ", fe_of), *members, "  }"]
         out.append("}")
     out.append("")
     return "\n".join(out)

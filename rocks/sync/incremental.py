@@ -146,7 +146,7 @@ def plan_update(inv: Inventory, cache: dict[str, Any] | None, *, previous: Reade
     base = inv.base()
     check_frontend(base)
     key = fingerprint(base, previous)
-    why = _unusable(inv, cache, key) if not full else "asked for"
+    why = "asked for" if full else _unplannable(base) or _unusable(inv, cache, key)
     if not why:
         assert cache is not None
         done = _incremental(inv, base, cache, key, previous, hint, force)
@@ -154,6 +154,16 @@ def plan_update(inv: Inventory, cache: dict[str, Any] | None, *, previous: Reade
             return done
         why = done
     return _full(inv, base, key, previous, why)
+
+
+def _unplannable(base: SyncInput) -> str:
+    """Why no plan of this site can be spliced: hosts other frontends serve are grouped in
+    the DHCP file by frontend, and Kea's reservations in the database are rocks.dhcpdb's."""
+    if base.host_frontends:
+        return "some hosts are served by other frontends"
+    if base.kea_hosts_database is not None:
+        return "Kea's reservations are in the database"
+    return ""
 
 
 def _unusable(inv: Inventory, cache: dict[str, Any] | None, key: bytes) -> str:
@@ -185,7 +195,7 @@ def _full(inv: Inventory, base: SyncInput, key: bytes, previous: Reader | None,
             boot_problems[host.name] = tuple(host_problems)
     plan = Plan(tuple(files), tuple(problems), None)
     cache = None
-    if versions is not None and not _collides(site, segs) \
+    if versions is not None and not _unplannable(base) and not _collides(site, segs) \
             and not has_nul(e for nic in site.nics for e in nic_entries(site, nic)):
         ids = [i for i, _, _ in rows]
         # hosts that clash with another (a shared address or MAC) are the full plan's to

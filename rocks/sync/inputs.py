@@ -88,10 +88,25 @@ class SyncInput:
     boot_files_url: str = ""  # where iPXE fetches kernels; empty: <http_base>/boot/files
     serial_date: date | None = None  # SOA serial day; None: today (UTC)
     dns_ttl: int = 3600
+    # Hosts another frontend serves (attribute `frontend`: a service frontend on the same
+    # database): their next-server and boot URLs name it instead of the head node's.
+    host_frontends: Mapping[str, Frontend] = field(default_factory=dict)
+    # Kea's "hosts-database" (sync_kea_hosts=database): reservations live in the inventory's
+    # PostgreSQL, written by each host change; None: in kea-dhcp4.conf
+    kea_hosts_database: Mapping[str, object] | None = None
 
     @property
     def kernel_base(self) -> str:
         return self.boot_files_url or f"{self.frontend.http_base}/boot/files"
+
+    def frontend_for(self, host: str) -> Frontend:
+        """The frontend that serves `host` (the head node unless another one does)."""
+        return self.host_frontends.get(host, self.frontend)
+
+    def kernel_base_for(self, host: str) -> str:
+        fe = self.host_frontends.get(host)
+        return self.kernel_base if fe is None or self.boot_files_url else \
+            f"{fe.http_base}/boot/files"
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,10 +40,13 @@ class BootSpec:
     kernel: str = ""
     initrd: str = ""
     args: tuple[str, ...] = ()
+    files: str = ""  # where iPXE fetches kernel and initrd ("": the head node's boot files)
 
 
-def install_args(inp: SyncInput, action: BootAction, token: str | None) -> tuple[str, ...]:
-    base = inp.frontend.http_base
+def install_args(inp: SyncInput, action: BootAction, token: str | None,
+                 base: str = "") -> tuple[str, ...]:
+    """The installer's arguments: kickstart and repository at `base` (default: the head's)."""
+    base = base or inp.frontend.http_base
     ks = f"{base}/install/kickstart"
     if token:
         ks += f"?token={quote(token, safe='')}"
@@ -89,8 +92,10 @@ def boot_spec(
     if install and not token:
         return Diagnostic("sync.no-token", f"host {host.name}: in install but has no token",
                           None, "set the host's boot to install again to issue one")
+    fe = inp.frontend_for(host.name)  # a service frontend serves it, or the head node
+    files = inp.kernel_base_for(host.name) if fe != inp.frontend else ""
     return BootSpec(f"{host.name} {name}", False, action.kernel, action.initrd,
-                    install_args(inp, action, token))
+                    install_args(inp, action, token, fe.http_base), files)
 
 
 def discovery_spec(
@@ -168,8 +173,8 @@ def grub_text(spec: BootSpec) -> str:
     return head + "\n".join([*lines, "}", ""])
 
 
-def _url(inp: SyncInput, path: str) -> str:
-    return path if "://" in path else f"{inp.kernel_base}/{path.lstrip('/')}"
+def _url(inp: SyncInput, path: str, base: str = "") -> str:
+    return path if "://" in path else f"{base or inp.kernel_base}/{path.lstrip('/')}"
 
 
 def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
@@ -179,9 +184,9 @@ def ipxe_text(inp: SyncInput, spec: BootSpec) -> str:
     # iPXE on EFI hands the kernel its initrd only when the command line names it
     initrd_name = spec.initrd.rsplit("/", 1)[-1]
     named = f" initrd={initrd_name}" if spec.initrd else ""
-    lines = [f"kernel {_url(inp, spec.kernel)}{named} {' '.join(spec.args)}"]
+    lines = [f"kernel {_url(inp, spec.kernel, spec.files)}{named} {' '.join(spec.args)}"]
     if spec.initrd:
-        lines.append(f"initrd {_url(inp, spec.initrd)}")
+        lines.append(f"initrd {_url(inp, spec.initrd, spec.files)}")
     return head + "\n".join([*lines, "boot", ""])
 
 

@@ -129,13 +129,24 @@ _FRONTEND_FACTS = (
 
 
 def check_frontend(inp: SyncInput) -> None:
-    """Refuse frontend facts no generator can write safely: they go into every file."""
+    """Refuse frontend facts no generator can write safely: they go into every file (a
+    service frontend's, into the files of the hosts it serves)."""
     fe: Frontend = inp.frontend
     problems: list[Diagnostic] = []
 
     def bad(what: str, value: str, why: str) -> None:
         problems.append(_diag("sync.bad-frontend", f"{what} {value!r}: {why}",
                               "fix it (rocks set attr …) and sync again"))
+
+    distinct: dict[Frontend, str] = {}
+    for host, other in inp.host_frontends.items():
+        distinct.setdefault(other, host)
+    for other, host in distinct.items():
+        for fieldname, type_name, attr in _FRONTEND_FACTS[:2]:
+            value = getattr(other, fieldname)
+            why = "it is empty" if not value else check_value(type_name, value)
+            if why:
+                bad(f"host {host}'s {attr}", value, why)
 
     if not _LABEL.match(fe.name):
         bad("frontend name (Kickstart_PrivateHostname)", fe.name,

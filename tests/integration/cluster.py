@@ -167,11 +167,15 @@ class Cluster:
 
 
 def build_cluster(state: Path, assets: Assets, *, dhcp: str, bios_loader: str,
-                  uefi_loader: str, nodes: tuple[Node, ...], rolls: tuple[Path, ...] = ()
-                  ) -> Cluster:
+                  uefi_loader: str, nodes: tuple[Node, ...], rolls: tuple[Path, ...] = (),
+                  database_url: str = "") -> Cluster:
+    """The frontend state. `database_url`: the inventory in that PostgreSQL database (else
+    SQLite in the state)."""
     state.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROCKS_")}
     env.update(ROCKS_STATE=str(state), PYTHONPATH=str(REPO))
+    if database_url:
+        env["ROCKS_DATABASE_URL"] = database_url
     c = Cluster(state, env)
 
     rpms = sorted((assets.testos / "RPMS").glob("*.rpm"))

@@ -75,11 +75,12 @@ class Variant:
     dhcp: str  # isc | kea
     bios_loader: str = "pxelinux"
     uefi_loader: str = "grub"
+    kea_hosts: str = "file"  # database: Kea's PostgreSQL host backend (rocks/dhcpdb.py)
 
 
 EVERY_RUN = (
     Variant("bios-isc", "bios", "virtio", "isc"),
-    Variant("uefi-grub-kea", "uefi", "virtio", "kea"),
+    Variant("uefi-grub-kea", "uefi", "virtio", "kea", kea_hosts="database"),
 )
 # Not in the loop: UEFI with the iPXE loader (sync_uefi_loader=ipxe). After the install the
 # host's iPXE script `exit`s, and OVMF with Debian's iPXE (1.0.0+git-20190125) never reaches the
@@ -113,6 +114,9 @@ def _start_servers(lab: Lab, c: Cluster, v: Variant, work: Path) -> None:
     else:
         conf = json.loads((c.root / "etc/kea/kea-dhcp4.conf").read_text())
         assert conf["Dhcp4"]["interfaces-config"]["interfaces"] == ["br0"], conf
+        # database: the VM's fixed address comes from Kea's PostgreSQL host backend
+        assert ("hosts-database" in conf["Dhcp4"]) == (v.kea_hosts == "database"), conf
+        assert any(s["reservations"] for s in conf["Dhcp4"]["subnet4"]) == (v.kea_hosts == "file")
         # the only change: the lease file lives in the test's directory, not /var/lib/kea
         conf["Dhcp4"]["lease-database"]["name"] = str(work / "kea-leases4.csv")
         run_conf = work / "kea-dhcp4.conf"
@@ -124,6 +128,28 @@ def _start_servers(lab: Lab, c: Cluster, v: Variant, work: Path) -> None:
     fe = lab.start("frontend", [str(ROCKS), "start", "frontend", f"host={SERVER}",
                                 "port=8080"], env={**c.env, "ROCKS_API_TOKEN": E2E_TOKEN})
     lab.wait_http(f"{FRONTEND}/login", fe)  # off loopback every other page needs the token
+
+
+def _kea_database_site() -> tuple[str, str]:
+    """An empty PostgreSQL inventory reached by its socket (the frontend and Kea run in the
+    namespace, where the server's 127.0.0.1 is not reachable): rocks' URL and Kea's."""
+    import psycopg
+
+    from tests.conftest import optional_skip
+
+    if not os.environ.get("ROCKS_TEST_POSTGRES_URL"):
+        optional_skip("no-postgres", "the Kea variant keeps its reservations in PostgreSQL")
+    from tests.cli.inventory_fixtures import _empty_pg, _pg_database
+
+    url = _pg_database()
+    _empty_pg(url)
+    with psycopg.connect(url) as conn:
+        sock = str(conn.execute("SHOW unix_socket_directories").fetchone()[0]).split(",")[0]
+        port = conn.execute("SHOW port").fetchone()[0]
+    head, _, name = url.rpartition("/")
+    user = head.split("://", 1)[1].split("@", 1)[0]
+    where = f"/{name}?host={sock.strip()}&port={port}"
+    return f"postgresql://{user}@{where}", f"postgresql://kea@{where}"
 
 
 def script_failures(c: Cluster, node: Node, since: int) -> list[str]:
@@ -170,9 +196,15 @@ class Loop:
     def run(self) -> None:
         v, node = self.v, self.node
         data = DATA_ROLL.write(self.tmp / "rolls")
+        url, kea = _kea_database_site() if v.kea_hosts == "database" else ("", "")
         self.c = c = build_cluster(self.tmp / "state", self.assets, dhcp=v.dhcp,
                                    bios_loader=v.bios_loader, uefi_loader=v.uefi_loader,
-                                   nodes=(node,), rolls=(data,))
+                                   nodes=(node,), rolls=(data,), database_url=url)
+        if url:  # reservations in the database: `rocks sync config` sets Kea's schema up
+            for attr, value in (("sync_kea_hosts", "database"), ("sync_kea_database", kea),
+                                ("sync_dhcp_interfaces", "br0")):
+                c.rocks("set", "attr", attr, value)
+            c.rocks("sync", "config")
         c.rocks("add", "roll", str(BROKEN_ROLL.write(self.tmp / "rolls")))
         c.rocks("set", "host", "boot", node.name, "action=install")
         c.sync("br0" if v.dhcp == "kea" else None)

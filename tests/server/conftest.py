@@ -91,14 +91,17 @@ def make_cluster(state: Path, n: int, url: str | None = None, idle: tuple[str, .
 class Server:
     """`python -m rocks.server.run` in a subprocess; its log is kept for the tests."""
 
-    def __init__(self, cluster: Cluster, tmp: Path, **config: object) -> None:
+    def __init__(self, cluster: Cluster, tmp: Path, *, state: Path | None = None,
+                 **config: object) -> None:
         self.cluster = cluster
         self.port = free_port()
         self.log = tmp / "server.log"
-        self.config = ServerConfig(database_url=cluster.url, state_dir=str(cluster.state),
+        host = str(config.pop("host", "127.0.0.1"))  # another 127.x: another frontend
+        self.config = ServerConfig(database_url=cluster.url,
+                                   state_dir=str(state or cluster.state), host=host,
                                    port=self.port, **config)  # type: ignore[arg-type]
         self.proc: subprocess.Popen[bytes] | None = None
-        self.base = f"http://127.0.0.1:{self.port}"
+        self.base = f"http://{host}:{self.port}"
 
     def start(self, timeout: float = 30.0, preexec_fn: Callable[[], object] | None = None
               ) -> None:

@@ -88,6 +88,9 @@ class NodeResult:
     busy: int = 0  # 503s (retried)
     reconnects: int = 0
     finished_unacked: bool = False  # `finished` was refused after a lost answer (see install)
+    served_by: list[str] = field(default_factory=list)  # "host:port" that answered each step
+    ks_seconds: float = 0.0  # from asking for the kickstart to having it (retries included)
+    ks_at: float = 0.0  # when it had it (the event loop's clock)
 
 
 STAGES = ("pre", "packages", "post", "finished")
@@ -95,19 +98,33 @@ STAGES = ("pre", "packages", "post", "finished")
 
 class Progress:
     """Counts shared with a test's main thread: kickstarts received and nodes done.
-    `reached` is set once `target` kickstarts have been received."""
+    `reached` is set once `target` kickstarts have been received (from the server `only`,
+    "host:port", when given) and, with `acks`, that many events acknowledged by it."""
 
-    def __init__(self, target: int) -> None:
+    def __init__(self, target: int, only: str = "", acks: int = 0) -> None:
         self.target = target
+        self.only = only
+        self.acks_target = acks
+        self.acks = 0
         self.kickstarts = 0
         self.done = 0
         self.reached = threading.Event()
         self._lock = threading.Lock()
 
-    def got_kickstart(self) -> None:
+    def got_kickstart(self, server: str = "") -> None:
+        if self.only and server != self.only:
+            return
         with self._lock:
             self.kickstarts += 1
-            if self.kickstarts >= self.target:
+            if self.kickstarts >= self.target and self.acks >= self.acks_target:
+                self.reached.set()
+
+    def got_ack(self, server: str = "") -> None:
+        if self.only and server != self.only:
+            return
+        with self._lock:
+            self.acks += 1
+            if self.kickstarts >= self.target and self.acks >= self.acks_target:
                 self.reached.set()
 
     def finished(self) -> None:
@@ -117,17 +134,23 @@ class Progress:
 
 async def install(name: str, address: str, token: str, port: int, *,
                   stages: tuple[str, ...] = STAGES, deadline: float = 60.0,
-                  pause: float = 0.0, progress: Progress | None = None) -> NodeResult:
+                  pause: float = 0.0, progress: Progress | None = None,
+                  servers: tuple[tuple[str, int], ...] = ()) -> NodeResult:
     """What an installing node does: fetch its kickstart, then post its events, retrying
     through connection errors (a restarting frontend: refused, reset, or dropped mid-answer)
-    with a growing, jittered back-off, and through 503s, as the installer would."""
+    with a growing, jittered back-off, and through 503s, as the installer would.
+    `servers`: (host, port) of several frontends, first preferred; after a connection error
+    the node tries the next (as a node given two kickstart URLs would)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline
     result = NodeResult(name)
-    conn = Connection(port, address)
+    servers = servers or (("127.0.0.1", port),)
+    which = 0
+    conn = Connection(servers[0][1], address, servers[0][0])
 
     async def call(method: str, path: str, body: bytes = b"",
                    headers: dict[str, str] | None = None) -> Response | None:
+        nonlocal conn, which
         lost = False
         tries = 0
         while loop.time() < end:
@@ -138,12 +161,16 @@ async def install(name: str, address: str, token: str, port: int, *,
                 result.reconnects += 1
                 lost = True
                 tries += 1
+                if len(servers) > 1:  # the next frontend
+                    which = (which + 1) % len(servers)
+                    conn = Connection(servers[which][1], address, servers[which][0])
                 await asyncio.sleep(min(2.0, 0.05 * 2 ** tries) * (0.5 + random.random()))
                 continue
             if r.status == 503:
                 result.busy += 1
                 await asyncio.sleep(random.uniform(0.01, 0.1))
                 continue
+            result.served_by.append(f"{conn.host}:{conn.port}")
             if lost and r.status == 403 and b"finished" in body:
                 result.finished_unacked = True  # committed before the crash, answer lost
             return r
@@ -151,7 +178,10 @@ async def install(name: str, address: str, token: str, port: int, *,
         return None
 
     try:
+        asked = loop.time()
         r = await call("GET", f"/install/kickstart?token={token}")
+        result.ks_at = loop.time()
+        result.ks_seconds = result.ks_at - asked
         if r is None:
             return result
         if r.status != 200:
@@ -159,7 +189,7 @@ async def install(name: str, address: str, token: str, port: int, *,
             return result
         result.kickstart = r.body
         if progress is not None:
-            progress.got_kickstart()
+            progress.got_kickstart(result.served_by[-1])
         for stage in stages:
             if pause:
                 await asyncio.sleep(pause)
@@ -171,6 +201,8 @@ async def install(name: str, address: str, token: str, port: int, *,
                 return result
             if r.status == 200:
                 result.acked.append(stage)
+                if progress is not None:
+                    progress.got_ack(result.served_by[-1])
             elif not result.finished_unacked:
                 result.errors.append(f"{stage} {r.status} {r.body[:80]!r}")
     finally:

@@ -181,7 +181,9 @@ def test_entities_and_conditions_only_name_known_attributes(path: Path) -> None:
 
 # Declared for the frontend's own commands (power and console through BMCs), not the graph.
 FRONTEND_READS = frozenset({"bmc_username", "bmc_password", "bmc_port", "bmc_scheme",
-                            "bmc_verify", "bmc_system"})
+                            "bmc_verify", "bmc_system",
+                            # which frontend serves a host, and where Kea's hosts live
+                            "frontend", "sync_kea_hosts", "sync_kea_database"})
 
 
 def test_every_declared_attribute_is_used_or_appliance_metadata() -> None:

@@ -161,7 +161,7 @@ def _needs_orm(db: Db) -> bool:
 
     if scoped_attr_exists(db, (FRONTEND_ATTR, *SERVED)):
         return True
-    return db.dialect == "postgresql" and in_database(dict(db.rows(
+    return in_database(dict(db.rows(
         "SELECT name, value FROM attributes WHERE scope = 'global' AND name IN (?, ?)",
         ("sync_dhcp", "sync_kea_hosts"))))
 

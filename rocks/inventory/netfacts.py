@@ -247,7 +247,7 @@ def conflicts(session: Session | Db,
     explicit = {n: v for n, v, _ in core.global_attributes(db)}
     networks = core.networks(db)
     facts = derive(networks, frontend_nics(db), explicit)
-    rows = core.attributes_named(db, facts)
+    rows = core.attributes_named(db, [*facts, FRONTEND_ATTR])
     out: list[Diagnostic] = []
     for a in rows:
         fact = facts.get(a.name)

@@ -103,11 +103,13 @@ def host_frontends(s: Session | Db, head: Frontend, names: list[str] | None = No
     head's. Nothing is resolved when no such attribute is set (the common case)."""
     from dataclasses import replace
 
-    from rocks.inventory import attrs, core
+    from rocks.inventory import core
     from rocks.inventory.netfacts import FRONTEND_ATTR, SERVED
 
     if not core.scoped_attr_exists(core.Db.of(s), (FRONTEND_ATTR, *SERVED)):
         return {}
+    from rocks.inventory import attrs  # (the ORM: only where other frontends serve hosts)
+
     session = _orm(s)
     out: dict[str, Frontend] = {}
     for name, r in attrs.resolve_attrs_many(session, names,

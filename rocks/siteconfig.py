@@ -126,17 +126,21 @@ def base_input(s: Session | Db, g: dict[str, str]) -> SyncInput:
     """The sync input without its hosts: the frontend's facts from the global settings `g`,
     the hosts other frontends serve, networks, appliances, boot actions and the sync
     choices."""
-    from rocks import dhcpdb
     from rocks.inventory import core
     from rocks.sync.inputs import BiosLoader, DhcpFlavour, SyncInput, UefiLoader
 
     db = core.Db.of(s)
     private_ip = g.get("Kickstart_PrivateKickstartHost", "10.1.1.1")
     frontend = _frontend(g, core.frontend_owner(db, private_ip))
+    kea_db = None
+    if core.kea_hosts_in_database(g):
+        from rocks.dhcpdb import kea_database
+
+        kea_db = kea_database(_orm(s), g)
     return SyncInput(
         frontend=frontend,
         host_frontends=host_frontends(s, frontend),
-        kea_hosts_database=dhcpdb.kea_database(_orm(s), g) if dhcpdb.in_database(g) else None,
+        kea_hosts_database=kea_db,
         networks=tuple(core.networks(db)),
         appliances=tuple(core.appliances(db)),
         hosts=(),

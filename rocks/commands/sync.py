@@ -44,7 +44,7 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     """
     from rocks.commands._inventory import distro_dir, inventory_core
     from rocks.commands._progress import Progress
-    from rocks.dhcpdb import in_database
+    from rocks.inventory.core import kea_hosts_in_database
     from rocks.siteconfig import global_settings, installer_files, network_warnings, sync_files
     from rocks.sync.inputs import BOOT_OWNER, DesiredFile, SyncInput
 
@@ -62,7 +62,7 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
         bar.step("reading the inventory")
         settings = global_settings(db, source)
         ctx.report(network_warnings(db, settings))
-        kea_db = in_database(settings) and not args["dry-run"]
+        kea_db = kea_hosts_in_database(settings) and not args["dry-run"]
         if kea_db:
             _kea_database(ctx, session(ctx), settings, bar)  # before Kea is pointed at it
         bar.step("planning")

@@ -18,7 +18,7 @@ server it cannot reach — and the caller then opens the inventory the full way
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,17 +151,24 @@ def connect(url: str | None = None) -> Db | None:
     return db
 
 
+FRONTEND_ATTR = "frontend"  # rocks.inventory.netfacts: the frontend host that serves a host
+SERVED = ("Kickstart_PrivateKickstartHost", "Kickstart_FrontendURL", "Kickstart_DistroURL")
+
+
+def kea_hosts_in_database(settings: Mapping[str, str]) -> bool:
+    """Whether Kea's reservations live in the database (the global settings say so)."""
+    return (settings.get("sync_dhcp") == "kea"
+            and settings.get("sync_kea_hosts", "file") == "database")
+
+
 def _needs_orm(db: Db) -> bool:
     """Whether the site has what only the ORM code handles: hosts served by other frontends
     (attribute `frontend` or the served facts below global scope: rocks.siteconfig resolves
     them), or Kea's reservations in this database (every write transaction settles them:
     rocks.dhcpdb.settle)."""
-    from rocks.dhcpdb import in_database
-    from rocks.inventory.netfacts import FRONTEND_ATTR, SERVED
-
     if scoped_attr_exists(db, (FRONTEND_ATTR, *SERVED)):
         return True
-    return in_database(dict(db.rows(
+    return kea_hosts_in_database(dict(db.rows(
         "SELECT name, value FROM attributes WHERE scope = 'global' AND name IN (?, ?)",
         ("sync_dhcp", "sync_kea_hosts"))))
 

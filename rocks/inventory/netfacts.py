@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rocks.errors import Diagnostic, Severity
+from rocks.inventory.core import FRONTEND_ATTR, SERVED
 from rocks.model.attrtypes import check_value
 from rocks.model.inventory import Attribute, Network, ResolvedAttributes, Scope
 
@@ -44,9 +45,9 @@ PUBLIC = "public"
 FRONTEND_APPLIANCE = "frontend"
 FRONTEND_PORT = 8080  # `rocks start frontend`'s default port
 DISTRO_PATH = "/install/distro"
-FRONTEND_ATTR = "frontend"  # the frontend host that serves a host (empty: the head node)
-# The facts a host's own frontend decides (the others — DNS, NTP, NFS, gateway — stay the head's)
-SERVED = ("Kickstart_PrivateKickstartHost", "Kickstart_FrontendURL", "Kickstart_DistroURL")
+# FRONTEND_ATTR: the frontend host that serves a host (empty: the head node); SERVED: the facts
+# a host's own frontend decides (the others — DNS, NTP, NFS, gateway — stay the head's). Defined
+# in rocks.inventory.core, whose plain-SQL path checks for them without importing this module.
 
 
 @dataclass(frozen=True, slots=True)

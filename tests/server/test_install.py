@@ -319,8 +319,8 @@ def test_served_kickstart_follows_the_network(cluster: Cluster, server: Server) 
     r = run_cli(["set", "network", "loop", "gateway=127.0.0.254", "zone=cluster.test"], env=env)
     assert (r.code, r.stderr) == (0, "")
     try:
-        server.wait_refresh()
-        assert (f"--netmask=255.0.0.0 --gateway=127.0.0.254 --nameserver=10.1.1.1 "
-                f"--hostname={name}.cluster.test ") in fetch()
+        want = (f"--netmask=255.0.0.0 --gateway=127.0.0.254 --nameserver=10.1.1.1 "
+                f"--hostname={name}.cluster.test ")
+        until(lambda: want in fetch(), "the served kickstart to follow `set network`")
     finally:
         run_cli(["set", "network", "loop", "gateway=", "zone=local"], env=env)

@@ -5,6 +5,7 @@ size-capped tail of the logs and puts the host first on the console."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -81,7 +82,10 @@ def run_as_node(work: Path, address: str, token: str, scripts: list[str]) -> Non
     inner = ("set -e; cd \"$0\"; mount -t tmpfs tmpfs /tmp; mkdir /tmp/node-bin; "
              "cp curl /tmp/node-bin/; cp anaconda.log packaging.log /tmp/; "
              f"export PATH=/tmp/node-bin:$PATH; {runs}")
-    done = subprocess.run(["unshare", "--mount", "--map-root-user", "bash", "-c", inner,
+    # as root a mount namespace needs no user namespace (which a chrooted process, as on a
+    # freshly debootstrapped machine, may not create)
+    userns = [] if os.geteuid() == 0 else ["--map-root-user"]
+    done = subprocess.run(["unshare", "--mount", *userns, "bash", "-c", inner,
                            str(work)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 

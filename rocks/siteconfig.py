@@ -256,7 +256,7 @@ def sync_files(s: Session | Db, source: ClusterSource | None, root: Path, *,
     from rocks.sync import incremental, state
     from rocks.sync.apply import apply, disk_reader
     from rocks.sync.apply import verify as check_disk
-    from rocks.sync.inputs import SHARED
+    from rocks.sync.inputs import BOOT_OWNER, SHARED
 
     view = InventoryView(s, source, settings)
     with _locked(root, dry_run):
@@ -271,6 +271,13 @@ def sync_files(s: Session | Db, source: ClusterSource | None, root: Path, *,
         if extra is not None:
             files, problems = extra(view.base())
             plan = plan.extended(files, problems, owners=extra_owners)
+        elif plan.scope is None:
+            # a full plan without the boot loaders and installer images (a one-host command):
+            # everything else it decides, their files stay as the last `sync config` left them
+            import dataclasses
+
+            owners = loaded.files.owners() | {f.owner for f in plan.files}
+            plan = dataclasses.replace(plan, scope=frozenset(owners - {BOOT_OWNER, SHARED}))
         result = apply(plan, root, dry_run=dry_run, progress=progress, cache=update.cache,
                        loaded=loaded)
     return Synced(update, plan, result, len(loaded.files))

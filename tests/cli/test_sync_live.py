@@ -125,6 +125,20 @@ def test_a_file_edited_by_hand_is_written_again_by_sync_config(rocks: Rocks,
     assert "hardware ethernet 52:54:00:00:02:00;" in dhcpd(root)
 
 
+def test_a_full_plan_made_by_a_one_host_command_keeps_the_boot_loaders(rocks: Rocks,
+                                                                       root: Path) -> None:
+    r = rocks("sync", "config")  # with the boot loaders (this machine's packages)
+    assert r.code == 0, r
+    loaders = sorted(p.name for p in (root / "tftpboot").iterdir() if p.is_file())
+    assert "pxelinux.0" in loaders, loaders
+    ok(rocks("set", "network", "private", "mtu=9000"))  # every host's files: a full plan
+    ok(rocks("set", "host", "interface", "mac", "compute-0-0", "eth0", "52:54:00:00:09:00"))
+    assert "hardware ethernet 52:54:00:00:09:00;" in dhcpd(root)
+    assert sorted(p.name for p in (root / "tftpboot").iterdir() if p.is_file()) == loaders
+    r = rocks("sync", "config")
+    assert r.code == 0 and " 0 written, 0 removed, " in r.stderr, r
+
+
 def test_the_names_loaders_try_first_are_a_setting(rocks: Rocks, root: Path) -> None:
     ok(rocks("set", "host", "boot", "compute-0-0", "action=install", "force=yes"))
     pxe = root / "tftpboot/pxelinux.cfg"

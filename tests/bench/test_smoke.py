@@ -69,13 +69,19 @@ def test_the_run_summarises_every_measurement(smoke: Smoke) -> None:
 
 def test_the_readme_table_is_generated_from_the_summary(smoke: Smoke) -> None:
     readme = f"# title\n\nbefore\n\n{BEGIN}\nold table\n{END}\n\nafter\n"
-    new = rewrite(readme, smoke.summary)
+    # a missed target as the table shows it (whether the smoke run missed one depends on the
+    # machine's load)
+    missed = {"topic": "other", "what": "a missed one", "ours": "2 s", "cobbler": "",
+              "ratio": None, "better": "lower", "target": "< 1 s", "met": False,
+              "met_unqueued": False, "note": ""}
+    summary = {**smoke.summary, "headline": [*smoke.summary["headline"], missed]}
+    new = rewrite(readme, summary)
     assert new.startswith("# title\n\nbefore\n\n") and new.endswith(f"{END}\n\nafter\n")
     assert "old table" not in new
-    for row in smoke.summary["headline"]:
+    for row in summary["headline"]:
         assert row["what"].replace("|", "\\|") in new
-    assert rewrite(new, smoke.summary) == new  # idempotent
-    assert "**missed**" in new  # at 20 hosts on a shared machine, something is
+    assert rewrite(new, summary) == new  # idempotent
+    assert "| a missed one | 2 s |  |  | < 1 s — **missed** |" in new
 
 
 def test_the_committed_readme_is_what_the_committed_summary_says() -> None:

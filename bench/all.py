@@ -54,7 +54,8 @@ BENCHES: tuple[Bench, ...] = (
           ("load_hostfile", "reload_hostfile_unchanged", "add_host", "startup_version",
            "list_host", "dump", "list_host_profile")),
     Bench("sync", "sync.py", True, ("--reps", "3"), ("--reps", "1", "--installing", "tenth"),
-          ("sync_config", "sync_config_nochange", "set_interface_mac", "sync_config_one_change",
+          ("sync_config", "sync_config_nochange", "sync_config_full", "set_interface_mac",
+           "sync_config_one_change",
            "one_host_mac_sync", "set_host_boot_install", "set_host_boot_os", "new_host_live")),
     Bench("serve", "serve.py", True, ("--seconds", "5"),
           ("--seconds", "1", "--clients", "8", "--distro-mb", "1", "--distro-clients", "8"),
@@ -331,18 +332,30 @@ def headline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 r["per_item_ms"] / c["per_item_ms"] if c else None,
                 "≤ 1.5 s" if limit else "", **(_within(r, limit) if limit else {}))
 
-    for n in t.sizes("rocks", "one_host_mac_sync"):
+    for n in t.sizes("rocks", "sync_config_full"):
+        for installing in ("all", "tenth"):
+            r = t.get("rocks", "sync_config_full", n, installing=installing)
+            if r:
+                add("sync", f"`rocks sync config full=yes` over the tree in place (every host "
+                    f"planned, nothing to write), {n:,} hosts, "
+                    f"{'all' if installing == 'all' else '10 %'} installing",
+                    _proc(r, f" = {r['seconds'] / n * 1000:.2f} ms/host"),
+                    target="≤ 1.5 s" if n >= 10000 else "",
+                    **(_within(r, 1.5) if n >= 10000 else {}))
+
+    for n in t.sizes("rocks", "set_interface_mac"):
         c = t.get("cobbler", "add_system_synced", n)
-        for op, what in (("one_host_mac_sync", "one host changed → live: `set host interface "
-                                               "… mac=` + `sync config`"),
+        for op, what in (("set_interface_mac", "one host changed → live: `set host interface "
+                                               "mac …` (it writes the files itself)"),
+                         ("one_host_mac_sync", "the same with sync=no, then `sync config`"),
                          ("set_host_boot_install", "one host to reinstall: `set host boot … "
                                                    "action=install`"),
                          ("new_host_live", "new host live: `add host` + `add host interface` "
-                                           "+ `sync config`")):
+                                           "(live at once)")):
             r = t.get("rocks", op, n, installing="tenth") or t.get("rocks", op, n)
             if not r:
                 continue
-            limit = 0.1 if op != "new_host_live" else None
+            limit = 0.1 if op in ("set_interface_mac", "set_host_boot_install") else None
             add("one host", f"{what}, {n:,} hosts", _proc(r),
                 _s(c["per_item_ms"] / 1000) if c else "",
                 r["seconds"] / (c["per_item_ms"] / 1000) if c else None,
@@ -455,6 +468,23 @@ def write_summary(summary: dict[str, Any], out: Path, also: str) -> None:
         Path(also).write_text(text)
 
 
+def merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`old` with the rows `new` measured replaced by new's (a partial run: `--only`); the
+    headline is made again, and the run is listed under "updates" (the README says which rows
+    come from which run, and that their ratios are against Cobbler's figures of the older)."""
+    fresh = {_key(r) for r in new["medians"]}
+    rows = [r for r in old["medians"] if _key(r) not in fresh] + new["medians"]
+    rows.sort(key=lambda r: (r["system"], r["op"], r["n"] or 0, str(r.get("installing")),
+                             r.get("clients") or 0, str(r.get("worker"))))
+    update = {k: new.get(k) for k in ("generated", "commit", "rounds", "sizes", "wall_seconds")}
+    update["load"] = new.get("machine", {}).get("loadavg_1min_during_run", {})
+    update["ops"] = sorted({r["op"] for r in new["medians"]})
+    meta = {k: v for k, v in old.items() if k not in ("medians", "headline", "failures")}
+    meta["updates"] = [*old.get("updates", []), update]
+    return {**meta, "medians": rows, "headline": headline(rows),
+            "failures": [*old.get("failures", []), *new.get("failures", [])]}
+
+
 def resummarize(out: Path, also: str) -> int:
     records = [json.loads(line) for line in (out / "records.jsonl").read_text().splitlines()]
     old = json.loads((out / "summary.json").read_text())
@@ -506,11 +536,19 @@ def main() -> int:
                          "SUMMARY in place of the same ops' rows, keeping the rest (re-measure "
                          "one benchmark: --only serve,serve-tenth --replace-in "
                          "bench/summary.json)")
+    ap.add_argument("--merge", nargs=2, default=None, metavar=("PARTIAL", "SUMMARY"),
+                    help="replace in SUMMARY the rows a partial run (--only) measured, from "
+                         "its PARTIAL summary.json; no run")
     a = ap.parse_args()
     if a.resummarize and a.replace_in:
         return replace_rows(Path(a.resummarize), a.replace_in)
     if a.resummarize:
         return resummarize(Path(a.resummarize), a.summary)
+    if a.merge:
+        partial, target = (Path(p) for p in a.merge)
+        merged = merge(json.loads(target.read_text()), json.loads(partial.read_text()))
+        target.write_text(json.dumps(merged, indent=1, ensure_ascii=False) + "\n")
+        return 0
 
     sizes = [20] if a.smoke else [int(x) for x in a.sizes.split(",") if x]
     rounds = 1 if a.smoke else a.rounds

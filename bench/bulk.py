@@ -2,12 +2,12 @@
 
 Ops (medians over --reps, JSON lines via bench.common.emit, each with the child's CPU seconds):
   set_host_boot_install   `rocks set host boot compute action=install force=yes` (from os):
-                          tokens for every host, 5 boot files each (target ≤ 2 s)
+                          tokens for every host, 2 boot files each (target ≤ 2 s)
   set_host_boot_os        `rocks set host boot compute action=os` (from install): files removed
   remove_host_rack_sync   `rocks remove host rack7` (100 hosts) with its DHCP/DNS/hosts re-sync
 Baselines measured in the same run:
   startup_version         `rocks --version`: the interpreter and the CLI, no command
-  fs_floor_install        plain Python creating the same inodes and links those boot files need
+  fs_floor_install        plain Python creating the same inodes those boot files need
                           in an empty directory on the same file system (no rocks at all)
   fs_floor_os             ...and unlinking them again
 With --tmpfs, the boot-file ops run a second time with the sync root on /dev/shm, which
@@ -62,8 +62,8 @@ def median2(samples: list[tuple[float, float, str]]) -> tuple[float, float]:
 
 
 def fs_floor(where: Path, hosts: int) -> tuple[float, float]:
-    """Seconds to create 2 inodes + 3 links per host (what `action=install` writes), then to
-    unlink all 5 names, with nothing but os calls."""
+    """Seconds to create 2 inodes per host (what `action=install` writes: pxelinux.cfg/<HEXIP>
+    and grub.cfg-<mac>), then to unlink them, with nothing but os calls."""
     d = Path(tempfile.mkdtemp(prefix="floor-", dir=where))
     body = b"x" * 300
     names = []
@@ -75,9 +75,6 @@ def fs_floor(where: Path, hosts: int) -> tuple[float, float]:
             os.write(fd, body)
             os.close(fd)
             names.append(first)
-            for k in range(1 if kind == "p" else 2):
-                os.link(first, f"{first}-{k}")
-                names.append(f"{first}-{k}")
     os.sync()
     create = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -100,10 +97,10 @@ def boot_round(env: dict[str, str], reps: int, hosts: int, tag: dict[str, object
         back.append(rocks(env, "set", "host", "boot", "compute", "action=os"))
     wall, cpu = median2(install)
     emit("set_host_boot_install", hosts, wall, cpu_seconds=round(cpu, 4), stat="median",
-         reps=reps, target_seconds=2.0, process="whole", files=5 * hosts, **tag)
+         reps=reps, target_seconds=2.0, process="whole", files=2 * hosts, **tag)
     wall, cpu = median2(back)
     emit("set_host_boot_os", hosts, wall, cpu_seconds=round(cpu, 4), stat="median", reps=reps,
-         target_seconds=2.0, process="whole", files_removed=5 * hosts, **tag)
+         target_seconds=2.0, process="whole", files_removed=2 * hosts, **tag)
 
 
 def main() -> None:
@@ -128,10 +125,10 @@ def main() -> None:
 
         floors = [fs_floor(base, a.hosts) for _ in range(a.reps)]
         emit("fs_floor_install", a.hosts, statistics.median(f[0] for f in floors),
-             stat="median", reps=a.reps, inodes=2 * a.hosts, links=3 * a.hosts,
+             stat="median", reps=a.reps, inodes=2 * a.hosts,
              note="os.open+write+close and os.link only, no rocks; same file system")
         emit("fs_floor_os", a.hosts, statistics.median(f[1] for f in floors), stat="median",
-             reps=a.reps, names=5 * a.hosts, note="os.unlink only, no rocks")
+             reps=a.reps, names=2 * a.hosts, note="os.unlink only, no rocks")
 
         boot_round(env, a.reps, a.hosts, {"sync_root": "disk"})
         if a.tmpfs:

@@ -61,6 +61,16 @@ def table(summary: dict[str, Any]) -> str:
     notes = [f"Medians of {rounds} interleaved round{'s' if rounds != 1 else ''}"
              f" ({summary.get('generated', '?')[:10]}, commit {summary.get('commit', '?')},"
              f" `bench/all.py`, {summary.get('wall_seconds', 0) / 60:.0f} min)."]
+    for up in summary.get("updates", []):
+        upload = up.get("load") or {}
+        notes.append(
+            f"Re-measured on {str(up.get('generated', '?'))[:16].replace('T', ' ')} (commit "
+            f"{up.get('commit', '?')}, {up.get('rounds', '?')} round"
+            f"{'s' if up.get('rounds') != 1 else ''}"
+            + (f", 1-minute load {upload.get('min')}–{upload.get('max')}" if upload else "")
+            + "), replacing the figures above for: "
+            + ", ".join(f"`{op}`" for op in up.get("ops", []))
+            + "; their ratios are against Cobbler's figures of the first run.")
     if cob.get("used"):
         notes.append("Cobbler's figures come from `../shared/bench/cobbler` run inside the same"
                      " rounds, alternating with ours.")

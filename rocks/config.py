@@ -50,8 +50,6 @@ def _line_of(text: str, key: str) -> int:
 
 def read(path: Path, *, required: bool) -> dict[str, str]:
     """The file's settings by key (validated); {} when it does not exist and is not required."""
-    import tomllib
-
     try:
         text = path.read_text()
     except FileNotFoundError:
@@ -63,6 +61,8 @@ def read(path: Path, *, required: bool) -> dict[str, str]:
     except OSError as exc:
         raise RocksError.of("config-unreadable", f"{path}: {exc.strerror or exc}",
                             SourceLocation(str(path))) from exc
+    import tomllib  # (only when there is a file: most commands run without one)
+
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -54,8 +54,9 @@ HINT = ("keep the reservations in kea-dhcp4.conf (rocks set attr sync_kea_hosts 
 
 def in_database(settings: dict[str, str]) -> bool:
     """Whether Kea's reservations live in the database (the global settings say so)."""
-    return (settings.get("sync_dhcp") == "kea"
-            and settings.get("sync_kea_hosts", "file") == "database")
+    from rocks.inventory.core import kea_hosts_in_database
+
+    return kea_hosts_in_database(settings)
 
 
 @dataclass(frozen=True, slots=True)

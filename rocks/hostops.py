@@ -9,7 +9,7 @@ the inventory change rolls back with it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +18,7 @@ from rocks.errors import RocksError
 from rocks.model.inventory import BootChoice, BootState
 
 if TYPE_CHECKING:
+    from rocks.inventory.core import Db
     from rocks.inventory.db import Session
     from rocks.profiles import ClusterSource
 
@@ -63,35 +64,60 @@ class _Quiet:
         return None
 
 
-def set_boot(s: Session, where: Where, hosts: Sequence[str],
-             action: BootState | BootChoice | str, *, force: bool = False, warn: Warn = _ignore,
-             steps: Steps | None = None) -> BootChange:
+def needs_package_check(where: Where, action: BootState | BootChoice | str, force: bool
+                        ) -> bool:
+    """Whether a boot change must depsolve the hosts' packages (install, not forced, and a
+    distribution built): only then does it need the compiler and the ORM session."""
+    return BootChoice(action) is BootChoice.INSTALL and not force and \
+        (where.distro / "repodata").is_dir()
+
+
+def set_boot(s: Session | Db, where: Where, hosts: Sequence[str],
+             action: BootState | BootChoice | str, *, force: bool = False,
+             warn: Warn = _ignore, steps: Steps | None = None) -> BootChange:
     """`rocks set host boot`: the hosts' boot state in one statement (install: a fresh
     one-time token each; os: tokens spent; stateless: boot the appliance's image, a token
-    each for fetching the host's state), then `after_boot_change`."""
-    from rocks.inventory.bootstate import set_boot as set_state
+    each for fetching the host's state), then `after_boot_change`. `s`: an ORM Session, or
+    the plain-SQL inventory when no package check is needed (needs_package_check)."""
+    from rocks.inventory import core
 
     choice = BootChoice(action)
-    set_state(s, list(hosts), choice)
+    core.set_boot(core.Db.of(s), list(hosts), choice)
+    _expire(s)
     if choice is BootChoice.STATELESS:
         warn_missing_images(s, where, hosts, warn)
     state = BootState.INSTALL if choice is BootChoice.INSTALL else BootState.OS
     return after_boot_change(s, where, hosts, state, force=force, warn=warn, steps=steps)
 
 
-def warn_missing_images(s: Session, where: Where, hosts: Sequence[str], warn: Warn) -> None:
+def warn_missing_images(s: Session | Db, where: Where, hosts: Sequence[str], warn: Warn
+                        ) -> None:
     """Stateless hosts whose appliance has no image yet boot nothing until one is built."""
     from rocks.images import current_images
-    from rocks.inventory import queries as q
+    from rocks.inventory import core
 
-    images = current_images(where.sync_root)
-    missing = sorted({h.appliance for h in q.list_hosts(s, list(hosts))} - set(images))
+    db = core.Db.of(s)
+    names = list(hosts)
+    appliances: set[str] = set()
+    for i in range(0, len(names), 500):
+        part = names[i:i + 500]
+        appliances.update(r[0] for r in db.rows(
+            "SELECT DISTINCT a.name FROM hosts h JOIN appliances a ON a.id = h.appliance_id "
+            f"WHERE h.name IN ({', '.join('?' * len(part))})", part))
+    missing = sorted(appliances - set(current_images(where.sync_root)))
     if missing:
         warn(f"no stateless image of {', '.join(missing)} yet: those hosts cannot boot "
              "stateless until one is built", f"rocks create image {' '.join(missing)}")
 
 
-def after_boot_change(s: Session, where: Where, hosts: Sequence[str], action: BootState, *,
+def _expire(s: Session | Db) -> None:
+    """An ORM Session forgets what plain SQL just changed under it."""
+    expire = getattr(s, "expire_all", None)
+    if expire is not None:
+        expire()
+
+
+def after_boot_change(s: Session | Db, where: Where, hosts: Sequence[str], action: BootState, *,
                       force: bool = False, warn: Warn = _ignore, steps: Steps | None = None
                       ) -> BootChange:
     """What follows a boot change (the state and tokens already set). install: the hosts'
@@ -108,7 +134,8 @@ def after_boot_change(s: Session, where: Where, hosts: Sequence[str], action: Bo
     return change
 
 
-def check_packages(s: Session, where: Where, hosts: list[str], warn: Warn = _ignore) -> None:
+def check_packages(s: Session | Db, where: Where, hosts: list[str],
+                   warn: Warn = _ignore) -> None:
     """Depsolve the hosts' compiled %packages against the distribution (once per distinct
     profile); a RocksError naming each missing package's node file line."""
     from rocks.profiles import GraphOptions, hosts_package_problems, profile_service
@@ -117,28 +144,37 @@ def check_packages(s: Session, where: Where, hosts: list[str], warn: Warn = _ign
     if not (repo / "repodata").is_dir():
         warn("no distribution built yet: the packages check was skipped", "rocks create distro")
         return
+    from rocks.inventory.core import Db
+
+    if isinstance(s, Db):
+        raise RuntimeError("the package check needs the ORM session (needs_package_check)")
     svc = profile_service(s, where.source, GraphOptions(release=where.release))
     problems = hosts_package_problems(svc, s, hosts, repo)
     if problems:
         raise RocksError(*problems)
 
 
-def write_boot_files(s: Session, where: Where, hosts: Sequence[str],
+def write_boot_files(s: Session | Db, where: Where, hosts: Sequence[str],
                      change: BootChange | None = None, warn: Warn = _ignore,
-                     progress: Any = None) -> None:
-    """Plan the named hosts' boot files (and the shared files they appear in) and write them
-    now under the sync root in one batch (no full sync needed; only files whose content
-    changed); removed hosts' files go."""
-    from rocks.siteconfig import sync_input
-    from rocks.sync.apply import apply, disk_reader
-    from rocks.sync.plan import plan_hosts
+                     progress: Any = None, ids: Sequence[int] | None = None,
+                     quiet: Collection[str] = ()) -> None:
+    """Make the named hosts' files live now under the sync root — theirs, the shared files
+    they appear in, and whatever else changed since the last sync (rocks.siteconfig.sync_files:
+    incremental, one batch, only files whose content changed; removed hosts' files go).
+    `ids`: the hosts' ids when they are gone from the inventory already. `quiet`: problem
+    codes not to warn about (`rocks sync config` still reports them)."""
+    from rocks.inventory import core
+    from rocks.siteconfig import sync_files
 
-    s.flush()
-    root = where.sync_root
-    plan = plan_hosts(sync_input(s, where.source), hosts, previous=disk_reader(root))
-    for d in plan.problems:
-        warn(d.message, d.hint)
-    result = apply(plan, root, progress=progress)
+    db = core.Db.of(s)
+    if ids is None:
+        ids = list(core.host_ids(db, hosts).values())
+    done = sync_files(db, where.source, where.sync_root, hint=ids, progress=progress)
+    # what concerns these hosts or everyone; `rocks sync config` tells every host's
+    for d in done.update.problems_of(hosts):
+        if d.code not in quiet:
+            warn(d.message, d.hint)
+    result = done.result
     if change is not None:
         change.written = len(result.changed) + len(result.removed)
         change.removed = len(result.removed)
@@ -150,14 +186,16 @@ def remove_hosts(s: Session, where: Where, hosts: Sequence[str], warn: Warn = _i
     """Remove hosts (interfaces, attributes, events and profiles go with them; one statement
     per table) and, with `sync`, rewrite the files that named them (boot files, and the shared
     DHCP, DNS and hosts files they appeared in)."""
+    from rocks.inventory import core
     from rocks.inventory.bootstate import remove_hosts as remove
 
     steps = steps or _Quiet()
     names = list(hosts)
     steps.step("removing hosts")
+    ids = list(core.host_ids(core.Db.of(s), names).values())
     remove(s, names)
     change = BootChange(names, BootState.OS)
     if sync:
         steps.step("planning the sync")
-        write_boot_files(s, where, names, change, warn, steps.callback("sync: "))
+        write_boot_files(s, where, names, change, warn, steps.callback("sync: "), ids=ids)
     return change

@@ -12,12 +12,12 @@ appliance < host), plus the release facts.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rocks.digests import blake2b
 from rocks.errors import RocksError
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rocks.compiler.rolls import AttributeDecl
     from rocks.compiler.service import Compiled, Compiler
     from rocks.errors import Diagnostic, Diagnostics
+    from rocks.inventory.core import Db
     from rocks.model.inventory import ResolvedAttributes
     from rocks.model.profile import Profile
 
@@ -174,9 +175,9 @@ class GraphInputs:
     def digest(self) -> str:
         """A digest of the inputs and of every graph file in them (path, size, mtime): the
         frontend recompiles when it moves. Packages (RPMS/) are not walked."""
-        h = hashlib.sha256(repr((self.release, sorted(self.trusted), sorted(self.disabled),
-                                 [(r.name, r.version, r.arch, r.enabled, r.trusted)
-                                  for r in self.store])).encode())
+        h = blake2b(repr((self.release, sorted(self.trusted), sorted(self.disabled),
+                          [(r.name, r.version, r.arch, r.enabled, r.trusted)
+                           for r in self.store])).encode(), digest_size=32)
         dirs = [*self.bundled, *self.roll_dirs, *([self.site] if self.site else [])]
         for d in dirs:
             h.update(f"dir {d}\n".encode())
@@ -213,21 +214,21 @@ class Cluster:
             raise RocksError(*self.global_errors)
 
 
-def graph_inputs(session: Session | None, source: ClusterSource | None,
+def graph_inputs(session: Session | Db | None, source: ClusterSource | None,
                  options: GraphOptions = GraphOptions()) -> GraphInputs:
     """What the graph is built from: the bundled rolls, the store's rolls as the inventory
     records them (enabled, trusted), the site graph, plus the roll-author options."""
-    from rocks.compiler.service import bundled_roll_dirs
+    from rocks.resources import bundled_roll_dirs
 
     store: list[StoreRoll] = []
     disabled: set[str] = set()
     trusted = set(options.trusted)
     bundled = tuple(bundled_roll_dirs()) if options.bundled else ()
     if options.bundled and session is not None:
-        from rocks.inventory import queries as q
+        from rocks.inventory import core
 
         names = {p.name for p in bundled}
-        for r in q.list_rolls(session):
+        for r in core.rolls(core.Db.of(session)):
             path = (source.store if source else Path("/nonexistent")) / r.name / r.version / r.arch
             configures = (path / "nodes").is_dir() or (path / "graphs" / "default").is_dir()
             store.append(StoreRoll(r.name, r.version, r.arch, path, r.enabled, r.trusted,
@@ -242,7 +243,7 @@ def graph_inputs(session: Session | None, source: ClusterSource | None,
                        frozenset(trusted), frozenset(disabled))
 
 
-def cluster_graph(session: Session | None, source: ClusterSource | None,
+def cluster_graph(session: Session | Db | None, source: ClusterSource | None,
                   options: GraphOptions = GraphOptions()) -> Cluster:
     """THE one place that builds the cluster's configuration graph (DESIGN.md §3.10).
 
@@ -261,6 +262,39 @@ def cluster_graph(session: Session | None, source: ClusterSource | None,
     )
     graph.warnings = tuple(diags.warnings)
     return Cluster(graph, diags, inputs, tuple(global_errors(graph, diags)))
+
+
+def roll_defaults(session: Session | Db | None, source: ClusterSource | None) -> dict[str, str]:
+    """The cluster's rolls' declared global defaults — `global_defaults(cluster_graph(…).graph)`
+    — remembered under <state>/cache/ by the digest of the graph's inputs, so that the commands
+    that need them (sync, the one-host changes) do not load the graph while it is unchanged."""
+    import json
+    import os
+
+    inputs = graph_inputs(session, source)
+    key = inputs.digest()
+    path = source.state / "cache" / "roll-defaults.json" if source is not None else None
+    if path is not None:
+        try:
+            doc = json.loads(path.read_bytes())
+            if doc.get("key") == key and isinstance(doc.get("defaults"), dict):
+                return {str(k): str(v) for k, v in doc["defaults"].items()}
+        except (OSError, ValueError):
+            pass
+    from rocks.compiler.service import global_defaults
+
+    defaults = global_defaults(cluster_graph(session, source).graph)
+    if path is not None:
+        try:
+            path.parent.mkdir(mode=0o700, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump({"key": key, "defaults": defaults}, fh)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache: the next command loads the graph again
+    return defaults
 
 
 def compiler_for(cluster: Cluster, options: GraphOptions = GraphOptions(), *,
@@ -360,6 +394,8 @@ def _request_key(profile: Profile, repo: Path) -> str | None:
         repomd = (repo / "repodata" / "repomd.xml").read_bytes()
     except OSError:
         return None
+    import hashlib
+
     h = hashlib.sha256(repomd)
     for p in profile.packages:
         h.update(b"+" + p.name.encode() + b"\0")

@@ -23,6 +23,14 @@ def rolls_dir() -> Path:
     return _DATA / "rolls"
 
 
+def bundled_roll_dirs() -> list[Path]:
+    """The rolls shipped with rocks (each a directory under rolls_dir())."""
+    base = rolls_dir()
+    if not base.is_dir():
+        return []
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def schema_dir() -> Path:
     return _DATA / "schemas"
 

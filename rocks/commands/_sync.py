@@ -6,7 +6,7 @@ was given (a test or trial setup must never rewrite this machine's /etc), else `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +15,7 @@ from rocks.siteconfig import sync_input
 
 if TYPE_CHECKING:
     from rocks.hostops import Where
+    from rocks.inventory.core import Db
     from rocks.inventory.db import Session
     from rocks.sync.plan import Plan
 
@@ -38,15 +39,17 @@ def boot_where(ctx: Context) -> Where:
     return Where(cluster_source(ctx), distro_dir(ctx), sync_root(ctx))
 
 
-def write_host_boot_files(ctx: Context, s: Session, hosts: Sequence[str]) -> None:
-    """Plan the named hosts' boot files (and the shared files they appear in) and apply now:
-    one batch, only files whose content changed are written (rocks.hostops)."""
+def write_host_boot_files(ctx: Context, s: Session | Db, hosts: Sequence[str],
+                          quiet: Collection[str] = ()) -> None:
+    """Make the named hosts' files live now (theirs and the shared files they appear in, and
+    whatever else changed since the last sync): one batch, only files whose content changed
+    are written (rocks.hostops.write_boot_files)."""
     from rocks.hostops import BootChange, write_boot_files
     from rocks.model.inventory import BootState
 
     change = BootChange(list(hosts), BootState.OS)
     where = boot_where(ctx)
-    write_boot_files(s, where, hosts, change, warn=ctx.warn)
+    write_boot_files(s, where, hosts, change, warn=ctx.warn, quiet=quiet)
     reload_services(ctx, where.sync_root, change.reload)
 
 

@@ -17,6 +17,7 @@ from rocks.errors import RocksError
 from rocks.model.inventory import BootChoice
 
 if TYPE_CHECKING:
+    from rocks.inventory.core import Db
     from rocks.inventory.db import Session
 
 HOSTS = positional("hosts", many=True, metavar="HOST",
@@ -25,9 +26,12 @@ SOME_HOSTS = positional("hosts", many=True, default=(), metavar="HOST",
                         help="host names, appliance names, rackN or globs (none: all hosts)")
 ONE_HOST = positional("host", help="a host name")
 IFACE = keyword("iface", positional_ok=True, metavar="DEVICE", help="interface device, e.g. eth0")
+SYNC = keyword("sync", bool, default=True,
+               help="make the host's DHCP, DNS and /etc/hosts entries and boot files follow "
+                    "now (no: not until `rocks sync config`)")
 
 
-def _one_host(s: Session, word: str) -> str:
+def _one_host(s: Session | Db, word: str) -> str:
     """Exactly one existing host (no appliance names, racks or globs)."""
     names = expand_hosts(s, [word])
     if names != [word]:
@@ -223,14 +227,17 @@ def set_host_boot(ctx: Context, args: dict[str, Any]) -> Result:
     """
     from rocks.commands._progress import Progress, plural
     from rocks.commands._sync import boot_where, reload_services
-    from rocks.hostops import set_boot
+    from rocks.hostops import needs_package_check, set_boot
 
     if args["reboot"]:
         _power.check_limits(args)
     action = BootChoice(args["action"])
-    s = session(ctx)
-    names = expand_hosts(s, args["hosts"])
     where = boot_where(ctx)
+    # the package check compiles the hosts' profiles (the ORM session and the compiler);
+    # without one, the inventory is read and written in plain SQL
+    s: Any = session(ctx) if needs_package_check(where, action, args["force"]) or \
+        args["reboot"] else inventory_core(ctx)
+    names = expand_hosts(s, args["hosts"])
     with Progress(ctx, enabled=len(names) > 1) as progress:
         # one statement (tokens issued or spent), the package check, one batch of boot files
         change = set_boot(s, where, names, action, force=args["force"], warn=ctx.warn,
@@ -279,13 +286,13 @@ def _cleared(value: str) -> str:
     return "" if value.strip().lower() in ("", "none", "null") else value
 
 
-def _network_for(s: Session, host: str, device: str, ip: str) -> str:
+def _network_for(s: Session | Db, host: str, device: str, ip: str) -> str:
     """The one network whose subnet holds `ip` (when ip= is given without network=)."""
-    from rocks.inventory import queries as q
+    from rocks.inventory import core
     from rocks.inventory.validate import parse_ip, parse_network
 
     address = parse_ip(ip, host)
-    nets = [n.name for n in q.list_networks(s)
+    nets = [n.name for n in core.networks(core.Db.of(s))
             if address in parse_network(n.name, n.subnet, n.netmask)]
     if len(nets) != 1:
         found = "no network holds it" if not nets else "networks " + ", ".join(nets) + " hold it"
@@ -307,6 +314,7 @@ def _network_for(s: Session, host: str, device: str, ip: str) -> str:
     keyword("default", bool, default=False, help="the interface with the default route"),
     keyword("bmc", default=None, choices=("ipmi", "redfish"),
             help="this interface is the host's BMC, spoken to with this protocol"),
+    SYNC,
     examples=("rocks add host interface compute-0-0 eth0 ip=10.1.255.254 "
               "mac=52:54:00:00:00:01 network=private",
               "rocks add host interface compute-0-0 ipmi ip=10.2.0.10 mac=52:54:00:00:01:01 "
@@ -319,11 +327,14 @@ def add_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
     gets its DHCP reservation and DNS name (<host>-<device> unless name= says otherwise) but is
     never the host's own address; power and console commands reach the host through it, with
     the credentials of the bmc_username and bmc_password attributes.
+
+    The host's DHCP, DNS and /etc/hosts entries and boot files follow at once (sync=no: not
+    until `rocks sync config`).
     """
-    from rocks.inventory import queries as q
+    from rocks.inventory import core
     from rocks.model.inventory import Interface
 
-    s = session(ctx)
+    s = inventory_core(ctx)
     host, device = _one_host(s, args["host"]), args["iface"]
     network = args["network"]
     if network:
@@ -331,24 +342,29 @@ def add_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
     elif args["ip"]:
         network = _network_for(s, host, device, args["ip"])
     if args["bmc"]:
-        other = [i.device for i in q.list_interfaces(s, host) if i.bmc]
+        other = [i.device for i in core.interfaces_of(s, host) if i.bmc]
         if other:
             raise RocksError.of("duplicate-bmc", f"host {host} already has a BMC ({other[0]})",
                                 hint=f"rocks remove host interface {host} {other[0]}")
-    q.add_interface(s, Interface(host, device, args["mac"], args["ip"], network,
-                                 name=args["name"], module=args["module"], vlan=args["vlan"],
-                                 options=args["options"], default_gateway=args["default"],
-                                 bmc=args["bmc"] or ""))
+    core.add_interface(s, Interface(host, device, args["mac"], args["ip"], network,
+                                    name=args["name"], module=args["module"],
+                                    vlan=args["vlan"], options=args["options"],
+                                    default_gateway=args["default"], bmc=args["bmc"] or ""))
+    _live(ctx, s, [host], args)
     return None
 
 
-@command(ONE_HOST, IFACE, examples=("rocks remove host interface compute-0-0 eth1",))
+@command(ONE_HOST, IFACE, SYNC,
+         examples=("rocks remove host interface compute-0-0 eth1",))
 def remove_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
-    """Remove an interface from a host."""
-    from rocks.inventory import queries as q
+    """Remove an interface from a host (its DHCP, DNS and boot entries go at once; sync=no:
+    not until `rocks sync config`)."""
+    from rocks.inventory import core
 
-    s = session(ctx)
-    q.remove_interface(s, _one_host(s, args["host"]), args["iface"])
+    s = inventory_core(ctx)
+    host = _one_host(s, args["host"])
+    core.remove_interface(s, host, args["iface"])
+    _live(ctx, s, [host], args)
     return None
 
 
@@ -372,56 +388,76 @@ def list_host_interface(ctx: Context, args: dict[str, Any]) -> Result:
          i.module or None, i.vlan, i.options or None, i.bmc or None) for i in interfaces))
 
 
-def _set_interface(ctx: Context, hosts: Sequence[str], device: str, **change: Any) -> None:
-    from rocks.inventory.hosts import update_interface
+def _live(ctx: Context, s: Any, hosts: Sequence[str], args: dict[str, Any]) -> None:
+    """Make the hosts' files follow the change now (Rocks synced on change): theirs and the
+    shared files they appear in, incrementally (rocks.hostops.write_boot_files)."""
+    if not args.get("sync", True):
+        return
+    from rocks.commands._sync import write_host_boot_files
 
-    s = session(ctx)
+    # an interface added or changed before its MAC is known (Rocks' discovery fills it in) is
+    # no news; `rocks sync config` and `set host boot` still say so
+    write_host_boot_files(ctx, s, hosts, quiet=("sync.no-mac",))
+
+
+def _set_interface(ctx: Context, args: dict[str, Any], hosts: Sequence[str], device: str,
+                   **change: Any) -> None:
+    from rocks.inventory import core
+
+    s = inventory_core(ctx)
     for host in hosts:
-        update_interface(s, host, device, **change)
+        core.update_interface(s, host, device, **change)
+    if {"mac", "ip", "network", "new_device"} & set(change):  # what sync writes
+        _live(ctx, s, hosts, args)
 
 
 def _set_one(ctx: Context, args: dict[str, Any], **change: Any) -> None:
-    s = session(ctx)
-    _set_interface(ctx, [_one_host(s, args["host"])], args["iface"], **change)
+    s = inventory_core(ctx)
+    _set_interface(ctx, args, [_one_host(s, args["host"])], args["iface"], **change)
 
 
 def _set_many(ctx: Context, args: dict[str, Any], **change: Any) -> None:
     """Several hosts: change those that have the interface (at least one must)."""
-    from rocks.inventory.names import hosts_with_interface
+    from rocks.inventory import core
 
-    s = session(ctx)
+    s = inventory_core(ctx)
     hosts = expand_hosts(s, args["hosts"])
     if len(hosts) > 1:
-        having = hosts_with_interface(s, hosts, args["iface"])
+        having = core.hosts_with_interface(s, hosts, args["iface"])
         hosts = [h for h in hosts if h in having] or hosts[:1]
-    _set_interface(ctx, hosts, args["iface"], **change)
+    _set_interface(ctx, args, hosts, args["iface"], **change)
 
 
 @command(ONE_HOST, IFACE, keyword("ip", positional_ok=True, help="the address (none: clear)"),
+         SYNC,
          examples=("rocks set host interface ip compute-0-0 eth0 10.1.255.250",
                    "rocks set host interface ip compute-0-0 iface=eth0 ip=10.1.255.250"))
 def set_host_interface_ip(ctx: Context, args: dict[str, Any]) -> Result:
-    """Set an interface's IP address (inside its network, unused there)."""
+    """Set an interface's IP address (inside its network, unused there); DHCP, DNS,
+    /etc/hosts and the boot files follow at once (sync=no: not until `rocks sync config`)."""
     _set_one(ctx, args, ip=_cleared(args["ip"]))
     return None
 
 
 @command(ONE_HOST, IFACE, keyword("mac", positional_ok=True, help="the MAC (none: clear)"),
+         SYNC,
          examples=("rocks set host interface mac compute-0-0 eth0 52:54:00:00:00:02",))
 def set_host_interface_mac(ctx: Context, args: dict[str, Any]) -> Result:
-    """Set an interface's MAC address."""
+    """Set an interface's MAC address; DHCP and the boot files follow at once (sync=no: not
+    until `rocks sync config`)."""
     _set_one(ctx, args, mac=_cleared(args["mac"]))
     return None
 
 
 @command(HOSTS, IFACE,
          keyword("network", positional_ok=True, help="a network (rocks list network; none: clear)"),
+         SYNC,
          examples=("rocks set host interface network compute-0-0 eth1 ipmi",))
 def set_host_interface_network(ctx: Context, args: dict[str, Any]) -> Result:
     """Move interfaces to another network (their address must be inside it)."""
     network = _cleared(args["network"])
     if network:
-        need_network(session(ctx), network)
+        need_network(inventory_core(ctx), network)
     _set_many(ctx, args, network=network)
     return None
 
@@ -429,21 +465,22 @@ def set_host_interface_network(ctx: Context, args: dict[str, Any]) -> Result:
 @command(ONE_HOST,
          keyword("iface", positional_ok=True, metavar="DEVICE", help="the new device name"),
          keyword("mac", positional_ok=True, help="the MAC of the interface to rename"),
+         SYNC,
          examples=("rocks set host interface iface compute-0-0 iface=eth1 "
                    "mac=52:54:00:00:00:01",))
 def set_host_interface_iface(ctx: Context, args: dict[str, Any]) -> Result:
     """Rename the device of the interface with MAC mac= (Rocks' way of naming a found NIC)."""
-    from rocks.inventory import queries as q
+    from rocks.inventory import core
     from rocks.inventory.validate import normalise_mac
 
-    s = session(ctx)
+    s = inventory_core(ctx)
     host = _one_host(s, args["host"])
     mac = normalise_mac(args["mac"], host)
-    match = [i for i in q.list_interfaces(s, host) if i.mac == mac]
+    match = [i for i in core.interfaces_of(s, host) if i.mac == mac]
     if not match:
         raise RocksError.of("unknown-interface", f"host {host} has no interface with MAC {mac}",
                             hint=f"see `rocks list host interface {host}`")
-    _set_interface(ctx, [host], match[0].device, new_device=args["iface"])
+    _set_interface(ctx, args, [host], match[0].device, new_device=args["iface"])
     return None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from rocks.commands import Context, Result, Text, command, keyword, positional
 from rocks.commands._hosts import expand_hosts
-from rocks.commands._inventory import cluster_source, session
+from rocks.commands._inventory import cluster_source, inventory_core, session
 from rocks.commands._sync import reload_services, report_problems, sync_input, sync_root
 from rocks.errors import RocksError
 
@@ -24,6 +24,8 @@ def _root(ctx: Context, args: dict[str, Any]) -> Path:
 @command(keyword("dry-run", bool, default=False, help="print the diff, write nothing"),
          keyword("loaders", bool, default=True,
                  help="copy boot loaders (pxelinux, GRUB, iPXE) from this system's packages"),
+         keyword("full", bool, default=False,
+                 help="plan every host, even those that did not change since the last sync"),
          ROOT,
          examples=("rocks sync config", "rocks sync config dry-run=yes"))
 def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
@@ -34,40 +36,53 @@ def sync_config(ctx: Context, args: dict[str, Any]) -> Result:
     MAC, an address outside its network, a duplicate) are reported and left out, never
     half-written. An explicit Kickstart_Private*/Public* attribute that disagrees with its
     network is a warning (the explicit value wins).
-    """
-    from rocks.commands._inventory import distro_dir
-    from rocks.commands._progress import Progress
-    from rocks.siteconfig import global_settings, installer_files, network_warnings
-    from rocks.sync.apply import apply, disk_reader
-    from rocks.sync.plan import plan
 
-    s = session(ctx)
+    Only the hosts that changed since the last sync are planned again (and the shared files
+    they appear in); a change to the networks, appliances, boot actions or frontend settings
+    replans everything, and so does full=yes. Every file sync manages is checked first: one
+    edited or removed by hand is written again.
+    """
+    from rocks.commands._inventory import distro_dir, inventory_core
+    from rocks.commands._progress import Progress
+    from rocks.inventory.core import kea_hosts_in_database
+    from rocks.siteconfig import global_settings, installer_files, network_warnings, sync_files
+    from rocks.sync.inputs import BOOT_OWNER, DesiredFile, SyncInput
+
+    db = inventory_core(ctx)
     root = _root(ctx, args)
+    source = cluster_source(ctx)
+
+    def extra(inp: SyncInput) -> tuple[list[DesiredFile], list[Any]]:
+        from rocks.sync.bootloaders import bootloader_files
+
+        files, problems = (bootloader_files(inp, Path("/")) if args["loaders"] else ([], []))
+        return [*files, *installer_files(inp, distro_dir(ctx))], problems
+
     with Progress(ctx) as bar:
         bar.step("reading the inventory")
-        source = cluster_source(ctx)
-        settings = global_settings(s, source)
-        inp = sync_input(s, source, settings)
-        ctx.report(network_warnings(s, settings))
-        bar.step(f"planning ({len(inp.hosts)} hosts)")
-        p = plan(inp, previous=disk_reader(root),
-                 sysroot=Path("/") if args["loaders"] else None)
-        p = p.extended(installer_files(inp, distro_dir(ctx)))
-        report_problems(ctx, p)
-        if inp.kea_hosts_database is not None and not args["dry-run"]:
-            _kea_database(ctx, s, settings, bar)  # before Kea is pointed at it
-        result = apply(p, root, dry_run=args["dry-run"], progress=bar.callback())
-        if inp.kea_hosts_database is not None and not args["dry-run"]:
+        settings = global_settings(db, source)
+        ctx.report(network_warnings(db, settings))
+        kea_db = kea_hosts_in_database(settings) and not args["dry-run"]
+        if kea_db:
+            _kea_database(ctx, session(ctx), settings, bar)  # before Kea is pointed at it
+        bar.step("planning")
+        done = sync_files(db, source, root, full=args["full"], extra=extra,
+                          extra_owners=(BOOT_OWNER,), settings=settings, verify=True,
+                          dry_run=args["dry-run"], progress=bar.callback())
+        report_problems(ctx, done.plan)
+        if kea_db:
             from rocks.dhcpdb import reconcile
 
-            added, gone = reconcile(s, inp)
+            s = session(ctx)  # (core.connect leaves this site on the ORM path: Db.of(s))
+            added, gone = reconcile(s, sync_input(s, source, settings))
             ctx.stderr.write(f"kea reservations in the database: {added} written, {gone} "
                              "removed\n")
+    result = done.result
     if args["dry-run"]:
         return Text(result.diff)
     reload_services(ctx, root, result.services_to_reload)
     ctx.stderr.write(f"sync: {len(result.changed)} written, {len(result.removed)} removed, "
-                     f"{result.unchanged} unchanged under {root}\n")
+                     f"{done.unchanged} unchanged under {root}\n")
     return None
 
 
@@ -85,7 +100,7 @@ def _report(ctx: Context, args: dict[str, Any], pick: str) -> Result:
     from rocks.sync.apply import disk_reader
     from rocks.sync.plan import plan
 
-    s = session(ctx)
+    s = inventory_core(ctx)
     inp = sync_input(s, cluster_source(ctx))
     owners = set(expand_hosts(s, args["hosts"])) if args.get("hosts") else None
     if owners is not None and pick != "tftpboot":

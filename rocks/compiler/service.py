@@ -26,7 +26,8 @@ from rocks.compiler.splice import FULL_CHECK, PLAIN, Ctx, HeredocLine, SlotCheck
 from rocks.compiler.xmlload import forget_resolved_paths
 from rocks.errors import Diagnostic, Diagnostics, RocksError, Severity, SourceLocation
 from rocks.model.profile import Profile
-from rocks.resources import display_path, rolls_dir
+from rocks.resources import bundled_roll_dirs as bundled_roll_dirs
+from rocks.resources import display_path
 
 VERSION_MAJOR = {"el7": 7, "el9": 9, "el10": 10}
 # What Rocks' own conditions expect to find (ROCKS.md §C.3), per target release.
@@ -38,13 +39,6 @@ RELEASE_ATTRS = {
 }
 INTRINSIC = ("hostname", "appliance", "rack", "rank", "os", "arch", "release", "hostaddr", "ksmac",
              "install_token", "membership")
-
-
-def bundled_roll_dirs() -> list[Path]:
-    base = rolls_dir()
-    if not base.is_dir():
-        return []
-    return sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def load_graph(

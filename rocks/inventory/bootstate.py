@@ -8,17 +8,16 @@ statement per table whatever the number of hosts.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from rocks.inventory.lookup import unknown
 from rocks.inventory.schema import HostRow
-from rocks.model.inventory import STATELESS, BootChoice, BootState
+from rocks.model.inventory import BootChoice, BootState
 
 _HOSTS = cast(Table, HostRow.__table__)
 # Bound parameters per IN list: far below SQLite's 32,766 and PostgreSQL's 65,535.
@@ -46,37 +45,10 @@ def set_boot(session: Session, names: Sequence[str], action: BootState | BootCho
              now: datetime | None = None) -> dict[str, str]:
     """Set the hosts' boot action. install: each host gets a fresh one-time token (returned by
     host); os: tokens are spent; stateless: boot state os with run action `stateless`, each
-    host a fresh token (its identity when its image fetches the host's state). Leaving
-    stateless (install, os) sets the run action back to os. Two statements in all, whatever
-    the number of hosts."""
-    choice = BootChoice(action)
-    ids = host_ids(session, names)
-    table = _HOSTS
-    session.flush()
-    if choice is not BootChoice.STATELESS:
-        for part in _chunks(list(ids.values())):  # leaving stateless: the disk again
-            session.execute(update(table).where(table.c.id.in_(part),
-                                                table.c.run_action == STATELESS)
-                            .values(run_action="os"))
-    if choice is BootChoice.OS:
-        for part in _chunks(list(ids.values())):
-            session.execute(update(table).where(table.c.id.in_(part))
-                            .values(boot=BootState.OS.value, install_token=None))
-        session.expire_all()
-        return {}
-    started = now or datetime.now(UTC)
-    tokens = {name: secrets.token_urlsafe(24) for name in ids}
-    values: dict[str, Any] = (
-        {"boot": BootState.INSTALL.value, "install_started": started}
-        if choice is BootChoice.INSTALL else
-        {"boot": BootState.OS.value, "run_action": STATELESS, "install_started": None})
-    if ids:
-        # one UPDATE, executed with a parameter set per host (each host its own token)
-        session.execute(
-            update(table).where(table.c.id == bindparam("row_id"))
-            .values(install_token=bindparam("token"), **values),
-            [{"row_id": ids[n], "token": t} for n, t in tokens.items()],
-        )
+    host a fresh token (rocks.inventory.core's, on the session's connection)."""
+    from rocks.inventory import core
+
+    tokens = core.set_boot(core.Db.of(session), names, action, now=now)
     session.expire_all()
     return tokens
 

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from rocks.errors import RocksError
 from rocks.inventory.attrs import check_attr_name, rack_number
-from rocks.inventory.hosts import check_interface, network_index
+from rocks.inventory.core import check_interface
+from rocks.inventory.hosts import network_index
 from rocks.inventory.lookup import unknown
 from rocks.inventory.schema import ApplianceRow, AttributeRow, HostRow, InterfaceRow
 from rocks.inventory.validate import check_name

@@ -24,6 +24,9 @@ def expand_hosts(session: Session | Db, words: Sequence[str], *, empty_means_all
     from rocks.inventory import core
 
     db = core.Db.of(session)
+    if words and all(not _RACK.match(w) and not any(c in w for c in "*?[") for w in words) \
+            and core.existing_hosts(db, words) == set(words):
+        return sorted(set(words))  # plain host names (no appliance has a host's name)
     rows = core.host_index(db)
     if not words:
         return sorted(r[0] for r in rows) if empty_means_all else []

@@ -201,7 +201,7 @@ def _claim(p: Problems, line: int, host: str, code: str, what: str, key: Any,
 def _plan_host(name: str, rows: list[Row], header: Sequence[str], ix: _Index, p: Problems,
                seen_mac: dict[str, tuple[int, str]], seen_ip: dict[tuple[str, str], tuple[int, str]]
                ) -> tuple[Host, dict[str, str]] | None:
-    from rocks.inventory.hosts import check_interface
+    from rocks.inventory.core import check_interface
     from rocks.inventory.validate import check_name, normalise_mac
 
     line = rows[0].line

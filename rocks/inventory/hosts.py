@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -11,70 +10,14 @@ from sqlalchemy.orm import Session
 
 from rocks.errors import RocksError
 from rocks.inventory import core
-from rocks.inventory.lookup import appliance_id, host_id, host_row, network_row, unknown
+from rocks.inventory.lookup import appliance_id, host_id, host_row, unknown
 from rocks.inventory.schema import ApplianceRow, HostRow, InterfaceRow, NetworkRow
-from rocks.inventory.validate import normalise_mac, parse_ip, parse_network
-from rocks.model.inventory import BMC_PROTOCOLS, BootState, Host, Interface
-
-
-@dataclass(frozen=True, slots=True)
-class CheckedInterface:
-    """An interface's column values after validation (MAC normalised, IP inside its network)."""
-
-    device: str
-    mac: str | None
-    ip: str | None
-    network_id: int | None
-    values: dict[str, Any]
-
-
-def check_interface(
-    host: str, iface: Interface, networks: dict[str, tuple[int, Any]]
-) -> CheckedInterface:
-    """Validate one interface against `networks` (name → (id, ip_network)), raising on error."""
-    if not iface.device:
-        raise RocksError.of("bad-interface", f"host {host}: an interface needs a device name")
-    mac = normalise_mac(iface.mac, host) if iface.mac else None
-    network_id: int | None = None
-    ip: str | None = None
-    if iface.network:
-        if iface.network not in networks:
-            raise unknown("network", iface.network, hint="see `rocks list network`")
-        network_id, net = networks[iface.network]
-    if iface.ip:
-        address = parse_ip(iface.ip, host)
-        if network_id is not None and address not in net:
-            raise RocksError.of(
-                "ip-outside-network",
-                f"host {host} {iface.device}: {address} is not inside network "
-                f"{iface.network} ({net})",
-                hint=f"choose an address in {net}, or another network",
-            )
-        ip = str(address)
-    if iface.bmc and iface.bmc not in BMC_PROTOCOLS:
-        raise RocksError.of(
-            "bad-bmc", f"host {host} {iface.device}: bmc {iface.bmc!r} is not a BMC protocol",
-            hint="bmc=ipmi or bmc=redfish (empty: not a BMC)")
-    values = {
-        "device": iface.device,
-        "mac": mac,
-        "ip": ip,
-        "network_id": network_id,
-        "name": iface.name,
-        "module": iface.module,
-        "vlan": iface.vlan,
-        "options": iface.options,
-        "default_gateway": iface.default_gateway,
-        "bmc": iface.bmc or None,
-    }
-    return CheckedInterface(iface.device, mac, ip, network_id, values)
+from rocks.inventory.validate import normalise_mac, parse_ip
+from rocks.model.inventory import BootState, Host, Interface
 
 
 def network_index(session: Session) -> dict[str, tuple[int, Any]]:
-    rows = session.execute(
-        select(NetworkRow.id, NetworkRow.name, NetworkRow.subnet, NetworkRow.netmask)
-    )
-    return {name: (nid, parse_network(name, sub, mask)) for nid, name, sub, mask in rows}
+    return core.network_index(core.Db.of(session))
 
 
 def _iface_query() -> Any:
@@ -118,57 +61,16 @@ def _owner_of(session: Session, condition: Any) -> tuple[str, str] | None:
 
 
 def add_interface(session: Session, iface: Interface) -> Interface:
-    """Add an interface to `iface.host`, refusing duplicate MACs, addresses and devices."""
-    hid = host_id(session, iface.host)
-    networks: dict[str, tuple[int, Any]] = {}
-    if iface.network:
-        net = network_row(session, iface.network)
-        networks[net.name] = (net.id, parse_network(net.name, net.subnet, net.netmask))
-    checked = check_interface(iface.host, iface, networks)
-    clash = _owner_of(
-        session, (InterfaceRow.host_id == hid) & (InterfaceRow.device == checked.device)
-    )
-    if clash:
-        raise RocksError.of(
-            "duplicate-interface",
-            f"host {iface.host} already has an interface {checked.device}",
-            hint="remove it first, or use `rocks set host interface …`",
-        )
-    if checked.mac and (clash := _owner_of(session, InterfaceRow.mac == checked.mac)):
-        raise RocksError.of(
-            "duplicate-mac",
-            f"MAC {checked.mac} for host {iface.host} is already used by {clash[0]} {clash[1]}",
-            hint="each MAC address belongs to one interface",
-        )
-    if checked.ip and checked.network_id is not None:
-        clash = _owner_of(
-            session,
-            (InterfaceRow.network_id == checked.network_id) & (InterfaceRow.ip == checked.ip),
-        )
-        if clash:
-            raise RocksError.of(
-                "duplicate-ip",
-                f"IP {checked.ip} for host {iface.host} on network {iface.network} is already "
-                f"used by {clash[0]} {clash[1]}",
-                hint="see `rocks report nextip` for a free address",
-            )
-    row = InterfaceRow(host_id=hid, **checked.values)
-    session.add(row)
-    session.flush()
-    return _to_interface(row, iface.host, iface.network or None)
+    """Add an interface to `iface.host`, refusing duplicate MACs, addresses and devices
+    (rocks.inventory.core's, on the session's connection)."""
+    added = core.add_interface(core.Db.of(session), iface)
+    session.expire_all()
+    return added
 
 
 def remove_interface(session: Session, host: str, device: str) -> None:
-    hid = host_id(session, host)
-    result = session.execute(
-        delete(InterfaceRow).where(InterfaceRow.host_id == hid, InterfaceRow.device == device)
-    )
-    if not getattr(result, "rowcount", 0):
-        raise RocksError.of(
-            "unknown-interface",
-            f"host {host} has no interface {device}",
-            hint=f"see `rocks list host interface {host}`",
-        )
+    core.remove_interface(core.Db.of(session), host, device)
+    session.expire_all()
 
 
 def _to_host(row: HostRow, appliance: str, interfaces: Sequence[Interface] = ()) -> Host:
@@ -313,9 +215,6 @@ def rename_host(session: Session, name: str, new_name: str) -> Host:
     return get_host(session, new_name)
 
 
-_UNSET: Any = object()
-
-
 def update_interface(
     session: Session,
     host: str,
@@ -326,74 +225,18 @@ def update_interface(
     ip: str | None = None,
     network: str | None = None,
     module: str | None = None,
-    vlan: int | None = _UNSET,
+    vlan: int | None = core.UNSET,
     options: str | None = None,
     bmc: str | None = None,
 ) -> Interface:
     """Change fields of `host`'s interface `device` (None leaves a field; "" clears mac, ip,
-    network; vlan=None clears it) with the same checks as `add_interface`."""
-    hid = host_id(session, host)
-    row = session.scalars(
-        select(InterfaceRow).where(InterfaceRow.host_id == hid, InterfaceRow.device == device)
-    ).one_or_none()
-    if row is None:
-        raise RocksError.of(
-            "unknown-interface",
-            f"host {host} has no interface {device}",
-            hint=f"see `rocks list host interface {host}`",
-        )
-    current = session.scalar(select(NetworkRow.name).where(NetworkRow.id == row.network_id))
-    wanted = Interface(
-        host=host,
-        device=device if new_device is None else new_device,
-        mac=(row.mac or "") if mac is None else mac,
-        ip=(row.ip or "") if ip is None else ip,
-        network=(current or "") if network is None else network,
-        name=row.name,
-        module=row.module if module is None else module,
-        vlan=row.vlan if vlan is _UNSET else vlan,
-        options=row.options if options is None else options,
-        default_gateway=row.default_gateway,
-        bmc=(row.bmc or "") if bmc is None else bmc,
-    )
-    networks: dict[str, tuple[int, Any]] = {}
-    if wanted.network:
-        net = network_row(session, wanted.network)
-        networks[net.name] = (net.id, parse_network(net.name, net.subnet, net.netmask))
-    checked = check_interface(host, wanted, networks)
-    others = InterfaceRow.id != row.id
-    if checked.device != device and _owner_of(
-        session, others & (InterfaceRow.host_id == hid) & (InterfaceRow.device == checked.device)
-    ):
-        raise RocksError.of(
-            "duplicate-interface",
-            f"host {host} already has an interface {checked.device}",
-            hint="choose another device name, or remove that interface first",
-        )
-    if checked.mac and (clash := _owner_of(session, others & (InterfaceRow.mac == checked.mac))):
-        raise RocksError.of(
-            "duplicate-mac",
-            f"MAC {checked.mac} for host {host} is already used by {clash[0]} {clash[1]}",
-            hint="each MAC address belongs to one interface",
-        )
-    if checked.ip and checked.network_id is not None:
-        clash = _owner_of(
-            session,
-            others
-            & (InterfaceRow.network_id == checked.network_id)
-            & (InterfaceRow.ip == checked.ip),
-        )
-        if clash:
-            raise RocksError.of(
-                "duplicate-ip",
-                f"IP {checked.ip} for host {host} on network {wanted.network} is already "
-                f"used by {clash[0]} {clash[1]}",
-                hint="see `rocks report nextip` for a free address",
-            )
-    for key, value in checked.values.items():
-        setattr(row, key, value)
-    session.flush()
-    return _to_interface(row, host, wanted.network or None)
+    network; vlan=None clears it) with the same checks as `add_interface` (rocks.inventory.core,
+    on the session's connection)."""
+    changed = core.update_interface(core.Db.of(session), host, device, new_device=new_device,
+                                    mac=mac, ip=ip, network=network, module=module, vlan=vlan,
+                                    options=options, bmc=bmc)
+    session.expire_all()
+    return changed
 
 
 def bmc_interfaces(session: Session, hosts: Iterable[str] | None = None) -> list[Interface]:

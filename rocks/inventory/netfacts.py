@@ -30,11 +30,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rocks.errors import Diagnostic, Severity
+from rocks.inventory.core import FRONTEND_ATTR, SERVED
 from rocks.model.attrtypes import check_value
-from rocks.model.inventory import Network, ResolvedAttributes, Scope
+from rocks.model.inventory import Attribute, Network, ResolvedAttributes, Scope
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
+
+    from rocks.inventory.core import Db
 
 NETWORK = "network"  # the source of a derived value, as `resolve_attrs` reports it
 PRIVATE = "private"
@@ -42,9 +45,9 @@ PUBLIC = "public"
 FRONTEND_APPLIANCE = "frontend"
 FRONTEND_PORT = 8080  # `rocks start frontend`'s default port
 DISTRO_PATH = "/install/distro"
-FRONTEND_ATTR = "frontend"  # the frontend host that serves a host (empty: the head node)
-# The facts a host's own frontend decides (the others — DNS, NTP, NFS, gateway — stay the head's)
-SERVED = ("Kickstart_PrivateKickstartHost", "Kickstart_FrontendURL", "Kickstart_DistroURL")
+# FRONTEND_ATTR: the frontend host that serves a host (empty: the head node); SERVED: the facts
+# a host's own frontend decides (the others — DNS, NTP, NFS, gateway — stay the head's). Defined
+# in rocks.inventory.core, whose plain-SQL path checks for them without importing this module.
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,37 +200,30 @@ class Served:
         return self._cache[key]
 
 
-def frontend_nics(session: Session) -> list[FrontendNic]:
-    from sqlalchemy import select
+def frontend_nics(session: Session | Db) -> list[FrontendNic]:
+    from rocks.inventory import core
 
-    from rocks.inventory.schema import ApplianceRow, AttributeRow, HostRow, InterfaceRow, NetworkRow
-
-    rows = session.execute(
-        select(HostRow.name, InterfaceRow.device, InterfaceRow.ip, NetworkRow.name,
-               InterfaceRow.name)
-        .join(HostRow, InterfaceRow.host_id == HostRow.id)
-        .join(ApplianceRow, HostRow.appliance_id == ApplianceRow.id)
-        .join(NetworkRow, InterfaceRow.network_id == NetworkRow.id)
-        .where(ApplianceRow.name == FRONTEND_APPLIANCE, InterfaceRow.ip.is_not(None))
-    ).all()
-    named = set(session.scalars(select(AttributeRow.value).where(
-        AttributeRow.name == FRONTEND_ATTR))) if len({r[0] for r in rows}) > 1 else set()
-    return [FrontendNic(h, d, ip, n, name or "", h in named)
-            for h, d, ip, n, name in rows if ip]
+    db = core.Db.of(session)
+    rows = core.frontend_interfaces(db)
+    named = core.attribute_values(db, FRONTEND_ATTR) if len({r[0] for r in rows}) > 1 \
+        else set()
+    return [FrontendNic(h, d, ip, n, name, h in named) for h, d, ip, n, name in rows]
 
 
-def network_facts(session: Session, explicit: Mapping[str, str]) -> dict[str, Fact]:
+def network_facts(session: Session | Db, explicit: Mapping[str, str]) -> dict[str, Fact]:
     """derive() over the inventory; `explicit` = the global attributes (name → value)."""
-    from rocks.inventory.networks import list_networks
+    from rocks.inventory import core
 
-    return derive(list_networks(session), frontend_nics(session), explicit)
+    return derive(core.networks(core.Db.of(session)), frontend_nics(session), explicit)
 
 
-def resolve_global(session: Session) -> ResolvedAttributes:
-    """The cluster-wide values without roll defaults: derived facts < global attributes."""
-    from rocks.inventory.attrs import list_attrs
+def resolve_global(session: Session | Db) -> ResolvedAttributes:
+    """The cluster-wide values without roll defaults: derived facts < global attributes
+    (plain SQL: `rocks sync` reads them without the ORM)."""
+    from rocks.inventory import core
 
-    rows = list_attrs(session, Scope.GLOBAL)
+    rows = [Attribute(n, v, Scope.GLOBAL, "", secret)
+            for n, v, secret in core.global_attributes(core.Db.of(session))]
     explicit = {a.name: a.value for a in rows}
     values: dict[str, str] = {}
     sources: dict[str, Scope | str] = {}
@@ -240,18 +236,19 @@ def resolve_global(session: Session) -> ResolvedAttributes:
     return ResolvedAttributes(values, sources, frozenset(a.name for a in rows if a.secret))
 
 
-def conflicts(session: Session, effective: Mapping[str, str] | None = None) -> list[Diagnostic]:
+def conflicts(session: Session | Db,
+              effective: Mapping[str, str] | None = None) -> list[Diagnostic]:
     """Warnings where an explicit attribute (any scope) disagrees with what the networks say,
     and where a frontend fact the networks cannot give (no frontend host on the private
     network) lies outside that network. `effective`: the global values in force (roll defaults
     < derived < global), for the second check."""
-    from rocks.inventory.attrs import list_attrs
-    from rocks.inventory.networks import list_networks
+    from rocks.inventory import core
 
-    rows = list_attrs(session)
-    explicit = {a.name: a.value for a in rows if a.scope is Scope.GLOBAL}
-    networks = list_networks(session)
-    facts = derive(networks, frontend_nics(session), explicit)
+    db = core.Db.of(session)
+    explicit = {n: v for n, v, _ in core.global_attributes(db)}
+    networks = core.networks(db)
+    facts = derive(networks, frontend_nics(db), explicit)
+    rows = core.attributes_named(db, [*facts, FRONTEND_ATTR])
     out: list[Diagnostic] = []
     for a in rows:
         fact = facts.get(a.name)

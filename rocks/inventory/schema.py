@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -252,6 +253,19 @@ class HostStatusRow(Base):
     checked: Mapped[datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(String(16))
     last_run: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class HostVersionRow(Base):
+    """A random number that changes whenever anything sync writes for a host may have changed
+    (its row, its interfaces, its attributes): set by triggers (migration 0006), never by rocks
+    itself, so every writer — any command, the frontend, another frontend on the same database,
+    plain SQL — is seen. `rocks sync` compares them with those it last planned from
+    (rocks/sync/incremental.py) and replans only the hosts whose number moved."""
+
+    __tablename__ = "host_versions"
+
+    host_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class FrontendRow(Base):

@@ -2,31 +2,30 @@
 directory, fsync, rename, fsync the directory), remove managed files no longer desired, and
 say which services must reload.
 
-Managed paths are listed in a manifest under the root. Temp files about to be written are
-listed in a pending file first, so a run killed between writing a temp file and renaming it
-leaves the old file in place and the next run removes the litter.
+Managed paths are listed in the manifest under the root (rocks.sync.state) with a digest of
+their content and the stamp they had when last written: a file whose digest and stamp agree is
+unchanged without being read. Temp files about to be written are listed in a pending file
+first, so a run killed between writing a temp file and renaming it leaves the old file in place
+and the next run removes the litter.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import difflib
 import json
 import os
-import shutil
 import stat
-import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rocks.errors import Diagnostic, RocksError
+from rocks.sync import state
 from rocks.sync.inputs import SHARED, DesiredFile
 from rocks.sync.plan import Plan
 
-MANIFEST = "var/lib/rocks/sync-manifest.json"
+MANIFEST = state.STATE
 PENDING = "var/lib/rocks/sync-pending.json"
 TMP_SUFFIX = ".rocks-tmp"
 # past this many files one sync(2) is far cheaper than an fsync per file, and as safe: every
@@ -49,17 +48,6 @@ class ApplyResult:
     services_to_reload: set[str] = field(default_factory=set)
 
 
-@dataclass(slots=True)
-class _Manifest:
-    owners: dict[str, list[str]]
-    services: dict[str, str]
-
-    def encode(self) -> bytes:
-        doc = {"version": 1, "owners": {o: sorted(p) for o, p in sorted(self.owners.items())},
-               "services": dict(sorted(self.services.items()))}
-        return (json.dumps(doc, separators=(",", ":")) + "\n").encode()
-
-
 def disk_reader(root: Path) -> Callable[[str], bytes | None]:
     """A `previous` reader for `plan()`: the bytes of root/path, or None."""
 
@@ -70,19 +58,6 @@ def disk_reader(root: Path) -> Callable[[str], bytes | None]:
             return None
 
     return read
-
-
-def _load_manifest(root: Path) -> _Manifest:
-    try:
-        doc = json.loads((root / MANIFEST).read_bytes())
-    except FileNotFoundError:
-        return _Manifest({}, {})
-    except ValueError as exc:
-        raise RocksError(Diagnostic(
-            "sync.bad-manifest", f"{root / MANIFEST}: {exc}", None,
-            "remove it; the next sync will not remove stale files")) from exc
-    return _Manifest({o: list(p) for o, p in doc.get("owners", {}).items()},
-                     dict(doc.get("services", {})))
 
 
 def _read(target: str) -> tuple[bytes | None, int]:
@@ -105,6 +80,8 @@ def _read(target: str) -> tuple[bytes | None, int]:
 
 
 def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
+    import difflib
+
     def lines(data: bytes | None) -> list[str] | None:
         if data is None:
             return []
@@ -125,6 +102,8 @@ def _diff(path: str, old: bytes | None, new: bytes | None) -> str:
 
 def _syncfs(root: Path) -> None:
     """Flush the file system holding `root` (syncfs(2)); sync(2) where that is unavailable."""
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
@@ -150,16 +129,19 @@ def _temp_for(target: Path) -> Path:
     return target.with_name(f".{target.name}{TMP_SUFFIX}")
 
 
-def _write_atomic(target: Path, content: bytes, mode: int = 0o644) -> None:
+def _write_atomic(target: Path, content: bytes, mode: int = 0o644, *,
+                  durable: bool = True) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_for(target)
     with open(tmp, "wb") as fh:
         fh.write(content)
         fh.flush()
         os.fchmod(fh.fileno(), mode)
-        os.fsync(fh.fileno())
+        if durable:
+            os.fsync(fh.fileno())
     os.replace(tmp, target)
-    _fsync_dir(target.parent)
+    if durable:
+        _fsync_dir(target.parent)
 
 
 def _clean_pending(root: Path) -> None:
@@ -176,78 +158,131 @@ def _clean_pending(root: Path) -> None:
 
 
 Progress = Callable[[str, int, int], None]
+KEEP: Any = object()  # apply(cache=KEEP): leave the incremental plan's memory as it is
 _EVERY = 500  # files between progress reports
 
 
 def apply(
     plan: Plan, root: Path, *, dry_run: bool = False, diff: bool | None = None,
-    progress: Progress | None = None,
+    progress: Progress | None = None, cache: Any = KEEP, loaded: state.State | None = None,
 ) -> ApplyResult:
     """Bring `root` to the plan. `diff` defaults to `dry_run` (diffing big files costs time);
-    `progress(stage, done, total)` hears of long runs ("compare", "write")."""
+    `progress(stage, done, total)` hears of long runs ("compare", "write"). `cache` replaces
+    the incremental plan's memory stored with the manifest (rocks.sync.incremental); by
+    default it is kept. `loaded`: the state of `root` when the caller has read it already."""
     root = Path(root)
     base = str(root) + "/"
     want_diff = dry_run if diff is None else diff
     if not dry_run:
         _clean_pending(root)
-    manifest = _load_manifest(root)
+    st = loaded if loaded is not None else state.load(root)
+    manifest = st.files
     desired = {f.path: f for f in plan.files}
     changed: list[DesiredFile] = []
+    digests: dict[str, bytes] = {}
+    restamp: list[str] = []  # unchanged, but read to find out: record their stamp
+    absent: set[str] = set()  # changed and not there before
     diffs: list[str] = []
     unchanged = 0
     for n, (path, f) in enumerate(desired.items()):
         if progress is not None and n % _EVERY == 0:
             progress("compare", n, len(desired))
+        digests[path] = d = state.digest(f.content)
+        rec = manifest.get(path)
+        if rec is not None and rec.digest == d and rec.mode == f.mode and rec.owner == f.owner \
+                and rec.service == (f.service or "") and _stamp(base + path) == rec.stamp:
+            unchanged += 1
+            continue
         old, mode = _read(base + path)
         if old == f.content and mode == f.mode:
             unchanged += 1
+            restamp.append(path)
             continue
         changed.append(f)
+        if old is None:
+            absent.add(path)
         if want_diff and old != f.content:
             diffs.append(_diff(path, old, f.content))
-    touched = (set(manifest.owners) | {f.owner for f in plan.files} if plan.scope is None
-               else {SHARED, *plan.scope})
-    removed = sorted(p for o in touched for p in manifest.owners.get(o, ()) if p not in desired)
+    touched = _touched(plan, manifest)
+    removed = sorted(p for p in manifest.owned_by(touched) if p not in desired)
     for path in removed:
         if want_diff:
             old, _ = _read(base + path)
             if old is not None:
                 diffs.append(_diff(path, old, None))
     services = {f.service for f in changed if f.service}
-    services |= {manifest.services[p] for p in removed if p in manifest.services}
+    for path in removed:
+        rec = manifest.get(path)
+        if rec is not None and rec.service:
+            services.add(rec.service)
     result = ApplyResult([f.path for f in changed], unchanged, removed, "".join(diffs),
                          {s for s in services if s is not None})
     if progress is not None:
         progress("compare", len(desired), len(desired))
     if dry_run:
         return result
-    _write_changes(root, changed, removed, progress)
-    new = _next_manifest(manifest, plan, touched, set(removed))
-    if new is not None:
-        _write_atomic(root / MANIFEST, new.encode())
+    stamps = _write_changes(root, changed, removed, progress, absent)
+    for path in removed:
+        manifest.remove(path)
+    for path in restamp:
+        stamps[path] = _stamp(base + path)
+    for path, stamp in stamps.items():
+        f = desired[path]
+        manifest.set(path, state.Record(f.owner, digests[path], f.mode, f.service or "",
+                                        stamp))
+    for path, f in desired.items():  # owner or service moved without a content change
+        rec = manifest.get(path)
+        if rec is not None and (rec.owner != f.owner or rec.service != (f.service or "")):
+            manifest.set(path, state.Record(f.owner, rec.digest, rec.mode, f.service or "",
+                                            rec.stamp))
+    if cache is not KEEP:
+        st.cache = cache
+    if manifest.changed or cache is not KEEP:
+        state.save(root, st, files=manifest.changed, cache=cache is not KEEP)
     return result
 
 
-def _next_manifest(
-    old: _Manifest, plan: Plan, touched: set[str], removed: set[str]
-) -> _Manifest | None:
-    """The manifest after this run, or None when it would not change."""
-    by_owner: dict[str, list[str]] = {}
-    for f in plan.files:
-        by_owner.setdefault(f.owner, []).append(f.path)
-    owners = {o: p for o, p in old.owners.items() if o not in touched}
-    owners.update(by_owner)
-    services = {p: s for p, s in old.services.items() if p not in removed}
-    services.update({f.path: f.service for f in plan.files if f.service})
-    same = services == old.services and all(
-        set(owners.get(o, ())) == set(old.owners.get(o, ())) for o in touched)
-    return None if same else _Manifest(owners, services)
+def verify(root: Path, loaded: state.State) -> tuple[set[str], int]:
+    """Check every managed file against the manifest: a file whose stamp moved but whose
+    content and mode are still the recorded ones is re-stamped; the owners of the others
+    (edited, removed or replaced by hand) are returned, with the number of files found
+    intact."""
+    base = str(root) + "/"
+    manifest = loaded.files
+    stale = manifest.stale(base)
+    bad: set[str] = set()
+    broken = 0
+    for path, rec in stale:
+        old, mode = _read(base + path)
+        if old is not None and rec.digest and state.digest(old) == rec.digest \
+                and mode == rec.mode:
+            manifest.set(path, state.Record(rec.owner, rec.digest, rec.mode, rec.service,
+                                            _stamp(base + path)))
+        else:
+            bad.add(rec.owner)
+            broken += 1
+    return bad, len(manifest) - broken
+
+
+def _stamp(target: str) -> state.Stamp:
+    try:
+        return state.stamp_of(os.lstat(target))
+    except OSError:
+        return state.NO_STAMP
+
+
+def _touched(plan: Plan, manifest: state.Manifest) -> set[str]:
+    """The owners whose every file the plan names (a managed file of theirs it does not
+    name goes)."""
+    if plan.scope is None:
+        return manifest.owners() | {f.owner for f in plan.files}
+    return {*plan.scope, SHARED} if plan.shared else set(plan.scope)
 
 
 def _write_changes(
     root: Path, files: list[DesiredFile], removed: list[str],
-    progress: Progress | None = None,
-) -> None:
+    progress: Progress | None = None, absent: set[str] | None = None,
+) -> dict[str, state.Stamp]:
     """Every file is written to a temp file beside it and renamed into place: a reader (a
     booting node's TFTP request, dhcpd starting) sees the old file or the whole new one, never
     a half-written or empty one — also when the sync is killed (kill -9) half way. The temp
@@ -260,18 +295,22 @@ def _write_changes(
     later change to one name breaks only its own link. Past PARALLEL_AT operations, links,
     renames and unlinks run on a few threads: each waits on the file system's journal, and
     waiting together is an order of magnitude faster than waiting in turn.
+
+    Returns the stamp of each file written (by path); `absent`: the paths known not to exist
+    (the others are looked at, to know what to take back if writing fails).
     """
+    stamps: dict[str, state.Stamp] = {}
     if not files and not removed:
-        return
+        return stamps
     base = str(root) + "/"
     jobs: list[tuple[str, str, DesiredFile]] = []  # (write to, rename to, file)
     for f in files:
         target = base + f.path
         head, _, name = target.rpartition("/")
         jobs.append((f"{head}/.{name}{TMP_SUFFIX}", target, f))
-    if jobs:
+    if jobs:  # (not fsynced: it names litter a killed run leaves, which a crash would not)
         _write_atomic(root / PENDING,
-                      json.dumps([w[len(base):] for w, _, _ in jobs]).encode())
+                      json.dumps([w[len(base):] for w, _, _ in jobs]).encode(), durable=False)
     batch = len(jobs) > BATCH_SYNC_AT
     dirs = {w.rpartition("/")[0] for w, _, _ in jobs}
     # one inode per distinct (content, mode); the other names become links to it
@@ -296,13 +335,18 @@ def _write_changes(
         for d in sorted(dirs):
             os.makedirs(d, exist_ok=True)
         contents = dict(firsts)
-        _each(lambda dest, _: _write_new(dest, contents[dest], fsync=not batch),
-              [(dest, "") for dest, _ in firsts], tick)
-        _each(_link_or_copy(contents), twins, tick)
+        written: dict[str, state.Stamp] = {}
+
+        def write(dest: str, _unused: str) -> None:
+            written[dest] = _write_new(dest, contents[dest], fsync=not batch)
+
+        _each(write, [(dest, "") for dest, _ in firsts], tick)
+        _each(_link_or_copy(contents, written), twins, tick)
         if batch:
             _syncfs(root)
         # names that did not exist before this run: taken back if a later step fails
-        fresh = {target for _, target, _ in jobs if not os.path.lexists(target)}
+        fresh = {target for _, target, f in jobs
+                 if (f.path in absent if absent is not None else not os.path.lexists(target))}
         _each(_renamer(renamed), [(dest, target) for dest, target, _ in jobs])
         _each(_unlink, [(base + p, "") for p in removed], tick)
         dirs |= {(base + p).rpartition("/")[0] for p in removed}
@@ -310,6 +354,7 @@ def _write_changes(
             if os.path.isdir(d):
                 _fsync_dir(Path(d))
         done = True
+        stamps = {f.path: written[dest] for dest, _, f in jobs}
         if progress is not None:
             progress("write", total, total)
     except OSError as exc:
@@ -328,6 +373,7 @@ def _write_changes(
                     with contextlib.suppress(OSError):
                         os.unlink(target)
         (root / PENDING).unlink(missing_ok=True)
+    return stamps
 
 
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -335,7 +381,8 @@ PARALLEL_AT = 256
 _THREADS = 8
 
 
-def _write_new(dest: str, f: DesiredFile, *, fsync: bool) -> None:
+def _write_new(dest: str, f: DesiredFile, *, fsync: bool) -> state.Stamp:
+    """Write the file; its stamp (renaming and linking it later keep it)."""
     fd = os.open(dest, _FLAGS, f.mode)
     try:
         view = memoryview(f.content)
@@ -344,16 +391,19 @@ def _write_new(dest: str, f: DesiredFile, *, fsync: bool) -> None:
         os.fchmod(fd, f.mode)  # O_CREAT's mode is masked by umask
         if fsync:
             os.fsync(fd)
+        return state.stamp_of(os.fstat(fd))
     finally:
         os.close(fd)
 
 
-def _link_or_copy(files: dict[str, DesiredFile]) -> Callable[[str, str], None]:
+def _link_or_copy(files: dict[str, DesiredFile],
+                  written: dict[str, state.Stamp]) -> Callable[[str, str], None]:
     def link(src: str, dest: str) -> None:
         try:
             os.link(src, dest)
+            written[dest] = written[src]
         except OSError:  # no hard links on this file system, or a name in the way: write it
-            _write_new(dest, files[src], fsync=False)
+            written[dest] = _write_new(dest, files[src], fsync=False)
 
     return link
 
@@ -405,6 +455,8 @@ def _each(op: Callable[[str, str], None], pairs: list[tuple[str, str]],
 
 
 def _systemctl(argv: Sequence[str]) -> int:
+    import subprocess
+
     return subprocess.run(list(argv), check=False).returncode
 
 
@@ -416,6 +468,8 @@ def reload(
     if not wanted:
         return []
     if runner is None:
+        import shutil
+
         if not Path("/run/systemd/system").is_dir() or shutil.which("systemctl") is None:
             return [f"systemd is not running; reload these by hand: {', '.join(wanted)}"]
         runner = _systemctl

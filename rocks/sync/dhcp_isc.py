@@ -8,6 +8,7 @@ import re
 
 from rocks.sync import bootloaders
 from rocks.sync.inputs import HEADER, SHARED, BiosLoader, DesiredFile, Frontend, Service
+from rocks.sync.segments import Entry, Segments
 from rocks.sync.site import Net, Nic, Site, int_to_ip, ip_to_int
 
 PATH = "etc/dhcp/dhcpd.conf"
@@ -62,13 +63,7 @@ def router_for(site: Site, net: Net) -> str:
     return site.inp.frontend.private_ip if net.contains(fe) else ""
 
 
-def _host_lines(nic: Nic, used: set[str], indent: str) -> list[str]:
-    ident = _safe_ident(f"{nic.host.name}-{nic.iface.device or 'if'}")
-    base, n = ident, 1
-    while ident in used:
-        n += 1
-        ident = f"{base}-{n}"
-    used.add(ident)
+def _host_lines(nic: Nic, ident: str, indent: str) -> list[str]:
     return [
         f"{indent}host {ident} {{",
         f"{indent}  hardware ethernet {nic.iface.mac};",
@@ -78,7 +73,78 @@ def _host_lines(nic: Nic, used: set[str], indent: str) -> list[str]:
     ]
 
 
+def _ident(nic: Nic) -> str:
+    return _safe_ident(f"{nic.host.name}-{nic.iface.device or 'if'}")
+
+
+def boots(site: Site, nic: Nic) -> bool:
+    """Whether the interface gets the boot file: a kickstartable host's, not its BMC."""
+    return site.kickstartable(nic.host) and not nic.iface.bmc
+
+
+def segment(network: str, booting: bool) -> str:
+    return f"dhcp:{network}:{'pxe' if booting else 'other'}"
+
+
+def bmc_segment(network: str) -> str:
+    """BMCs with a MAC on a network (no text): DHCP serves that network for them."""
+    return f"bmc:{network}"
+
+
+def entries(site: Site, nic: Nic) -> list[Entry]:
+    """What one interface adds to dhcpd.conf (and which networks DHCP serves)."""
+    if not nic.iface.mac:
+        return []
+    name = nic.net.network.name
+    booting = boots(site, nic)
+    ident = _ident(nic)
+    text = "\n".join(_host_lines(nic, ident, "    " if booting else "  "))
+    out = [Entry(segment(name, booting), nic.ip_int, nic.host.name, text, ident)]
+    if nic.iface.bmc:
+        out.append(Entry(bmc_segment(name), nic.ip_int, nic.host.name, ""))
+    return out
+
+
+def served(site: Site, segs: Segments) -> set[str]:
+    """Networks DHCP serves: PXE networks, and those where BMCs get their addresses (the
+    segments' form of Site.dhcp_networks)."""
+    return {n for n, net in site.nets.items() if net.network.pxe or segs.size(bmc_segment(n))}
+
+
+def _deduped(texts: list[str], idents: list[str], used: set[str]) -> list[str]:
+    """The host blocks with each identifier made unique in file order (a host "a-b" with
+    device "c" and a host "a" with device "b-c" both make "a-b-c": the second gets "-2")."""
+    out = []
+    for text, ident in zip(texts, idents, strict=True):
+        base, n, unique = ident, 1, ident
+        while unique in used:
+            n += 1
+            unique = f"{base}-{n}"
+        used.add(unique)
+        out.append(text if unique == ident else
+                   text.replace(f"host {ident} {{", f"host {unique} {{", 1))
+    return out
+
+
+def collisions(site: Site, segs: Segments) -> bool:
+    """Whether two host blocks of the served networks share an identifier."""
+    seen: set[str] = set()
+    count = 0
+    for name in served(site, segs):
+        for booting in (True, False):
+            seg = segs[segment(name, booting)]
+            if len(seg):
+                part = seg.name_text().split("\0")
+                seen.update(part)
+                count += len(part)
+    return len(seen) != count
+
+
 def render(site: Site) -> str:
+    return render_from(site, Segments.build(e for nic in site.nics for e in entries(site, nic)))
+
+
+def render_from(site: Site, segs: Segments) -> str:
     inp = site.inp
     fe = inp.frontend
     out = [
@@ -95,17 +161,13 @@ def render(site: Site) -> str:
         "option ipxe.no-pxedhcp code 176 = unsigned integer 8;",
         "option ipxe.no-pxedhcp 1;",
     ]
-    by_net: dict[str, list[Nic]] = {}
-    for nic in site.nics:
-        if nic.iface.mac:
-            by_net.setdefault(nic.net.network.name, []).append(nic)
-    used: set[str] = set()
     disc = site.discovery
-    served = site.dhcp_networks()
+    serving = served(site, segs)
+    used: set[str] | None = set() if collisions(site, segs) else None
     for name in sorted(site.nets):
         net = site.nets[name]
         network = net.network
-        if name not in served:
+        if name not in serving:
             continue
         out += ["", f"subnet {network.subnet} netmask {network.netmask} {{",
                 f"  option subnet-mask {network.netmask};",
@@ -122,29 +184,37 @@ def render(site: Site) -> str:
         if disc is not None and disc.network == name:
             out += ["  pool {", f"    range {disc.start} {disc.end};", *boot_block(site, "    "),
                     "  }"]
-        nics = by_net.get(name, [])
         # BMCs get their address like any interface, never a boot file
-        pxe_hosts = [n for n in nics if site.kickstartable(n.host) and not n.iface.bmc]
-        others = [n for n in nics if not site.kickstartable(n.host) or n.iface.bmc]
-        # one group per frontend that serves some of them (the head node's first)
-        groups: dict[Frontend, list[Nic]] = {inp.frontend: []} if pxe_hosts else {}
-        for nic in pxe_hosts:
-            groups.setdefault(inp.frontend_for(nic.host.name), []).append(nic)
-        for fe_of, members in groups.items():
-            if not members:
+        for booting in (True, False):
+            seg = segs[segment(name, booting)]
+            if not len(seg):
                 continue
-            via = "" if fe_of == inp.frontend else f" from frontend {_safe_ident(fe_of.name)}"
-            out += [f"  group {{  # kickstartable appliances boot from the network{via}",
-                    *boot_block(site, "    ", fe_of)]
-            for nic in members:
-                out += _host_lines(nic, used, "    ")
-            out.append("  }")
-        for nic in others:
-            out += _host_lines(nic, used, "  ")
+            if used is None and not (booting and inp.host_frontends):
+                texts = [seg.joined("\n")]  # (as stored: no split)
+            elif used is None:
+                texts = seg.text_list()
+            else:
+                texts = _deduped(seg.text_list(), seg.name_text().split("\0"), used)
+            if not booting:
+                out += texts
+                continue
+            # one group per frontend that serves some of them (the head node's first)
+            groups: dict[Frontend, list[str]] = {fe: texts}
+            if inp.host_frontends:
+                groups = {fe: []}
+                for owner, text in zip(seg.owners, texts, strict=True):
+                    groups.setdefault(inp.frontend_for(owner), []).append(text)
+            for fe_of, members in groups.items():
+                if not members:
+                    continue
+                via = "" if fe_of == fe else f" from frontend {_safe_ident(fe_of.name)}"
+                out += [f"  group {{  # kickstartable appliances boot from the network{via}",
+                        *boot_block(site, "    ", fe_of), *members, "  }"]
         out.append("}")
     out.append("")
     return "\n".join(out)
 
 
-def isc_files(site: Site) -> list[DesiredFile]:
-    return [DesiredFile(PATH, render(site).encode(), 0o644, Service.DHCPD, SHARED)]
+def isc_files(site: Site, segs: Segments | None = None) -> list[DesiredFile]:
+    text = render(site) if segs is None else render_from(site, segs)
+    return [DesiredFile(PATH, text.encode(), 0o644, Service.DHCPD, SHARED)]

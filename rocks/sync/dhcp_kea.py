@@ -19,10 +19,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rocks.sync import bootloaders
+from rocks.sync import bootloaders, dhcp_isc
 from rocks.sync.dhcp_isc import router_for
 from rocks.sync.inputs import SHARED, BiosLoader, DesiredFile, Service
-from rocks.sync.site import Net, Site, int_to_ip
+from rocks.sync.segments import Entry, Segments
+from rocks.sync.site import Net, Nic, Site, int_to_ip
 
 PATH = "etc/kea/kea-dhcp4.conf"
 
@@ -86,20 +87,34 @@ def subnet_id(net: Net) -> int:
     return net.address or 1
 
 
+def _reservation(site: Site, nic: Nic) -> Reservation:
+    inp = site.inp
+    fe = inp.frontend_for(nic.host.name)
+    boots = site.kickstartable(nic.host) and not nic.iface.bmc
+    return Reservation(nic.host.name, nic.net.network.name, subnet_id(nic.net), nic.iface.mac,
+                       nic.ip, nic.ip_int, nic.name,
+                       fe.private_ip if boots and fe != inp.frontend else None)
+
+
 def reservations(site: Site) -> list[Reservation]:
     """Every interface with a MAC on a network DHCP serves, in address order."""
-    inp = site.inp
     served = site.dhcp_networks()
-    out = []
-    for nic in site.nics:
-        if not nic.iface.mac or nic.net.network.name not in served:
-            continue
-        fe = inp.frontend_for(nic.host.name)
-        boots = site.kickstartable(nic.host) and not nic.iface.bmc
-        out.append(Reservation(nic.host.name, nic.net.network.name, subnet_id(nic.net),
-                               nic.iface.mac, nic.ip,
-                               nic.ip_int, nic.name,
-                               fe.private_ip if boots and fe != inp.frontend else None))
+    return [_reservation(site, nic) for nic in site.nics
+            if nic.iface.mac and nic.net.network.name in served]
+
+
+def segment(network: str) -> str:
+    return f"kea:{network}"
+
+
+def entries(site: Site, nic: Nic) -> list[Entry]:
+    """What one interface adds to kea-dhcp4.conf: its reservation."""
+    if not nic.iface.mac:
+        return []
+    name = nic.net.network.name
+    out = [Entry(segment(name), nic.ip_int, nic.host.name, _reservation(site, nic).json())]
+    if nic.iface.bmc:
+        out.append(Entry(dhcp_isc.bmc_segment(name), nic.ip_int, nic.host.name, ""))
     return out
 
 
@@ -107,15 +122,17 @@ def render(site: Site, interfaces: Sequence[str] | None = None,
            hosts_database: dict[str, object] | None = None) -> str:
     """The configuration; with `hosts_database` (Kea's "hosts-database" map) reservations
     live in that database and the file holds none."""
+    segs = Segments.build(e for nic in site.nics for e in entries(site, nic))
+    return render_from(site, segs, interfaces, hosts_database)
+
+
+def render_from(site: Site, segs: Segments, interfaces: Sequence[str] | None = None,
+                hosts_database: dict[str, object] | None = None) -> str:
     inp = site.inp
     fe = inp.frontend
     ifaces = list(inp.dhcp_interfaces if interfaces is None else interfaces)
-    by_net: dict[str, list[Reservation]] = {}
-    if hosts_database is None:
-        for r in reservations(site):
-            by_net.setdefault(r.network, []).append(r)
     subnets: list[str] = []
-    served = site.dhcp_networks()
+    served = dhcp_isc.served(site, segs)
     for name in sorted(site.nets):
         net = site.nets[name]
         network = net.network
@@ -136,7 +153,7 @@ def render(site: Site, interfaces: Sequence[str] | None = None,
         disc = site.discovery
         pools = ([{"pool": f"{disc.start} - {disc.end}"}]
                  if disc is not None and disc.network == name else [])
-        rows = ",\n      ".join(r.json() for r in by_net.get(name, []))
+        rows = "" if hosts_database else segs.joined(segment(name), ",\n      ")
         # the network address is a stable subnet id: leases survive adding other networks
         subnets.append(
             "    {\n"
@@ -171,9 +188,12 @@ def render(site: Site, interfaces: Sequence[str] | None = None,
     return "\n".join(head) + "\n" + ",\n".join(subnets) + "\n ]\n}\n}\n"
 
 
-def kea_files(site: Site, interfaces: Sequence[str] | None = None) -> list[DesiredFile]:
+def kea_files(site: Site, segs: Segments | None = None,
+              interfaces: Sequence[str] | None = None) -> list[DesiredFile]:
     db = site.inp.kea_hosts_database
-    text = render(site, interfaces, dict(db) if db else None)
+    hosts_database = dict(db) if db else None
+    text = render(site, interfaces, hosts_database) if segs is None else \
+        render_from(site, segs, interfaces, hosts_database)
     # a database password in the file: readable by root (and Kea's group) only
     mode = 0o640 if db and db.get("password") else 0o644
     return [DesiredFile(PATH, text.encode(), mode, Service.KEA, SHARED)]

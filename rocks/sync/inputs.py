@@ -73,9 +73,10 @@ class SyncInput:
     bios_loader: BiosLoader = BiosLoader.PXELINUX
     uefi_loader: UefiLoader = UefiLoader.GRUB
     uefi_shim: bool = False  # hand UEFI clients shimx64.efi (Secure Boot) instead of grubx64.efi
-    # also write the MAC-named boot files; the <HEXIP> names alone suffice for every loader
-    # (fixed addresses), and halve the files a full sync creates
-    pxe_mac_names: bool = True
+    # also write the names the loaders try first (PXELINUX 01-<mac>, EL GRUB grub.cfg-01-<mac>
+    # and grub.cfg-<HEXIP>) as links: one TFTP request less per boot, three more names per host;
+    # without them each host has one name per loader (rocks.sync.pxe)
+    pxe_mac_names: bool = False
     # Per-host files for hosts that boot their local disk. Off by default: without discovery the
     # fall-back configuration (pxelinux.cfg/default, grub/grub.cfg) already boots the local
     # disk, so only installing hosts need a file of their own (10,000 hosts: a handful of files).

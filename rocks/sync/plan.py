@@ -8,7 +8,7 @@ named hosts only; the applier then leaves every other host's files alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,8 @@ from rocks.sync.inputs import (
     SyncInput,
     UefiLoader,
 )
-from rocks.sync.site import Site, build_site
+from rocks.sync.segments import Entry, Segments
+from rocks.sync.site import Nic, Site, build_site
 
 __all__ = [
     "BiosLoader", "DesiredFile", "DhcpFlavour", "Discovery", "Frontend", "Plan", "SyncInput",
@@ -38,25 +39,55 @@ class Plan:
     files: tuple[DesiredFile, ...]
     problems: tuple[Diagnostic, ...]
     # None: a full plan (anything managed and not desired goes). Otherwise the owners that were
-    # re-planned; shared files are always re-planned.
+    # re-planned (each of their files not in the plan goes)…
     scope: frozenset[str] | None = None
+    # … and whether every shared file is in the plan: an incremental plan names only the
+    # shared files that changed (rocks.sync.incremental)
+    shared: bool = True
 
-    def extended(self, files: Iterable[DesiredFile], problems: Iterable[Diagnostic] = ()) -> Plan:
-        return Plan((*self.files, *files), (*self.problems, *problems), self.scope)
+    def extended(self, files: Iterable[DesiredFile], problems: Iterable[Diagnostic] = (),
+                 owners: Iterable[str] = ()) -> Plan:
+        """With more files (and, for a partial plan, the owners they complete)."""
+        scope = None if self.scope is None else self.scope | frozenset(owners)
+        return Plan((*self.files, *files), (*self.problems, *problems), scope, self.shared)
 
     def in_scope(self, owner: str) -> bool:
-        return self.scope is None or owner == SHARED or owner in self.scope
+        return self.scope is None or (owner == SHARED and self.shared) or owner in self.scope
 
 
-def shared_files(site: Site, previous: PreviousReader | None = None) -> list[DesiredFile]:
+def nic_entries(site: Site, nic: Nic) -> list[Entry]:
+    """Every fragment one interface contributes to the shared files."""
+    dhcp = dhcp_isc if site.inp.dhcp is DhcpFlavour.ISC else dhcp_kea
+    return [*dhcp.entries(site, nic), *dns.entries(site, nic), *hosts.entries(site, nic)]
+
+
+def segments(site: Site) -> Segments:
+    """The host-dependent parts of the shared files, from every interface of the site."""
+    return Segments.build(e for nic in site.nics for e in nic_entries(site, nic))
+
+
+def shared_files(site: Site, previous: PreviousReader | None = None,
+                 segs: Segments | None = None,
+                 only: Callable[[str], bool] | None = None) -> list[DesiredFile]:
+    """The shared files, assembled from `segs` (default: the site's own interfaces); `only`
+    picks which of them to build (by path)."""
+    if segs is None:
+        segs = segments(site)
     files: list[DesiredFile] = []
+
+    def want(path: str) -> bool:
+        return only is None or only(path)
+
     if site.inp.dhcp is DhcpFlavour.ISC:
-        files += dhcp_isc.isc_files(site)
-    else:
-        files += dhcp_kea.kea_files(site)
-    files += dns.dns_files(site, previous)
-    files += hosts.hosts_files(site)
-    files += pxe.default_files(site)
+        if want(dhcp_isc.PATH):
+            files += dhcp_isc.isc_files(site, segs)
+    elif want(dhcp_kea.PATH):
+        files += dhcp_kea.kea_files(site, segs)
+    if only is None or any(want(p) for p in dns.zone_paths(site)):
+        files += [f for f in dns.dns_files(site, previous, segs) if want(f.path)]
+    if want(hosts.PATH):
+        files += hosts.hosts_files(site, segs)
+    files += [f for f in pxe.default_files(site) if want(f.path)]
     return local.merged(files, previous)  # etc/hosts.local, etc/dhcp/dhcpd.conf.local
 
 

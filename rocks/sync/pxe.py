@@ -3,10 +3,13 @@ iPXE script the frontend serves at /boot/ipxe?mac=….
 
 A host in `install` boots its install action's kernel with the kickstart URL carrying its token;
 a host in `os` boots its run action, normally the local disk; a stateless host (run action
-`stateless`) its appliance's image with the URL of its own state carrying its token. Files are
-named the way the loaders look them up: PXELINUX `pxelinux.cfg/01-<mac>` then `<HEXIP>`; GRUB
-`grub.cfg-01-<mac>` (the EL build) and `grub.cfg-<HEXIP>` (every build, upstream GRUB tries it
-after its dashed MAC name).
+`stateless`) its appliance's image with the URL of its own state carrying its token. Each host
+gets one file per configured loader, under the name that loader finds: PXELINUX
+`pxelinux.cfg/<HEXIP>` (Rocks' name; PXELINUX asks for it after `01-<mac>`), GRUB
+`grub.cfg-<mac>` (what the fall-back grub.cfg chains to, for every GRUB build). iPXE scripts are
+never files: the frontend renders them per request. `pxe_mac_names` adds the names the loaders
+try first (PXELINUX `01-<mac>`, the EL GRUB's `grub.cfg-01-<mac>` and `grub.cfg-<HEXIP>`) as hard
+links to the same files, saving a TFTP request or two per boot at the price of more names.
 """
 
 from __future__ import annotations
@@ -49,8 +52,12 @@ def install_args(inp: SyncInput, action: BootAction, token: str | None,
     ks = f"{base}/install/kickstart"
     if token:
         ks += f"?token={quote(token, safe='')}"
-    return (f"inst.ks={ks}", "inst.ks.sendmac", f"inst.repo={base}/install/distro", "ip=dhcp",
-            *action.args.split())
+    return (f"inst.ks={ks}", *_install_tail(base, action.args))
+
+
+@functools.lru_cache(maxsize=64)
+def _install_tail(base: str, args: str) -> tuple[str, ...]:
+    return ("inst.ks.sendmac", f"inst.repo={base}/install/distro", "ip=dhcp", *args.split())
 
 
 def stateless_spec(inp: SyncInput, host: Host, action: BootAction | None = None
@@ -84,6 +91,7 @@ def _is_local(action: BootAction) -> bool:
     return not action.kernel or action.kernel.lower().startswith("localboot")
 
 
+@functools.lru_cache(maxsize=64)
 def action_problem(action: BootAction) -> str | None:
     """Why a boot action cannot go into a PXELINUX, GRUB or iPXE file as it is, or None."""
     return bootaction_problem(action.name, action.kernel, action.initrd, action.args)
@@ -155,9 +163,12 @@ def pxelinux_text(spec: BootSpec) -> str:
 def grub_word(word: str) -> str:
     """Quote one kernel argument for grub.cfg; an unquoted '&' or ';' is GRUB syntax, and quoting
     the whole command line would pass it to the kernel as a single argument."""
-    if word and all(c in _GRUB_PLAIN for c in word) and "?" not in word:
+    if word and "?" not in word and _GRUB_PLAIN.issuperset(word):
         return word
     return "'" + word.replace("'", "'\\''") + "'"
+
+
+_grub_word_cached = functools.lru_cache(maxsize=1024)(grub_word)
 
 
 # Upstream GRUB reads only grub.cfg over the network (per-client names are an EL patch), so the
@@ -184,7 +195,8 @@ def grub_text(spec: BootSpec) -> str:
     head = f"# rocks: {_label(spec.label)}\nset default=0\nset timeout=0\n"
     if spec.local:
         return head + GRUB_LOCAL
-    args = " ".join(grub_word(a) for a in spec.args)
+    # every host's arguments but the kickstart URL are the same: quote those once
+    args = " ".join([grub_word(a) if "?" in a else _grub_word_cached(a) for a in spec.args])
     lines = [f"menuentry '{_label(spec.label)}' {{",
              f"  linux /{grub_word(spec.kernel.lstrip('/'))} {args}"]
     if spec.initrd:
@@ -260,9 +272,9 @@ def _files_for(site: Site, owner: str, spec: BootSpec, nics: list[Nic]) -> list[
     gtext = grub_text(spec).encode() if grub else b""
     macs = inp.pxe_mac_names
     for nic in nics:
-        dashed = nic.iface.mac.replace(":", "-")
         if pxl:
             if macs:
+                dashed = nic.iface.mac.replace(":", "-")
                 files.append(DesiredFile(f"{PXELINUX_DIR}/01-{dashed}", ptext, 0o644, None,
                                          owner))
             files.append(DesiredFile(f"{PXELINUX_DIR}/{nic.hexip}", ptext, 0o644, None, owner))
@@ -272,10 +284,11 @@ def _files_for(site: Site, owner: str, spec: BootSpec, nics: list[Nic]) -> list[
             files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg-{nic.iface.mac}", gtext, 0o644, None,
                                      owner))
             if macs:
+                dashed = nic.iface.mac.replace(":", "-")
                 files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg-01-{dashed}", gtext, 0o644, None,
                                          owner))
-            files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg-{nic.hexip}", gtext, 0o644, None,
-                                     owner))
+                files.append(DesiredFile(f"{GRUB_DIR}/grub.cfg-{nic.hexip}", gtext, 0o644, None,
+                                         owner))
     return files
 
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 from rocks.errors import Diagnostic, RocksError
@@ -63,6 +62,13 @@ class Site:
     actions: dict[str, BootAction]
     problems: tuple[Diagnostic, ...]
     discovery: Discovery | None = None  # the input's, when it is valid
+    # some host was left out for what another host claims (a shared address or MAC)
+    crosshost: bool = False
+    # the problems found in each host on its own (also in `problems`)
+    host_problems: dict[str, tuple[Diagnostic, ...]] = field(default_factory=dict)
+    # the hosts left out for what another host claims, and those problems (also in `problems`)
+    clashing: frozenset[str] = frozenset()
+    cross_problems: tuple[Diagnostic, ...] = ()
 
     def dhcp_networks(self) -> set[str]:
         """Networks DHCP serves: PXE networks, and those where BMCs get their addresses."""
@@ -83,7 +89,8 @@ def ip_to_int(text: str) -> int:
     times faster than ipaddress, which matters at ten thousand hosts."""
     if not _DOTTED.fullmatch(text):
         raise ValueError(f"{text!r} is not a dotted-quad IPv4 address")
-    return int.from_bytes(socket.inet_aton(text), "big")
+    a, b, c, d = text.split(".")
+    return int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d)
 
 
 def int_to_ip(value: int) -> str:
@@ -192,9 +199,75 @@ def parsed_ints(net: ipaddress.IPv4Network) -> range:
     return range(int(net.network_address), int(net.broadcast_address) + 1)
 
 
-def build_site(inp: SyncInput) -> Site:
-    check_frontend(inp)
+class HostCheck(NamedTuple):
+    """One host checked on its own: its addressed interfaces (interface, address, network),
+    the MACs and addresses it claims (what other hosts must not also claim: collected up to the
+    first bad interface, as the checks go), and its problems (any problem leaves it out)."""
+
+    pending: list[tuple[Interface, int, Net]]
+    macs: list[tuple[str, Interface]]
+    ips: list[tuple[int, Interface]]
+    problems: list[Diagnostic]
+
+
+def check_host(host: Host, nets: dict[str, Net]) -> HostCheck:
+    """The checks a host passes or fails on its own (rocks.sync.incremental checks a changed
+    host with this, as build_site checks every host)."""
     problems: list[Diagnostic] = []
+    bad: set[str] = set()
+    pending: list[tuple[Interface, int, Net]] = []
+    macs: list[tuple[str, Interface]] = []
+    ips: list[tuple[int, Interface]] = []
+    if not _LABEL.match(host.name):
+        problems.append(_diag("sync.bad-name", f"host {host.name!r}: not a valid DNS label",
+                              "host names are letters, digits and '-'"))
+        return HostCheck(pending, macs, ips, problems)
+    for iface in host.interfaces:
+        net = nets.get(iface.network) if iface.network else None
+        if iface.network and net is None:
+            _fail(problems, bad, host, iface, "sync.unknown-network",
+                  f"unknown network {iface.network!r}")
+            continue
+        if iface.mac and not _MAC.match(iface.mac):
+            _fail(problems, bad, host, iface, "sync.bad-mac", f"bad MAC {iface.mac!r}",
+                  "MACs are lower-case aa:bb:cc:dd:ee:ff")
+            continue
+        if net is not None and net.network.pxe and not iface.mac:
+            _fail(problems, bad, host, iface, "sync.no-mac",
+                  f"no MAC on PXE network {net.network.name}",
+                  f"set it with `rocks set host interface mac {host.name} {iface.device} "
+                  "mac=…`")
+            continue
+        if iface.bmc and not iface.name and not _LABEL.match(f"{host.name}-{iface.device}"):
+            _fail(problems, bad, host, iface, "sync.bad-name",
+                  f"BMC name {host.name}-{iface.device} is not a valid DNS label",
+                  f"name it: rocks set host interface name {host.name} {iface.device} …")
+            continue
+        if iface.name and not _LABEL.match(iface.name):
+            _fail(problems, bad, host, iface, "sync.bad-name",
+                  f"name {iface.name!r} is not a valid DNS label")
+            continue
+        if iface.mac:
+            macs.append((iface.mac, iface))
+        if not iface.ip or net is None:
+            continue
+        try:
+            ip = ip_to_int(iface.ip)
+        except ValueError:
+            _fail(problems, bad, host, iface, "sync.bad-ip",
+                  f"bad IPv4 address {iface.ip!r}")
+            continue
+        if ip & net.mask != net.address or ip == net.address or ip == net.broadcast:
+            _fail(problems, bad, host, iface, "sync.ip-outside",
+                  f"{iface.ip} is not a host address of network {net.network.name} "
+                  f"({net.network.subnet}/{net.prefix})")
+            continue
+        ips.append((ip, iface))
+        pending.append((iface, ip, net))
+    return HostCheck(pending, macs, ips, problems)
+
+
+def check_networks(inp: SyncInput, problems: list[Diagnostic]) -> dict[str, Net]:
     nets: dict[str, Net] = {}
     for network in inp.networks:
         try:
@@ -202,60 +275,38 @@ def build_site(inp: SyncInput) -> Site:
         except ValueError as exc:
             problems.append(_diag("sync.bad-network", f"network {network.name}: {exc}",
                                   "fix the subnet and netmask with `rocks set network`"))
+    return nets
+
+
+def nic_of(host: Host, iface: Interface, ip: int, net: Net) -> Nic:
+    return Nic(host, iface, iface.ip, ip, net,
+               iface.name or (f"{host.name}-{iface.device}" if iface.bmc else host.name))
+
+
+def build_site(inp: SyncInput) -> Site:
+    check_frontend(inp)
+    problems: list[Diagnostic] = []
+    nets = check_networks(inp, problems)
     bad: set[str] = set()
     pending: list[tuple[Host, Interface, int, Net]] = []
     by_ip: dict[int, list[tuple[Host, Interface]]] = defaultdict(list)
     by_mac: dict[str, list[tuple[Host, Interface]]] = defaultdict(list)
+    host_problems: dict[str, tuple[Diagnostic, ...]] = {}
     for host in inp.hosts:
-        if not _LABEL.match(host.name):
-            problems.append(_diag("sync.bad-name", f"host {host.name!r}: not a valid DNS label",
-                                  "host names are letters, digits and '-'"))
+        checked = check_host(host, nets)
+        if checked.problems:
+            problems += checked.problems
             bad.add(host.name)
-            continue
-        for iface in host.interfaces:
-            net = nets.get(iface.network) if iface.network else None
-            if iface.network and net is None:
-                _fail(problems, bad, host, iface, "sync.unknown-network",
-                      f"unknown network {iface.network!r}")
-                continue
-            if iface.mac and not _MAC.match(iface.mac):
-                _fail(problems, bad, host, iface, "sync.bad-mac", f"bad MAC {iface.mac!r}",
-                      "MACs are lower-case aa:bb:cc:dd:ee:ff")
-                continue
-            if net is not None and net.network.pxe and not iface.mac:
-                _fail(problems, bad, host, iface, "sync.no-mac",
-                      f"no MAC on PXE network {net.network.name}",
-                      f"set it with `rocks set host interface mac {host.name} {iface.device} "
-                      "mac=…`")
-                continue
-            if iface.bmc and not iface.name and not _LABEL.match(f"{host.name}-{iface.device}"):
-                _fail(problems, bad, host, iface, "sync.bad-name",
-                      f"BMC name {host.name}-{iface.device} is not a valid DNS label",
-                      f"name it: rocks set host interface name {host.name} {iface.device} …")
-                continue
-            if iface.name and not _LABEL.match(iface.name):
-                _fail(problems, bad, host, iface, "sync.bad-name",
-                      f"name {iface.name!r} is not a valid DNS label")
-                continue
-            if iface.mac:
-                by_mac[iface.mac].append((host, iface))
-            if not iface.ip or net is None:
-                continue
-            try:
-                ip = ip_to_int(iface.ip)
-            except ValueError:
-                _fail(problems, bad, host, iface, "sync.bad-ip",
-                      f"bad IPv4 address {iface.ip!r}")
-                continue
-            if ip & net.mask != net.address or ip == net.address or ip == net.broadcast:
-                _fail(problems, bad, host, iface, "sync.ip-outside",
-                      f"{iface.ip} is not a host address of network {net.network.name} "
-                      f"({net.network.subnet}/{net.prefix})")
-                continue
+            host_problems[host.name] = tuple(checked.problems)
+        for mac, iface in checked.macs:
+            by_mac[mac].append((host, iface))
+        for ip, iface in checked.ips:
             by_ip[ip].append((host, iface))
-            pending.append((host, iface, ip, net))
+        pending.extend((host, i, ip, net) for i, ip, net in checked.pending)
     fe = inp.frontend
     fe_ip = ip_to_int(fe.private_ip)
+    alone = set(bad)
+    first_cross = len(problems)
     clashes = sorted(ip for ip, users in by_ip.items()
                      if len(users) > 1 or (ip == fe_ip and users[0][0].name != fe.name))
     for ip in clashes:
@@ -272,13 +323,25 @@ def build_site(inp: SyncInput) -> Site:
             who = ", ".join(f"{h.name} {i.device}" for h, i in users)
             problems.append(_diag("sync.duplicate-mac", f"MAC {mac} is used by {who}"))
             bad.update(h.name for h, _ in users)
-    nics = [
-        Nic(h, i, i.ip, ip, net, i.name or (f"{h.name}-{i.device}" if i.bmc else h.name))
-        for h, i, ip, net in pending if h.name not in bad
-    ]
+    cross = problems[first_cross:]
+    nics = [nic_of(h, i, ip, net) for h, i, ip, net in pending if h.name not in bad]
     nics.sort(key=lambda n: (n.ip_int, n.host.name))
     hosts = tuple(sorted((h for h in inp.hosts if h.name not in bad), key=lambda h: h.name))
     discovery = _check_discovery(inp.discovery, nets, problems)
+    clashing = frozenset(bad - alone) | frozenset(
+        h.name for ip in clashes for h, _ in by_ip[ip]) | frozenset(
+        h.name for users in by_mac.values() if len(users) > 1 for h, _ in users)
+    return site_of(inp, nets, hosts, nics, problems, discovery,
+                   crosshost=bool(cross), host_problems=host_problems,
+                   clashing=clashing, cross_problems=tuple(cross))
+
+
+def site_of(inp: SyncInput, nets: dict[str, Net], hosts: tuple[Host, ...], nics: list[Nic],
+            problems: list[Diagnostic], discovery: Discovery | None, *,
+            crosshost: bool = False,
+            host_problems: dict[str, tuple[Diagnostic, ...]] | None = None,
+            clashing: frozenset[str] = frozenset(),
+            cross_problems: tuple[Diagnostic, ...] = ()) -> Site:
     per_host: dict[str, list[Nic]] = defaultdict(list)
     for nic in nics:
         per_host[nic.host.name].append(nic)
@@ -287,8 +350,14 @@ def build_site(inp: SyncInput) -> Site:
         nics_by_host={k: tuple(v) for k, v in per_host.items()},
         appliances={a.name: a for a in inp.appliances},
         actions={a.name: a for a in inp.boot_actions},
-        problems=tuple(problems), discovery=discovery,
+        problems=tuple(problems), discovery=discovery, crosshost=crosshost,
+        host_problems=host_problems or {}, clashing=clashing, cross_problems=cross_problems,
     )
+
+
+def check_discovery(inp: SyncInput, nets: dict[str, Net],
+                    problems: list[Diagnostic]) -> Discovery | None:
+    return _check_discovery(inp.discovery, nets, problems)
 
 
 def _check_discovery(

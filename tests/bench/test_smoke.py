@@ -69,13 +69,19 @@ def test_the_run_summarises_every_measurement(smoke: Smoke) -> None:
 
 def test_the_readme_table_is_generated_from_the_summary(smoke: Smoke) -> None:
     readme = f"# title\n\nbefore\n\n{BEGIN}\nold table\n{END}\n\nafter\n"
-    new = rewrite(readme, smoke.summary)
+    # a missed target as the table shows it (whether the smoke run missed one depends on the
+    # machine's load)
+    missed = {"topic": "other", "what": "a missed one", "ours": "2 s", "cobbler": "",
+              "ratio": None, "better": "lower", "target": "< 1 s", "met": False,
+              "met_unqueued": False, "note": ""}
+    summary = {**smoke.summary, "headline": [*smoke.summary["headline"], missed]}
+    new = rewrite(readme, summary)
     assert new.startswith("# title\n\nbefore\n\n") and new.endswith(f"{END}\n\nafter\n")
     assert "old table" not in new
-    for row in smoke.summary["headline"]:
+    for row in summary["headline"]:
         assert row["what"].replace("|", "\\|") in new
-    assert rewrite(new, smoke.summary) == new  # idempotent
-    assert "**missed**" in new  # at 20 hosts on a shared machine, something is
+    assert rewrite(new, summary) == new  # idempotent
+    assert "| a missed one | 2 s |  |  | < 1 s — **missed** |" in new
 
 
 def test_the_committed_readme_is_what_the_committed_summary_says() -> None:
@@ -97,7 +103,7 @@ def test_ratios_are_against_cobbler_at_the_same_size() -> None:
             _rec("rocks", "add_host", 1000, 0.1 * scale, round=rnd),
             _rec("rocks", "sync_config", 1000, 1.0 * scale, 1000, installing="all",
                  round=rnd),
-            _rec("rocks", "one_host_mac_sync", 1000, 0.5 * scale, installing="tenth",
+            _rec("rocks", "set_interface_mac", 1000, 0.5 * scale, installing="tenth",
                  round=rnd),
             _rec("rocks", "serve_kickstart_wrk", 1000, 5, 50000, clients=64, rate=10000 * scale,
                  p50_ms=1, p99_ms=9, round=rnd),
@@ -119,7 +125,8 @@ def test_ratios_are_against_cobbler_at_the_same_size() -> None:
     assert (add["ours"], add["ratio"], add["met"]) == ("200 ms", 0.25, False)  # 0.2 ÷ (4/5)
     sync = rows["full `rocks sync config`"]
     assert sync["ratio"] == 0.125 and sync["cobbler"] == "16.00 s = 16.00 ms/system"
-    live = rows["one host changed → live: `set host interface … mac=` + `sync config`"]
+    live = rows["one host changed → live: `set host interface mac …` (it writes the files "
+                "itself)"]
     assert live["ratio"] == 1.25 and live["met"] is False
     rate = rows["kickstarts/s"]
     assert (rate["ratio"], rate["better"]) == (500.0, "higher")

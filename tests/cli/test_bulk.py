@@ -54,10 +54,13 @@ class State:
             return tokens(s)
 
     def tree(self, normalise: bool = True) -> dict[str, bytes]:
-        """Every file under the sync root (tokens replaced by their host's name)."""
+        """Every file under the sync root (normalised: tokens replaced by their host's name,
+        and without sync's own state, which records the files' inodes and times)."""
         subs = {t.encode(): f"TOKEN-{h}".encode() for h, t in self.tokens().items()}
         out = {}
         for path in sorted(self.root.rglob("*")):
+            if normalise and "var/lib/rocks" in str(path):
+                continue
             if path.is_file():
                 data = path.read_bytes()
                 if normalise:
@@ -101,12 +104,12 @@ def test_bulk_boot_writes_what_host_by_host_writes(tmp_path: Path) -> None:
     tokens = bulk.tokens()
     assert sorted(tokens) == sorted(names()) and len(set(tokens.values())) == N
     tree = bulk.tree()
-    assert len([p for p in tree if p.startswith("tftpboot/")]) == 5 * N + 2  # + defaults
+    # one file per loader per host: PXELINUX's by address, GRUB's by MAC (+ the defaults)
+    assert len([p for p in tree if p.startswith("tftpboot/")]) == 2 * N + 2
     assert tree == single.tree()
     assert b"TOKEN-compute-1-7" in tree["tftpboot/grub/grub.cfg-52:54:00:00:00:6b"]
-    # a host's names share one file per loader: the MAC names are links to the address name
+    assert b"TOKEN-compute-1-7" in tree[f"tftpboot/pxelinux.cfg/{hexip(107)}"]
     pxe = bulk.root / "tftpboot/pxelinux.cfg"
-    assert (pxe / "01-52-54-00-00-00-6b").stat().st_ino == (pxe / hexip(107)).stat().st_ino
     assert (pxe / hexip(107)).stat().st_mode & 0o777 == 0o644
 
     # and back: every host's own files go, in one command as one by one
@@ -152,9 +155,9 @@ def test_bulk_boot_is_one_transaction(tmp_path: Path, backend: str) -> None:
                  "force=yes").stdout == "300 hosts set to install\n"
     tokens = st.tokens()
     assert len(tokens) == 300 and len(set(tokens.values())) == 300
-    assert len(list((st.root / "tftpboot/pxelinux.cfg").iterdir())) == 2 * 300 + 1
+    assert len(list((st.root / "tftpboot/pxelinux.cfg").iterdir())) == 300 + 1
     assert st.ok("remove", "host", "rack2").stdout == \
-        "100 hosts removed (sync: 4 files written, 500 removed)\n"
+        "100 hosts removed (sync: 4 files written, 200 removed)\n"
     assert st.ok("set", "host", "boot", "compute", "action=os").stdout == \
         "200 hosts set to os\n"
     assert st.tokens() == {}
@@ -202,7 +205,7 @@ def test_remove_host_resyncs_what_it_changed(tmp_path: Path) -> None:
     assert "compute-0-15" in zone.read_text()
     assert (st.root / f"tftpboot/pxelinux.cfg/{hexip(15)}").exists()  # compute-0-15's file
     r = st.ok("remove", "host", "compute-0-1?")
-    assert r.stdout == "10 hosts removed (sync: 4 files written, 50 removed)\n"
+    assert r.stdout == "10 hosts removed (sync: 4 files written, 20 removed)\n"
     for path in (hosts, dhcpd, zone):
         text = path.read_text()
         assert "compute-0-15" not in text and "compute-0-9" in text, path

@@ -53,10 +53,16 @@ def test_create_distro_without_an_os_roll(tmp_path: Path) -> None:
        "mac=52:54:00:00:00:01")
     one_error = (f"error: the distribution at {distro} has no OS roll (built with force=yes) "
                  "[no-os-roll]\n" + HINT)
+    tftp = tmp_path / "root" / "tftpboot"
+
+    def boot_tree() -> dict[str, bytes]:
+        return {str(p): p.read_bytes() for p in sorted(tftp.rglob("*")) if p.is_file()}
+
+    before = boot_tree()  # (the interface went live: the host's files exist, booting its disk)
     r = run_cli(["set", "host", "boot", "compute-0-0", "action=install"], env=env)
     assert (r.code, r.stdout, r.stderr) == (2, "", one_error)
     assert ok("list", "host", "boot", "output-format=csv") == "host,action\ncompute-0-0,os\n"
-    assert not (tmp_path / "root" / "tftpboot").exists()
+    assert boot_tree() == before and "token=" not in str(before)
     r = run_cli(["check", "host", "packages", "compute-0-0"], env=env)
     assert (r.code, r.stderr) == (2, one_error)
     r = run_cli(["check", "appliance", "compute"], env=env)

@@ -61,8 +61,9 @@ def test_sync_writes_checked_config_once(cluster: Cluster) -> None:
 def test_dry_run_shows_the_diff_and_writes_nothing(cluster: Cluster) -> None:
     cluster.ok("sync", "config", "loaders=no")
     cluster.ok("add", "host", "compute-0-2")
+    # sync=no: the interface is not made live at once (it would be, by default)
     cluster.ok("add", "host", "interface", "compute-0-2", "eth0", "mac=52:54:00:00:02:02",
-               "ip=10.1.255.252", "network=private")
+               "ip=10.1.255.252", "network=private", "sync=no")
     r = cluster.ok("sync", "config", "dry-run=yes", "loaders=no")
     assert "+    hardware ethernet 52:54:00:00:02:02;" in r.stdout or \
         "hardware ethernet 52:54:00:00:02:02;" in r.stdout

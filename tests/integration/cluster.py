@@ -114,7 +114,7 @@ class Cluster:
     def boot_files(self, node: Node) -> dict[str, str]:
         """The node's TFTP boot files that the loader choice makes sync write."""
         paths = {"pxelinux": self.tftp / f"pxelinux.cfg/{node.hexip}",
-                 "grub": self.tftp / f"grub/grub.cfg-{node.hexip}"}
+                 "grub": self.tftp / f"grub/grub.cfg-{node.mac.lower()}"}
         return {k: p.read_text() for k, p in paths.items() if p.exists()}
 
     def token(self, node: Node) -> str:

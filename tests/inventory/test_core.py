@@ -124,11 +124,11 @@ def _cli_modules(env: dict[str, str], *argv: str) -> list[str]:
     code = ("import sys; from rocks.cli.main import main; rc = main(sys.argv[1:]); "
             "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
             "{'sqlalchemy', 'alembic', 'lxml', 'jinja2', 'pykickstart', 'networkx'}); "
-            "print(' '.join(heavy), file=sys.stderr); sys.exit(rc)")
+            "print('heavy:', *heavy, file=sys.stderr); sys.exit(rc)")
     done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
                           cwd=REPO, env={**os.environ, **env}, check=False)
     assert done.returncode == 0, done.stderr
-    return done.stderr.split()
+    return done.stderr.splitlines()[-1].split()[1:]
 
 
 def test_hot_commands_import_no_orm(cluster: Inventory, tmp_path: Path) -> None:
@@ -142,6 +142,17 @@ def test_hot_commands_import_no_orm(cluster: Inventory, tmp_path: Path) -> None:
     assert _cli_modules(env, "list", "host", "compute") == []
     with cluster.transaction() as s:
         assert [h.name for h in q.list_hosts(s)] == ["compute-0-0", "compute-2-0"]
+    # one host changed → live: the changes, their incremental sync, and sync config itself
+    # (once the rolls' defaults are cached: the first sync after a roll change loads the graph)
+    _cli_modules(env, "sync", "config", "loaders=no")
+    assert _cli_modules(env, "add", "host", "interface", "compute-0-0", "eth0",
+                        "ip=10.1.255.254", "mac=52:54:00:00:00:01", "network=private") == []
+    assert _cli_modules(env, "set", "host", "interface", "mac", "compute-0-0", "eth0",
+                        "52:54:00:00:00:02") == []
+    assert _cli_modules(env, "set", "host", "boot", "compute-0-0", "action=install",
+                        "force=yes") == []
+    assert _cli_modules(env, "sync", "config", "loaders=no") == []
+    assert (tmp_path / "root/tftpboot/pxelinux.cfg/0A01FFFE").is_file()
 
 
 def _context(inv: Inventory, tmp_path: Path) -> Context:

@@ -150,7 +150,7 @@ def test_a_refused_change_changes_nothing(cluster: Cluster, server: Server) -> N
 
 def test_boot_action_writes_the_boot_files(cluster: Cluster, server: Server) -> None:
     name, mac = "compute-1-2", "52-54-00-00-00-06"
-    boot_file = cluster.state / "root" / TFTP / "pxelinux.cfg" / f"01-{mac}"
+    boot_file = cluster.state / "root" / TFTP / "grub" / f"grub.cfg-{mac.replace('-', ':')}"
     r = api(server, "PUT", f"/api/hosts/{name}/boot", {"action": "install", "force": True})
     assert r.status_code == 200, r.text
     with cluster.inventory.transaction(readonly=True) as s:

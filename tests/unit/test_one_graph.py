@@ -25,6 +25,8 @@ BUILDERS = {
     "rocks.compiler.nodes": {"load_node"},
     "rocks.compiler.graphfile": {"load_graph_file"},
     "rocks.compiler.compile": {"compile_profile"},
+    # which rolls ship with rocks (defined beside the data, re-exported by compiler.service)
+    "rocks.resources": {"bundled_roll_dirs"},
 }
 # classes named in type hints everywhere: building one (a call) is what counts
 CLASSES = {"Compiler", "ConfigGraph"}

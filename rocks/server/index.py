@@ -191,21 +191,26 @@ class Indexer:
             self.problems["*"] = str(exc)
             log.error("graph error=%r: still serving the previous graph", str(exc))
             return self.service
+        # the new graph's problems are known before it serves anything (a reader never sees
+        # the new graph with the problems of none)
+        problems: dict[str, str] = {}
+        self._check_appliances(s, svc, problems)
         self.service, self.provenance, self._graph_digest = svc, None, digest
-        self.problems = {}
-        self._check_appliances(s, svc)
+        self.problems = problems
         return svc
 
-    def _check_appliances(self, s: Session, svc: ProfileService) -> None:
-        """Compile each kickstartable appliance with the new graph: record failures, and the
-        service each one last compiled with (served from while the new graph fails it)."""
+    def _check_appliances(self, s: Session, svc: ProfileService,
+                          problems: dict[str, str]) -> None:
+        """Compile each kickstartable appliance with the new graph: record failures in
+        `problems`, and the service each one last compiled with (served from while the new
+        graph fails it)."""
         for app in q.list_appliances(s):
             if not app.kickstartable or app.name not in svc.roots:
                 continue
             try:
                 svc.compiler.compile(svc.roots[app.name], svc.preview(app.name, s))
             except RocksError as exc:
-                self.problems[app.name] = str(exc)
+                problems[app.name] = str(exc)
                 kept = "; serving its last validated profile" if app.name in self.last_good \
                     else ""
                 log.error("appliance %s: compile failed%s error=%r", app.name, kept,

@@ -232,9 +232,11 @@ def test_a_broken_roll_node_fails_only_its_appliance(day: Day) -> None:
     node.write_text(GPU_NODE.replace("</post>", "</pots>"))  # malformed XML
     try:
         # compute keeps compiling from the new graph (its site edit is still picked up) …
+        # (a line no earlier graph had: the compute kickstart shows it only from the new graph)
         path = day.state / "site" / "nodes" / "extend-compute.xml"
-        path.write_text(f"<kickstart>\n<post>\n{SITE_V1}</post>\n</kickstart>\n")
-        day.wait_for("compute-0-0", SITE_V1)
+        site = f"{SITE_V1}echo after-the-gpu-node-broke\n"
+        path.write_text(f"<kickstart>\n<post>\n{site}</post>\n</kickstart>\n")
+        day.wait_for("compute-0-0", "echo after-the-gpu-node-broke")
         # … and the GPU node is still served its last validated profile, and told about it
         gpu = day.kickstart("gpu-0-0")
         assert gpu.status_code == 200 and "\ngpu-driver\n" in gpu.text
@@ -256,9 +258,12 @@ def test_a_broken_roll_node_fails_only_its_appliance(day: Day) -> None:
         assert re.search(r"^appliance gpu: FAILS: rolls/gpu/1\.0/x86_64/nodes/gpu\.xml:\d+ ",
                          r.stdout, re.M), r.stdout
         assert re.search(r"^appliance compute: compute, \d+ nodes", r.stdout, re.M), r.stdout
-    finally:  # the other tests (any order) see the roll as the fixture made it
+    finally:  # the other tests (any order) see the roll and the site as the fixture made them
         node.write_text(GPU_NODE)
+        site_node = day.state / "site" / "nodes" / "extend-compute.xml"
+        site_node.write_text(f"<kickstart>\n<post>\n{SITE_V1}</post>\n</kickstart>\n")
         day.wait_for("gpu-0-0", "gpu-driver")
+        day.wait_for("compute-0-0", "after-the-gpu-node-broke", absent=True)
 
 
 def test_the_network_facts_reach_the_kickstart(day: Day) -> None:

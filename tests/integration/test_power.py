@@ -177,12 +177,22 @@ def test_power_and_reinstall_through_ipmi_sim(power_lab: PowerLab) -> None:
     logger.popen.wait(timeout=20)
     assert "logging its console to" in logger.tail(), logger.tail()
     # its console through SOL, non-interactively
-    # (an installing node can be quiet for a while: read again, a few times, before failing)
-    for _ in range(4):
-        console = pl.ok("open", "host", "console", NODE.name, "duration=8", timeout=60)
+    # (an installing node is quiet while dnf works — half a minute or more on a loaded machine:
+    # read again until it prints, for as long as an install and its reboot take)
+    reads: list[str] = []
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while True:
+        r = pl.rocks("open", "host", "console", NODE.name, "duration=8", timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert PASSWORD not in r.stdout + r.stderr
+        console = r.stdout
+        reads.append(r.stderr.strip())
         if console.strip():
             break
-    assert console.strip(), "nothing read from the SOL console in 4 reads of 8 s"
+        if time.monotonic() >= deadline:
+            pytest.fail(f"nothing read from the SOL console in {len(reads)} reads of 8 s "
+                        f"(stderr of the last: {reads[-1]!r})\n--- serial ---\n"
+                        f"{pl.serial()[-2000:]}", pytrace=False)
     assert console in pl.serial() or console.strip()[-20:] in pl.serial()
 
     # off, on again (next boot only: the flag was spent), cycle with PXE

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.cluster import NODES, ROCKS, Assets, Cluster, build_cluster
+from tests.integration.cluster import NODES, ROCKS, Assets, Cluster, Node, build_cluster
 from tests.integration.netlab import Lab, Vm
 from tests.integration.test_reinstall import PHASE_TIMEOUT, Loop, Variant, _start_servers
 
@@ -94,10 +94,11 @@ def test_stateless_node_boots_from_memory_and_reports_up(assets: Assets, tmp_pat
             c.rocks("set", "host", "boot", node.name, "action=stateless")
             loop.wait_frontend("os")
             vm.set_mark()
+            before = len(c.events(node))  # its stage is `up` already (the installed system's)
             lab.run(str(ROCKS), "run", "host", node.name, "command=reboot", "timeout=20",
                     env=c.env, timeout=60)
             _, stateless_up = stateless_boot(vm, node.name)
-            c.wait_stage(node, "up", 120)
+            _wait_stateless_up(c, node, before, 120)
             # boot-to-up, same run, from the reboot (installed: from the installer's reboot)
             print(json.dumps({"bench": "stateless-boot", "installed_boot_to_up_s":
                               round(disk_up, 1), "stateless_boot_to_up_s":
@@ -140,8 +141,27 @@ def stateless_boot(vm: Vm, name: str) -> tuple[float, float]:
     return state_at, time.monotonic() - t0
 
 
+def _wait_stateless_up(c: Cluster, node: Node, after: int, timeout: float) -> None:
+    """Until the node reports `up` from its image in an event newer than the first `after`
+    (its stage alone cannot tell: an installed boot reports `up` too)."""
+    deadline = time.monotonic() + timeout
+    while not any(st == "up" and m.startswith("stateless: image ")
+                  for st, m in c.events(node)[after:]):
+        if time.monotonic() >= deadline:
+            pytest.fail(f"{node.name}: no `up` from its image within {timeout:.0f} s "
+                        f"(events: {c.events(node)[after:]})", pytrace=False)
+        time.sleep(0.5)
+
+
 def run_host(lab: Lab, c: Cluster, name: str, command: str, learn: bool = False) -> str:
-    r = lab.run(str(ROCKS), "run", "host", name, f"command={command}",
-                *(["hostkey=learn"] if learn else []), "timeout=60", env=c.env, timeout=120)
+    # a node that has just said `up` may not listen for SSH yet: unreachable is retried for a
+    # while, any other failure is final
+    deadline = time.monotonic() + 90
+    while True:
+        r = lab.run(str(ROCKS), "run", "host", name, f"command={command}",
+                    *(["hostkey=learn"] if learn else []), "timeout=60", env=c.env, timeout=120)
+        if r.returncode == 0 or "unreachable" not in r.stderr or time.monotonic() >= deadline:
+            break
+        time.sleep(2)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout

@@ -110,12 +110,19 @@ def power_lab(assets: Assets, tmp_path: Path) -> Iterator[PowerLab]:
     with Lab(f"rocks-pw-{os.getpid()}", work, taps=1) as lab:
         # the BMC's address is local to the namespace (dhcpd on br0 sees one subnet only)
         lab.ip("addr", "add", f"{BMC_IP}/32", "dev", "lo")
+        # a disk, so that the test installer installs (printing on the serial console that
+        # SOL reads) instead of failing at once for want of one and powering off
+        disk = vmdir / "disk.img"
+        with disk.open("wb") as fh:  # sparse: costs only what the guest writes
+            fh.truncate(3 << 30)
         argv = lab.qemu_argv(
-            firmware="bios", nic="virtio", mac=NODE.mac, tap=0, label="node",
+            firmware="bios", nic="virtio", mac=NODE.mac, tap=0, label="node", memory=1024,
             serial_argv=("-chardev", "socket,id=con0,host=127.0.0.1,port=9003,server=on,"
                          f"wait=off,telnet=on,logfile={vmdir / 'serial.log'},logappend=on",
                          "-serial", "chardev:con0"),
-            extra=("-chardev", "socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=1",
+            # (the disk without a boot index: chassis.py sets the boot order with -boot)
+            extra=("-drive", f"file={disk},format=raw,if=virtio,cache=unsafe",
+                   "-chardev", "socket,id=ipmi0,host=127.0.0.1,port=9002,reconnect=1",
                    "-device", "ipmi-bmc-extern,chardev=ipmi0,id=bmc0",
                    "-device", "isa-ipmi-kcs,bmc=bmc0"))
         (vmdir / "qemu.json").write_text(json.dumps(argv))

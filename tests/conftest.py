@@ -3,6 +3,7 @@ the suite's one list of optional skips, and the rule that nothing else skips."""
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import textwrap
@@ -26,8 +27,9 @@ OPTIONAL_SKIPS: dict[str, str] = {
                    "two nodes) is opt-in: ROCKS_E2E_MATRIX=1; CI runs the narrow one",
     "not-root": "needs root (network namespaces, taps, dnf --installroot, chroot): a developer's "
                 "non-root run; CI runs as root",
-    "no-postgres": "ROCKS_TEST_POSTGRES_URL is unset: a bare pytest run; scripts/test.sh starts "
-                   "a throwaway PostgreSQL and sets it",
+    "no-postgres": "ROCKS_TEST_POSTGRES_URL is unset on a machine without PostgreSQL (a bare "
+                   "pytest run where it is installed fails: scripts/test.sh starts a throwaway "
+                   "PostgreSQL and sets it)",
     "no-corpus": "the shared Rocks corpus is not beside the checkout (../shared): a checkout "
                  "alone; CI has ../shared",
 }
@@ -38,12 +40,20 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+def _postgres_installed() -> bool:
+    return bool(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+
+
 def optional_skip(key: str, detail: str) -> NoReturn:
     """Skip for one of OPTIONAL_SKIPS (a KeyError for anything else); under CI a failure unless
-    the key is in CI_SKIPS."""
+    the key is in CI_SKIPS. With the project's Debian packages installed, PostgreSQL is not
+    optional either: a run without one (a bare pytest) fails, it does not skip."""
     why = OPTIONAL_SKIPS[key]
     if under_ci() and key not in CI_SKIPS:
         pytest.fail(f"{detail} — not optional under CI=true ({why})", pytrace=False)
+    if key == "no-postgres" and _postgres_installed():
+        pytest.fail(f"{detail} — PostgreSQL is installed here: run the tests through "
+                    "scripts/test.sh (`make test`), which starts a throwaway one", pytrace=False)
     pytest.skip(f"[{key}] {detail}")
 
 
